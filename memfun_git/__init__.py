@@ -1,0 +1,3 @@
+"""memfun-git: an autonomous coding agent that works through git."""
+
+__version__ = "0.1.0"

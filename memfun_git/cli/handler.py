@@ -1,0 +1,110 @@
+"""One error handler and one logging setup for every entry point.
+
+Expected errors print one line `memfun: <what is wrong> — <what to do>` on stderr and exit by
+cause; Ctrl-C exits 130; anything unexpected prints one line naming a log file that holds the
+traceback and versions, and exits 3. Log records are redacted before any handler sees them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import logging
+import logging.handlers
+import platform
+import sys
+import traceback
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import TextIO
+
+from memfun_git import __version__
+from memfun_git.errors import ExitCode, MemfunError
+from memfun_git.redact import RedactingFilter, redact
+
+__all__ = ["crash_report", "error_line", "handle_errors", "logging_handler"]
+
+
+def error_line(message: str, stream: TextIO | None = None) -> None:
+    """Print one redacted `memfun: ...` line on stderr."""
+    out = sys.stderr if stream is None else stream
+    first = redact(message).strip().splitlines() or [""]
+    print(f"memfun: {first[0]}", file=out, flush=True)
+
+
+def crash_report(exc: BaseException, log_dir: Path) -> Path | None:
+    """Write the traceback and versions to a new file under `log_dir`; return its path."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    text = "".join(traceback.format_exception(exc))
+    body = (
+        f"memfun {__version__}\npython {platform.python_version()} ({sys.executable})\n"
+        f"platform {platform.platform()}\nargv {sys.argv!r}\n\n{text}"
+    )
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        path = log_dir / f"crash-{stamp}.log"
+        path.write_text(redact(body), encoding="utf-8")
+    except OSError:
+        return None
+    return path
+
+
+@contextlib.contextmanager
+def handle_errors(
+    log_dir: Callable[[], Path], stream: TextIO | None = None
+) -> Generator[list[int]]:
+    """Run a command; on failure print one line and record the exit code in the yielded list."""
+    result = [int(ExitCode.OK)]
+    try:
+        yield result
+    except MemfunError as exc:
+        error_line(str(exc), stream)
+        result[0] = int(exc.exit_code)
+    except KeyboardInterrupt:
+        error_line("interrupted — nothing of yours was changed", stream)
+        result[0] = int(ExitCode.INTERRUPTED)
+    except Exception as exc:
+        path = crash_report(exc, log_dir())
+        where = f"details in {path}" if path else "no log file could be written"
+        error_line(
+            f"internal error: {type(exc).__name__}: {exc} — {where}; please report it", stream
+        )
+        result[0] = int(ExitCode.INTERNAL)
+
+
+@contextlib.contextmanager
+def logging_handler(log_dir: Path | None, *, verbose: bool = False) -> Generator[None]:
+    """Send memfun's log records, redacted, to stderr (warnings) and to `<log_dir>/memfun.log`."""
+    root = logging.getLogger("memfun_git")
+    handlers: list[logging.Handler] = []
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    console.setFormatter(logging.Formatter("memfun: %(message)s"))
+    handlers.append(console)
+    if log_dir is not None:
+        try:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            file_handler = logging.handlers.RotatingFileHandler(
+                log_dir / "memfun.log", maxBytes=2_000_000, backupCount=2, encoding="utf-8"
+            )
+        except OSError:
+            pass
+        else:
+            file_handler.setLevel(logging.DEBUG)
+            file_handler.setFormatter(
+                logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+            )
+            handlers.append(file_handler)
+    redacting = RedactingFilter()
+    for handler in handlers:
+        handler.addFilter(redacting)
+        root.addHandler(handler)
+    old_level = root.level
+    root.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            root.removeHandler(handler)
+            handler.close()
+        root.setLevel(old_level)

@@ -1,0 +1,215 @@
+"""The `memfun` command: argument parsing, the error handler, and lazy dispatch.
+
+Each command is a thin function that imports its implementation on use, so `memfun --help` and
+`memfun --version` load no heavy library. Help is rendered plainly (typer's rich help costs
+~0.25 s of start-up; see docs/DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from memfun_git import __version__
+from memfun_git.cli.handler import handle_errors
+from memfun_git.errors import ExitCode, UsageError
+
+app = typer.Typer(
+    name="memfun",
+    help="memfun-git: an autonomous coding agent that works through git.",
+    rich_markup_mode=None,
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+config_app = typer.Typer(
+    help="Show the configuration.", rich_markup_mode=None, no_args_is_help=True
+)
+app.add_typer(config_app, name="config")
+
+RepoOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "-C", "--repo", help="Run as if memfun was started in this folder.", show_default=False
+    ),
+]
+ProviderOpt = Annotated[
+    str | None, typer.Option("--provider", help="anthropic | openai | ollama | custom")
+]
+ModelOpt = Annotated[str | None, typer.Option("--model", help="The model to use.")]
+BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="The endpoint root.")]
+EngineOpt = Annotated[str | None, typer.Option("--engine", help="auto | litellm")]
+
+
+class Globals:
+    """Options of the `memfun` command itself, before the subcommand."""
+
+    repo: Path | None = None
+    verbose: bool = False
+
+
+GLOBALS = Globals()
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"memfun {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    repo: RepoOpt = None,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log more on stderr.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """memfun-git: an autonomous coding agent that works through git.
+
+    A request in plain language becomes reviewed, lint-clean commits on a branch of its own,
+    made in a git worktree that never touches your files.
+    """
+    GLOBALS.repo = repo
+    GLOBALS.verbose = verbose
+
+
+def _start() -> Path:
+    return GLOBALS.repo if GLOBALS.repo is not None else Path.cwd()
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="What you want to know about the project.")],
+    provider: ProviderOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    engine: EngineOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> int:
+    """Ask a question about the project (one model call)."""
+    from memfun_git.cli.ask import run_ask
+
+    overrides = {
+        "llm.provider": provider,
+        "llm.model": model,
+        "llm.base_url": base_url,
+        "llm.engine": engine,
+    }
+    return run_ask(_start(), question, overrides, json_out=json_out, verbose=GLOBALS.verbose)
+
+
+@app.command()
+def init(
+    provider: ProviderOpt = None,
+    model: ModelOpt = None,
+    api_key_env: Annotated[
+        str | None,
+        typer.Option("--api-key-env", help="Name of the variable holding the key (not the key)."),
+    ] = None,
+    base_url: BaseUrlOpt = None,
+    yes: Annotated[
+        bool, typer.Option("-y", "--yes", help="Ask nothing; take flags, then detected defaults.")
+    ] = False,
+) -> int:
+    """Set up memfun in this repository: write memfun.toml and .gitattributes."""
+    from memfun_git.cli.init import run_init
+
+    return run_init(
+        _start(),
+        provider=provider,
+        model=model,
+        api_key_env=api_key_env,
+        base_url=base_url,
+        yes=yes,
+    )
+
+
+@config_app.command("show")
+def config_show(
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> int:
+    """Print the configuration in force, with where each value came from (secrets masked)."""
+    from memfun_git.cli.admin import run_config_show
+
+    return run_config_show(_start(), json_out=json_out)
+
+
+@app.command()
+def doctor(
+    online: Annotated[
+        bool, typer.Option("--online", help="Also send one real request to the model endpoint.")
+    ] = False,
+) -> int:
+    """Check git, the model endpoint, the sandbox, linters and the backend; say how to fix each."""
+    from memfun_git.cli.admin import run_doctor
+
+    return run_doctor(_start(), online=online)
+
+
+@app.command()
+def gc(
+    dry_run: Annotated[
+        bool, typer.Option("-n", "--dry-run", help="Only say what would be removed.")
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Also remove what holds work (undelivered branches' tips are kept as attempts).",
+        ),
+    ] = False,
+) -> int:
+    """Remove memfun's finished worktrees, delivered branches and expired attempts."""
+    from memfun_git.cli.admin_gc import run_gc
+
+    return run_gc(_start(), dry_run=dry_run, force=force)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI with `argv` (default: sys.argv[1:]) and return the exit code."""
+    from memfun_git.cli.errors_click import click_usage_error, is_click_abort
+
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    command = typer.main.get_command(app)
+    args = list(sys.argv[1:] if argv is None else argv)
+    with handle_errors(_crash_dir) as result:
+        try:
+            # Not command.main(): typer turns Ctrl-C into a silent exit 130 there.
+            with command.make_context("memfun", args) as ctx:
+                rv = command.invoke(ctx)
+        except typer.Exit as exc:
+            rv = exc.exit_code
+        except Exception as exc:
+            usage = click_usage_error(exc)
+            if usage is not None:
+                raise UsageError(*usage) from None
+            if is_click_abort(exc):
+                raise KeyboardInterrupt from None
+            raise
+        result[0] = int(rv) if isinstance(rv, int) else int(ExitCode.OK)
+    return result[0]
+
+
+def _crash_dir() -> Path:
+    from memfun_git.gitops.repo import discover, state_dir, user_state_dir
+
+    try:
+        paths = discover(_start())
+    except Exception:
+        paths = None
+    if paths is not None:
+        return state_dir(paths) / "logs"
+    return user_state_dir() / "logs"
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())

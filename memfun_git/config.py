@@ -1,0 +1,466 @@
+"""Configuration: one frozen, typed tree built once by `load()` and passed down.
+
+Sources, later ones winning: built-in defaults < `~/.memfun/config.toml` (the user's defaults)
+< `memfun.toml` at the repository root < `MEMFUN_<SECTION>_<KEY>` environment variables <
+command-line flags. Every wrong key, type or value is a `ConfigError` naming the source, the
+key, what was found and what is allowed. Secrets are never stored here: `[llm] api_key_env`
+names the variable that holds the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import os
+import tomllib
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+from memfun_git.errors import ConfigError
+
+__all__ = [
+    "CONFIG_FILE",
+    "BackendConfig",
+    "Config",
+    "GateConfig",
+    "HookConfig",
+    "LLMConfig",
+    "MemoryConfig",
+    "ProjectConfig",
+    "SandboxConfig",
+    "WebConfig",
+    "WorkspaceConfig",
+    "load",
+    "user_config_path",
+]
+
+CONFIG_FILE = "memfun.toml"
+
+Provider = Literal["anthropic", "openai", "ollama", "custom"]
+Severity = Literal["info", "warning", "error"]
+
+DEFAULT_KEY_ENV: dict[str, str] = {
+    "anthropic": "ANTHROPIC_API_KEY",
+    "openai": "OPENAI_API_KEY",
+    "ollama": "",
+    "custom": "",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectConfig:
+    name: str = ""
+    """The project's name; defaults to the repository folder's name."""
+
+
+@dataclass(frozen=True, slots=True)
+class LLMConfig:
+    provider: Provider | None = None
+    """anthropic | openai | ollama | custom (any OpenAI-compatible server at base_url)."""
+    model: str = ""
+    """The provider's model name, e.g. claude-sonnet-4-5 or gpt-4.1."""
+    api_key_env: str = ""
+    """Name of the environment variable holding the key (never the key itself)."""
+    base_url: str = ""
+    """Endpoint root for ollama, custom servers and proxies, e.g. http://localhost:11434/v1."""
+    engine: Literal["auto", "litellm"] = "auto"
+    """DSPy's request engine: its native one (fast start) or litellm (more providers)."""
+    temperature: float = 0.0
+    max_tokens: int = 16000
+    """Largest answer of one call, in tokens."""
+    timeout_seconds: float = 120.0
+    """Time allowed for one call before it fails."""
+    num_retries: int = 2
+    """Retries of a call after a rate limit, time-out or server error, with backoff."""
+    cache: bool = False
+    """DSPy's response cache on disk; off so that a changed repository is never answered stale."""
+    max_calls_per_task: int = 60
+    """Cap: model calls per task (0 = no cap)."""
+    max_tokens_per_task: int = 2_000_000
+    """Cap: input + output tokens per task (0 = no cap)."""
+    max_cost_per_task: float = 10.0
+    """Cap: US dollars per task where the price is known (0 = no cap)."""
+
+    @property
+    def key_env(self) -> str:
+        """The variable holding the key: the configured one, else the provider's usual one."""
+        return self.api_key_env or DEFAULT_KEY_ENV.get(self.provider or "", "")
+
+
+@dataclass(frozen=True, slots=True)
+class BackendConfig:
+    tier: Literal["sqlite"] = "sqlite"
+    """Storage tier for tasks, events and queues. Only sqlite is built so far."""
+    sqlite_path: str = ""
+    """SQLite file; defaults to <git-common-dir>/memfun/memfun.db."""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    nats_url: str = "nats://127.0.0.1:4222"
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxConfig:
+    backend: Literal["bubblewrap", "local"] = "bubblewrap"
+    """bubblewrap isolates model-proposed commands; local runs them unisolated (opt-in)."""
+    timeout_seconds: float = 300.0
+    """Time limit of one sandboxed command; the whole sandbox ends when it runs out."""
+    max_output_bytes: int = 1_000_000
+    """Output kept of one command; the rest is cut."""
+    allow: tuple[str, ...] = ()
+    """Commands the local backend runs without asking (program names)."""
+    extra_ro_paths: tuple[str, ...] = ()
+    """More paths bound read-only into the sandbox, e.g. a toolchain cache."""
+    extra_env: tuple[str, ...] = ()
+    """Names of more environment variables passed into the sandbox."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebConfig:
+    search_backend: Literal["duckduckgo", "brave", "tavily", "searxng"] = "duckduckgo"
+    searxng_url: str = ""
+    max_results: int = 5
+    fetch_timeout_seconds: float = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class GateConfig:
+    linters: tuple[str, ...] = ()
+    """Linters to run; empty means detect them from the project's files."""
+    fix_rounds: int = 2
+    """Lint-fix rounds before the gate gives up."""
+    review: Literal["block", "warn", "off"] = "block"
+    """Whether the consistency review can block a commit."""
+    severity_threshold: Severity = "error"
+    """Review findings at or over this severity block."""
+    polish: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryConfig:
+    enabled: bool = True
+    user_memory: bool = True
+    """Also recall ~/.memfun/MEMORY.md."""
+    max_recall: int = 8
+    """Entries injected into one request."""
+
+
+@dataclass(frozen=True, slots=True)
+class HookConfig:
+    threshold: Severity = "error"
+    """Findings at or over this severity block the commit."""
+    max_diff_bytes: int = 200_000
+    """Staged diffs larger than this are reviewed in part, and say so."""
+    block_on_llm_error: bool = False
+    """When the model cannot be reached: block the commit (true) or let it pass with a warning."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceConfig:
+    root: str = ""
+    """Where worktrees live; defaults to $XDG_CACHE_HOME/memfun/worktrees."""
+    keep_attempts_days: int = 30
+    """Failed attempts older than this are dropped by `memfun gc`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    project: ProjectConfig = field(default_factory=ProjectConfig)
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
+    hook: HookConfig = field(default_factory=HookConfig)
+    workspace: WorkspaceConfig = field(default_factory=WorkspaceConfig)
+    repo_root: Path | None = None
+    """The repository's working tree, when there is one."""
+    sources: tuple[str, ...] = ()
+    """Where values came from, in the order applied (files, environment, flags)."""
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    f.name: f.type if isinstance(f.type, type) else get_type_hints(Config)[f.name]
+    for f in dataclasses.fields(Config)
+    if f.name not in ("repo_root", "sources")
+}
+
+# Values a user may know from the product description but that are not built yet: refused by
+# name, never replaced silently by another.
+_NOT_BUILT: dict[tuple[str, str], dict[str, str]] = {
+    ("backend", "tier"): {
+        "in-process": "the in-process tier",
+        "inprocess": "the in-process tier",
+        "redis": "the Redis tier",
+        "nats": "the NATS JetStream tier",
+    },
+    ("sandbox", "backend"): {
+        "docker": "the docker sandbox",
+        "modal": "the modal sandbox",
+        "sandbox-exec": "the macOS sandbox-exec sandbox",
+    },
+}
+
+_SECRET_HINT = (
+    "memfun.toml holds no secrets: put the key in an environment variable and set "
+    '[llm] api_key_env to its name, e.g. api_key_env = "ANTHROPIC_API_KEY"'
+)
+
+
+def user_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    home = env.get("HOME") or str(Path.home())
+    return Path(home) / ".memfun" / "config.toml"
+
+
+def load(
+    repo_root: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Build the configuration tree from every source; raise ConfigError on the first fault.
+
+    `overrides` holds command-line flags as `{"section.key": value}`; None values are unset flags.
+    """
+    env = os.environ if environ is None else environ
+    merged: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+    origin: dict[tuple[str, str], str] = {}
+    sources: list[str] = []
+
+    files = [user_config_path(env)]
+    if repo_root is not None:
+        files.append(repo_root / CONFIG_FILE)
+    for path in files:
+        if not path.is_file():
+            continue
+        label = _label(path, repo_root)
+        for section, values in _read_toml(path, label).items():
+            for key, value in values.items():
+                merged[section][key] = _check(label, section, key, value)
+                origin[(section, key)] = label
+        sources.append(label)
+
+    for name, raw in sorted(env.items()):
+        parsed = _env_key(name)
+        if parsed is None:
+            continue
+        section, key = parsed
+        _known_key(name, section, key)
+        merged[section][key] = _check(name, section, key, _from_text(name, section, key, raw))
+        origin[(section, key)] = name
+        sources.append(name)
+
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        section, _, key = dotted.partition(".")
+        label = "--" + key.replace("_", "-")
+        _known_section(label, section)
+        _known_key(label, section, key)
+        merged[section][key] = _check(label, section, key, value)
+        sources.append(label)
+
+    sections = {name: cls(**merged[name]) for name, cls in _SECTIONS.items()}
+    config = Config(**sections, repo_root=repo_root, sources=tuple(sources))
+    _check_whole(config, origin)
+    return config
+
+
+def _label(path: Path, repo_root: Path | None) -> str:
+    if repo_root is not None and path.parent == repo_root:
+        return path.name
+    home = Path(os.path.expanduser("~"))
+    try:
+        return "~/" + str(path.relative_to(home))
+    except ValueError:
+        return str(path)
+
+
+def _read_toml(path: Path, label: str) -> dict[str, dict[str, Any]]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"{label}: not valid TOML ({exc})", f"fix the syntax in {label}"
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{label}: not UTF-8 text", f"save {label} as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(
+            f"{label}: cannot be read ({exc.strerror})", "check its permissions"
+        ) from None
+    for section, values in data.items():
+        _known_section(label, section)
+        if not isinstance(values, dict):
+            raise ConfigError(
+                f"{label}: {section} = {_show(values)} is not a table",
+                f"write it as a [{section}] section",
+            )
+        for key in values:
+            _known_key(label, section, key)
+    return data
+
+
+def _known_section(label: str, section: str) -> None:
+    if section in _SECTIONS:
+        return
+    raise ConfigError(
+        f"{label}: unknown section [{section}]{_did_you_mean(section, _SECTIONS)}",
+        "sections are " + ", ".join(f"[{s}]" for s in _SECTIONS),
+    )
+
+
+def _known_key(label: str, section: str, key: str) -> None:
+    names = [f.name for f in dataclasses.fields(_SECTIONS[section])]
+    if key in names:
+        return
+    if section == "llm" and key in ("api_key", "key", "token", "secret"):
+        raise ConfigError(f"{label}: [llm] {key} is not allowed", _SECRET_HINT)
+    raise ConfigError(
+        f"{label}: unknown key [{section}] {key}{_did_you_mean(key, names)}",
+        f"keys of [{section}] are " + ", ".join(names),
+    )
+
+
+def _did_you_mean(word: str, choices: Mapping[str, Any] | list[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+def _env_key(name: str) -> tuple[str, str] | None:
+    """`MEMFUN_LLM_MODEL` -> ("llm", "model"); variables of other sections are not config."""
+    if not name.startswith("MEMFUN_"):
+        return None
+    section, _, key = name[len("MEMFUN_") :].lower().partition("_")
+    if section not in _SECTIONS or not key:
+        return None
+    return section, key
+
+
+def _field_type(section: str, key: str) -> Any:
+    return get_type_hints(_SECTIONS[section])[key]
+
+
+def _from_text(label: str, section: str, key: str, raw: str) -> Any:
+    """Read an environment variable's text as the field's type (TOML-ish)."""
+    kind = _field_type(section, key)
+    base = _strip_optional(kind)
+    text = raw.strip()
+    if base is bool:
+        lowered = text.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        return raw
+    if base is int:
+        try:
+            return int(text)
+        except ValueError:
+            return raw
+    if base is float:
+        try:
+            return float(text)
+        except ValueError:
+            return raw
+    if get_origin(base) is tuple:
+        return [part.strip() for part in text.split(",") if part.strip()]
+    if text == "" and kind is not base:
+        return None
+    return raw
+
+
+def _strip_optional(kind: Any) -> Any:
+    if get_origin(kind) in (Union, types.UnionType):
+        args = [a for a in get_args(kind) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return kind
+
+
+def _check(label: str, section: str, key: str, value: Any) -> Any:
+    """Return `value` if it fits the field's type, else raise a ConfigError that names it."""
+    kind = _field_type(section, key)
+    where = f"{label}: [{section}] {key} = {_show(value)}"
+    optional = _strip_optional(kind) is not kind
+    if value is None and optional:
+        return None
+    base = _strip_optional(kind)
+    if get_origin(base) is Literal:
+        allowed = [str(a) for a in get_args(base)]
+        if isinstance(value, str) and value in allowed:
+            return value
+        unbuilt = _NOT_BUILT.get((section, key), {})
+        if isinstance(value, str) and value in unbuilt:
+            raise ConfigError(
+                f"{where}: {unbuilt[value]} is not built yet",
+                "use " + " or ".join(f'"{a}"' for a in allowed),
+            )
+        raise ConfigError(
+            f"{where} is not allowed{_did_you_mean(str(value), allowed)}",
+            "use one of " + ", ".join(f'"{a}"' for a in allowed),
+        )
+    if base is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where} is {_kind(value)}", "use true or false")
+    if base is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value < 0:
+                raise ConfigError(f"{where} is negative", "use a whole number, 0 or more")
+            return value
+        raise ConfigError(f"{where} is {_kind(value)}", "use a whole number, e.g. 3")
+    if base is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if value < 0:
+                raise ConfigError(f"{where} is negative", "use a number, 0 or more")
+            return float(value)
+        raise ConfigError(f"{where} is {_kind(value)}", "use a number, e.g. 1.5")
+    if base is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{where} is {_kind(value)}", 'use a quoted string, e.g. "text"')
+    if get_origin(base) is tuple:
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):  # pyright: ignore[reportUnknownVariableType]
+            return tuple(value)  # pyright: ignore[reportUnknownArgumentType]
+        raise ConfigError(f"{where} is {_kind(value)}", 'use a list of strings, e.g. ["a", "b"]')
+    raise AssertionError(f"unhandled config type {kind!r}")  # pragma: no cover
+
+
+def _check_whole(config: Config, origin: Mapping[tuple[str, str], str]) -> None:
+    """Rules across keys."""
+    llm = config.llm
+    if llm.provider == "custom" and llm.model and not llm.base_url:
+        where = origin.get(("llm", "provider"), CONFIG_FILE)
+        raise ConfigError(
+            f'{where}: [llm] provider = "custom" needs base_url',
+            'set [llm] base_url to the server\'s OpenAI-compatible root, e.g. "http://host:8000/v1"',
+        )
+    if llm.base_url and not llm.base_url.startswith(("http://", "https://")):
+        where = origin.get(("llm", "base_url"), CONFIG_FILE)
+        raise ConfigError(
+            f"{where}: [llm] base_url = {_show(llm.base_url)} is not an http(s) URL",
+            'use a URL such as "http://localhost:11434/v1"',
+        )
+
+
+def _show(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _kind(value: Any) -> str:
+    return {
+        bool: "a boolean",
+        int: "a whole number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), f"a {type(value).__name__}")

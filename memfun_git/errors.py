@@ -1,0 +1,151 @@
+"""The one exception tree of memfun-git.
+
+Every error a user can cause or meet is a `MemfunError`: a message saying what is wrong and a
+hint saying what to do. Front ends print it as one line, `memfun: <message> — <hint>`, and exit
+with the error's `exit_code`. Anything else reaching a front end is a bug (exit 3).
+
+    MemfunError                      exit 2 unless noted
+     ├── UsageError                  bad arguments or input on the command line
+     ├── ConfigError                 memfun.toml / ~/.memfun/config.toml / MEMFUN_* / flags
+     ├── RepoError                   not a repository, bare, no commits, unsafe state
+     ├── BackendUnavailable          the configured backend's service cannot be reached
+     ├── SandboxUnavailable          no usable sandbox for an untrusted command
+     ├── LLMError                    the model endpoint failed
+     │    ├── LLMNotConfigured       no model or no key configured
+     │    ├── LLMAuthError           the key was refused
+     │    ├── LLMRateLimited         the provider asked us to slow down (exit 1)
+     │    ├── LLMTimeout             no answer within [llm] timeout_seconds (exit 1)
+     │    ├── LLMUnreachable         nothing answered at the endpoint
+     │    ├── LLMUnknownModel        the endpoint does not know the model
+     │    ├── LLMServerError         the endpoint failed on its side (exit 1)
+     │    └── LLMBadResponse         an answer we could not use (exit 1)
+     ├── BudgetExceeded              an [llm] cap stopped a runaway task (exit 1)
+     ├── TaskFailed                  the task ran but did not succeed (exit 1)
+     │    └── GateBlocked            the quality gate refused the change (exit 1)
+     └── FindingsOverThreshold       a review found problems over the threshold (exit 1)
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+__all__ = [
+    "BackendUnavailable",
+    "BudgetExceeded",
+    "ConfigError",
+    "ExitCode",
+    "FindingsOverThreshold",
+    "GateBlocked",
+    "LLMAuthError",
+    "LLMBadResponse",
+    "LLMError",
+    "LLMNotConfigured",
+    "LLMRateLimited",
+    "LLMServerError",
+    "LLMTimeout",
+    "LLMUnknownModel",
+    "LLMUnreachable",
+    "MemfunError",
+    "RepoError",
+    "SandboxUnavailable",
+    "TaskFailed",
+    "UsageError",
+]
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILED = 1
+    BAD_INPUT = 2
+    INTERNAL = 3
+    INTERRUPTED = 130
+
+
+class MemfunError(Exception):
+    """An expected error: what is wrong (`message`) and what to do about it (`hint`)."""
+
+    exit_code: ExitCode = ExitCode.BAD_INPUT
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} — {self.hint}" if self.hint else self.message
+
+
+class UsageError(MemfunError):
+    """Bad arguments or input."""
+
+
+class ConfigError(MemfunError):
+    """A configuration file, environment variable or flag holds something we cannot use."""
+
+
+class RepoError(MemfunError):
+    """The repository cannot be used as asked."""
+
+
+class BackendUnavailable(MemfunError):
+    """The configured backend's service does not answer."""
+
+
+class SandboxUnavailable(MemfunError):
+    """No sandbox is available to run an untrusted command."""
+
+
+class LLMError(MemfunError):
+    """The model endpoint failed; the message names the endpoint, never the key."""
+
+
+class LLMNotConfigured(LLMError):
+    """No model, or no key for it, is configured."""
+
+
+class LLMAuthError(LLMError):
+    """The endpoint refused the key."""
+
+
+class LLMRateLimited(LLMError):
+    exit_code = ExitCode.FAILED
+
+
+class LLMTimeout(LLMError):
+    exit_code = ExitCode.FAILED
+
+
+class LLMUnreachable(LLMError):
+    """Nothing answered at the endpoint."""
+
+
+class LLMUnknownModel(LLMError):
+    """The endpoint does not serve the model."""
+
+
+class LLMServerError(LLMError):
+    """The endpoint answered with a server error (5xx)."""
+
+    exit_code = ExitCode.FAILED
+
+
+class LLMBadResponse(LLMError):
+    exit_code = ExitCode.FAILED
+
+
+class BudgetExceeded(MemfunError):
+    """A per-task cap in [llm] was reached."""
+
+    exit_code = ExitCode.FAILED
+
+
+class TaskFailed(MemfunError):
+    exit_code = ExitCode.FAILED
+
+
+class GateBlocked(TaskFailed):
+    """The quality gate refused to commit the change."""
+
+
+class FindingsOverThreshold(MemfunError):
+    exit_code = ExitCode.FAILED

@@ -1,0 +1,222 @@
+"""`memfun gc`: remove memfun's worktrees, branches and attempts that hold no work.
+
+Looked at: every worktree of the repository whose branch is memfun's own (wherever it lives),
+every `memfun/*` and `memfun-agents/*` branch, and every attempt ref. Nothing holding work is
+removed without `force`:
+- a worktree with uncommitted changes, or untracked files that are not ignored (caches are not
+  work), is kept; a worktree whose branch is checked out elsewhere too is left alone;
+- a branch with commits that are not delivered (reachable from no ref that is not memfun's
+  own) is kept; forced, its tip is kept under `refs/memfun/attempts/` first;
+- attempts older than `[workspace] keep_attempts_days` go.
+Removal never follows a symlink out of a worktree.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from memfun_git.gitops.repo import RepoPaths
+from memfun_git.gitops.worktree import (
+    AGENT_BRANCH_PREFIX,
+    BRANCH_PREFIX,
+    attempt_refs,
+    remove_worktree_dir,
+    save_attempt,
+)
+
+if TYPE_CHECKING:
+    import pygit2
+
+__all__ = ["GcItem", "apply", "plan"]
+
+Kind = Literal["worktree", "branch", "attempt"]
+_OURS = ("refs/heads/" + BRANCH_PREFIX, "refs/heads/" + AGENT_BRANCH_PREFIX, "refs/memfun/")
+
+
+@dataclass(frozen=True, slots=True)
+class GcItem:
+    kind: Kind
+    name: str
+    """Worktree: its branch; branch: its name; attempt: its ref."""
+    remove: bool
+    reason: str
+    path: str = ""
+    """A worktree's folder."""
+    worktree: str = ""
+    """A worktree's name in git's metadata."""
+
+
+def _head_of(common: Path, name: str) -> str | None:
+    """The branch a linked worktree has checked out, read from git's metadata."""
+    try:
+        text = (common / "worktrees" / name / "HEAD").read_text().strip()
+    except OSError:
+        return None
+    return text[5:].strip() if text.startswith("ref:") else None
+
+
+def _is_ours(ref: str) -> bool:
+    return ref.startswith(_OURS)
+
+
+def _dirty(path: Path) -> list[str]:
+    import pygit2
+    from pygit2.enums import FileStatus
+
+    repo = pygit2.Repository(str(path))
+    try:
+        return sorted(
+            rel
+            for rel, status in repo.status(untracked_files="all").items()
+            if not status & FileStatus.IGNORED and status != FileStatus.CURRENT
+        )
+    finally:
+        repo.free()
+
+
+def plan(
+    paths: RepoPaths, *, force: bool = False, keep_attempts_days: int = 30, now: float | None = None
+) -> list[GcItem]:
+    """What gc would remove and keep, and why; changes nothing."""
+    import pygit2
+
+    assert paths.workdir is not None
+    user = pygit2.Repository(str(paths.workdir))
+    items: list[GcItem] = []
+    checked_out: dict[str, str] = {}  # branch ref -> folder, for checkouts that stay
+    main_head = None if user.head_is_detached or user.head_is_unborn else user.head.name
+    if main_head:
+        checked_out[main_head] = str(paths.workdir)
+
+    ours: list[tuple[str, str, Path]] = []
+    for name in user.list_worktrees():
+        branch = _head_of(paths.common_dir, name)
+        folder = Path(user.lookup_worktree(name).path)
+        if branch is None or not _is_ours(branch):
+            if branch:
+                checked_out[branch] = str(folder)
+            continue
+        ours.append((name, branch, folder))
+    for name, branch, folder in ours:
+        short = branch.removeprefix("refs/heads/")
+        elsewhere = checked_out.get(branch)
+        if elsewhere is not None:
+            items.append(
+                GcItem(
+                    "worktree",
+                    short,
+                    False,
+                    f"its branch is checked out in {elsewhere}",
+                    str(folder),
+                    name,
+                )
+            )
+            continue
+        if not folder.exists():
+            items.append(GcItem("worktree", short, True, "its folder is gone", str(folder), name))
+            continue
+        dirty = _dirty(folder)
+        if dirty and not force:
+            shown = ", ".join(dirty[:3]) + (f" and {len(dirty) - 3} more" if len(dirty) > 3 else "")
+            items.append(
+                GcItem(
+                    "worktree", short, False, f"holds uncommitted work: {shown}", str(folder), name
+                )
+            )
+            checked_out[branch] = str(folder)
+            continue
+        reason = "forced: uncommitted work dropped" if dirty else "all its work is committed"
+        items.append(GcItem("worktree", short, True, reason, str(folder), name))
+
+    # Notes annotate commits but deliver nothing.
+    others = [
+        r
+        for r in user.references
+        if r.startswith("refs/") and not _is_ours(r) and not r.startswith("refs/notes/")
+    ]
+    targets: list[tuple[str, pygit2.Oid]] = []
+    for ref in others:
+        try:
+            targets.append((ref, user.references[ref].peel(pygit2.Commit).id))
+        except (pygit2.InvalidSpecError, ValueError, KeyError):
+            continue
+    for short in sorted(
+        b for b in user.branches.local if b.startswith((BRANCH_PREFIX, AGENT_BRANCH_PREFIX))
+    ):
+        ref = "refs/heads/" + short
+        if ref in checked_out:
+            items.append(GcItem("branch", short, False, f"checked out in {checked_out[ref]}"))
+            continue
+        tip = user.branches.local[short].peel(pygit2.Commit).id
+        delivered = next(
+            (r for r, oid in targets if oid == tip or user.descendant_of(oid, tip)), None
+        )
+        if delivered is not None:
+            items.append(GcItem("branch", short, True, f"delivered (reachable from {delivered})"))
+            continue
+        count = _undelivered(user, tip, [oid for _, oid in targets])
+        if force:
+            items.append(
+                GcItem(
+                    "branch", short, True, f"forced: {count} undelivered commits kept as an attempt"
+                )
+            )
+        else:
+            items.append(
+                GcItem("branch", short, False, f"{count} commits not delivered anywhere (--force)")
+            )
+
+    limit = (time.time() if now is None else now) - keep_attempts_days * 86400
+    for ref in attempt_refs(user):
+        commit = user.references[ref].peel(pygit2.Commit)
+        if commit.commit_time < limit:
+            items.append(GcItem("attempt", ref, True, f"older than {keep_attempts_days} days"))
+        else:
+            days = max(0, int((commit.commit_time - limit) // 86400))
+            items.append(GcItem("attempt", ref, False, f"kept {days} more days"))
+    return items
+
+
+def _undelivered(user: pygit2.Repository, tip: pygit2.Oid, hide: list[pygit2.Oid]) -> int:
+    import pygit2
+    from pygit2.enums import SortMode
+
+    walker = user.walk(tip, SortMode.TOPOLOGICAL)
+    for oid in hide:
+        try:
+            walker.hide(oid)
+        except pygit2.GitError:
+            continue
+    return sum(1 for _ in walker)
+
+
+def apply(paths: RepoPaths, items: list[GcItem]) -> None:
+    """Carry out the removals of a plan."""
+    import pygit2
+
+    assert paths.workdir is not None
+    user = pygit2.Repository(str(paths.workdir))
+    for item in items:
+        if not item.remove:
+            continue
+        if item.kind == "worktree":
+            remove_worktree_dir(Path(item.path))
+            if item.worktree in user.list_worktrees():
+                user.lookup_worktree(item.worktree).prune(True)
+        elif item.kind == "branch":
+            branch = user.branches.local.get(item.name)
+            if branch is None:
+                continue
+            if item.reason.startswith("forced"):
+                _keep_as_attempt(user, item.name, str(branch.target))
+            branch.delete()
+        else:
+            if item.name in user.references:
+                user.references.delete(item.name)
+
+
+def _keep_as_attempt(user: pygit2.Repository, branch: str, oid: str) -> None:
+    save_attempt(user, branch.split("/", 1)[1].replace("/", "-"), oid)

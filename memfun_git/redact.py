@@ -1,0 +1,130 @@
+"""The one secret redactor, applied wherever text is logged, kept or sent.
+
+It knows two things: the values of the secrets configured for this process (the variables named
+by `[llm] api_key_env`, GitHub tokens, and any environment variable whose name says it holds a
+key, token, secret or password), and the well-known shapes of credentials (provider keys, GitHub
+tokens, AWS access keys, PEM private keys, passwords in URLs, bearer tokens). Either becomes
+`[REDACTED]`. Entry points register the configured values with `register_secret` and install
+`RedactingFilter` on their log handlers; renderers and everything that builds prompts, notes,
+commit messages or comment bodies call `redact`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterable, Mapping
+
+__all__ = [
+    "MARKER",
+    "RedactingFilter",
+    "Redactor",
+    "redact",
+    "register_environ",
+    "register_secret",
+    "secret_names",
+]
+
+MARKER = "[REDACTED]"
+_MIN_SECRET_LEN = 8
+
+# Each pattern matches a credential by its shape alone; group "keep" (when present) survives.
+_SHAPES: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(p, re.DOTALL)
+    for p in (
+        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----.*?"
+        r"(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z)",
+        r"\bsk-ant-[A-Za-z0-9_\-]{16,}",
+        r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}",
+        r"\bgh[pousr]_[A-Za-z0-9]{30,}",
+        r"\bgithub_pat_[A-Za-z0-9_]{22,}",
+        r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b",
+        r"\bAIza[0-9A-Za-z_\-]{35}",
+        r"\bxox[abposr]-[A-Za-z0-9\-]{10,}",
+        r"(?i)(?P<keep>aws_secret_access_key\s*[=:]\s*[\"']?)[A-Za-z0-9/+=]{40}",
+        r"(?i)(?P<keep>\bauthorization\s*[:=]\s*[\"']?(?:bearer|token|basic)\s+)[A-Za-z0-9._~+/=\-]{8,}",
+        r"(?i)(?P<keep>\b[a-z][a-z0-9+.\-]*://[^\s/:@\"'<>]*:)[^\s/@\"'<>]+(?=@)",
+    )
+)
+
+_SECRET_NAME = re.compile(
+    r"(?:^|_)(?:API_?KEY|TOKEN|SECRET|SECRET_KEY|PASSWORD|PASSWD|ACCESS_KEY|PRIVATE_KEY)(?:$|_)"
+)
+
+
+def secret_names(environ: Mapping[str, str]) -> list[str]:
+    """Names of environment variables that, by their name, hold a credential."""
+    return [name for name in environ if _SECRET_NAME.search(name.upper())]
+
+
+class Redactor:
+    """Replaces known secret values and credential shapes in text with `MARKER`."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        self._values: frozenset[str] = frozenset()
+        self._pattern: re.Pattern[str] | None = None
+        self.add(*secrets)
+
+    def add(self, *values: str | None) -> None:
+        """Remember secret values; short or empty values are ignored (they would mask words)."""
+        new = {v.strip() for v in values if v and len(v.strip()) >= _MIN_SECRET_LEN}
+        if not new - self._values:
+            return
+        with self._lock:
+            self._values = self._values | new
+            ordered = sorted(self._values, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+
+    def __call__(self, text: str) -> str:
+        if not text:
+            return text
+        if self._pattern is not None:
+            text = self._pattern.sub(MARKER, text)
+        for shape in _SHAPES:
+            text = shape.sub(_replace, text)
+        return text
+
+
+def _replace(match: re.Match[str]) -> str:
+    keep = match.groupdict().get("keep")
+    return (keep or "") + MARKER
+
+
+# The process's redactor: secrets are facts of the process (its environment, its config), and
+# every boundary that lets text out must see all of them, whichever front end registered them.
+_ACTIVE = Redactor()
+
+
+def redact(text: str) -> str:
+    """Return `text` with every known secret and credential shape replaced by `MARKER`."""
+    return _ACTIVE(text)
+
+
+def register_secret(*values: str | None) -> None:
+    """Add secret values (an API key, a token) to the process's redactor."""
+    _ACTIVE.add(*values)
+
+
+def register_environ(environ: Mapping[str, str] | None = None, names: Iterable[str] = ()) -> None:
+    """Register the values of `names` and of every variable whose name says it is a secret."""
+    env = os.environ if environ is None else environ
+    wanted = set(names) | set(secret_names(env))
+    register_secret(*(env.get(name) for name in wanted))
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts the message, its arguments and any traceback text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True

@@ -1,0 +1,353 @@
+from __future__ import annotations
+
+import io
+import json
+import socket
+import subprocess
+import threading
+import time
+import tomllib
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from memfun_git import config
+from memfun_git.cli.init import ATTRIBUTES_LINE, probe_ollama, run_init
+from memfun_git.cli.main import run
+from memfun_git.errors import UsageError
+
+FAKE_KEY = "sk-ant-api03-" + "Zq7" * 12 + "wxyz"
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def closed_url() -> str:
+    return f"http://127.0.0.1:{_closed_port()}"
+
+
+@pytest.fixture(autouse=True)
+def no_ollama(monkeypatch: pytest.MonkeyPatch, closed_url: str) -> None:
+    """Whatever runs on this machine, the tests see no Ollama unless they start one."""
+    monkeypatch.setenv("OLLAMA_HOST", closed_url)
+
+
+@pytest.fixture
+def ollama_stub() -> Iterator[str]:
+    """A tiny Ollama: GET /api/tags lists one model."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = json.dumps({"models": [{"name": "qwen2.5-coder:7b"}]}).encode()
+            status = 200 if self.path == "/api/tags" else 404
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _init(repo: Path, *args: str) -> int:
+    return run(["-C", str(repo), "init", *args])
+
+
+def _llm(repo: Path) -> config.LLMConfig:
+    return config.load(repo, environ={}).llm
+
+
+def _status(repo: Path) -> str:
+    return subprocess.run(
+        ["git", "--no-optional-locks", "status", "--porcelain"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def test_init_by_flags_writes_no_secret_and_leaves_the_index(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
+    index = (git_repo / ".git" / "index").read_bytes()
+
+    assert _init(git_repo, "--yes", "--provider", "anthropic") == 0
+
+    out, err = capsys.readouterr()
+    llm = _llm(git_repo)
+    assert (llm.provider, llm.model, llm.api_key_env) == (
+        "anthropic",
+        "claude-sonnet-4-5",
+        "ANTHROPIC_API_KEY",
+    )
+    assert config.load(git_repo, environ={}).project.name == "repo"
+    assert (git_repo / ".gitattributes").read_text() == ATTRIBUTES_LINE + "\n"
+    assert "memfun.toml" in out
+    assert "memfun doctor" in out
+    assert FAKE_KEY not in out + err
+    for path in git_repo.rglob("*"):
+        if path.is_file():
+            assert FAKE_KEY.encode() not in path.read_bytes(), path
+    assert (git_repo / ".git" / "index").read_bytes() == index
+    assert _status(git_repo) == "?? .gitattributes\n?? memfun.toml\n"
+
+
+def test_init_keeps_what_is_there_and_does_not_repeat_itself(
+    git_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    toml = (
+        "# team settings, keep me\n"
+        "[gate]\n"
+        'review = "warn"  # we are gentle\n'
+        "\n"
+        "[llm]\n"
+        "temperature = 0.5  # a little warmth\n"
+    )
+    (git_repo / "memfun.toml").write_text(toml)
+    attributes = b"*.png binary\r\n*.sh text eol=lf"
+    (git_repo / ".gitattributes").write_bytes(attributes)
+
+    assert _init(git_repo, "--yes", "--provider", "openai") == 0
+    first = (git_repo / "memfun.toml").read_text()
+    assert _init(git_repo, "--yes", "--provider", "openai") == 0
+
+    written = (git_repo / "memfun.toml").read_text()
+    assert written == first
+    assert written.startswith(toml)
+    assert "# we are gentle" in written
+    assert "# a little warmth" in written
+    cfg = config.load(git_repo, environ={})
+    assert (cfg.gate.review, cfg.llm.temperature) == ("warn", 0.5)
+    assert (cfg.llm.provider, cfg.llm.model, cfg.llm.api_key_env) == (
+        "openai",
+        "gpt-4.1",
+        "OPENAI_API_KEY",
+    )
+    assert (git_repo / ".gitattributes").read_bytes() == (
+        attributes + b"\r\n" + ATTRIBUTES_LINE.encode() + b"\r\n"
+    )
+    assert "already" in capsys.readouterr().out
+
+
+def test_a_new_provider_drops_the_old_ones_endpoint(git_repo: Path) -> None:
+    custom = ["--provider", "custom", "--model", "m", "--base-url", "http://127.0.0.1:9/v1"]
+    assert _init(git_repo, "--yes", *custom, "--api-key-env", "LOCAL_KEY") == 0
+    assert _llm(git_repo).base_url == "http://127.0.0.1:9/v1"
+    assert _init(git_repo, "--yes", "--provider", "anthropic") == 0
+    llm = _llm(git_repo)
+    assert (llm.provider, llm.base_url, llm.api_key_env) == ("anthropic", "", "ANTHROPIC_API_KEY")
+
+
+@pytest.mark.parametrize(
+    ("keys", "provider", "model"),
+    [
+        pytest.param({"OPENAI_API_KEY": "sk-" + "o" * 40}, "openai", "gpt-4.1", id="openai"),
+        pytest.param(
+            {"OPENAI_API_KEY": "sk-" + "o" * 40, "ANTHROPIC_API_KEY": FAKE_KEY},
+            "anthropic",
+            "claude-sonnet-4-5",
+            id="both-anthropic-first",
+        ),
+    ],
+)
+def test_init_suggests_the_provider_whose_key_is_set(
+    git_repo: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    keys: dict[str, str],
+    provider: str,
+    model: str,
+) -> None:
+    for name, value in keys.items():
+        monkeypatch.setenv(name, value)
+    assert _init(git_repo, "--yes") == 0
+    llm = _llm(git_repo)
+    assert (llm.provider, llm.model) == (provider, model)
+    out = capsys.readouterr().out
+    assert f"Found ${next(iter(keys))}" in out
+    assert all(value not in out for value in keys.values())
+
+
+def test_init_finds_a_local_ollama(
+    git_repo: Path,
+    ollama_stub: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", ollama_stub)
+    assert probe_ollama(ollama_stub) == ("qwen2.5-coder:7b",)
+
+    assert _init(git_repo, "--yes") == 0
+
+    llm = _llm(git_repo)
+    assert (llm.provider, llm.model, llm.base_url) == (
+        "ollama",
+        "qwen2.5-coder:7b",
+        ollama_stub + "/v1",
+    )
+    assert llm.api_key_env == ""
+    assert f"Found Ollama at {ollama_stub}" in capsys.readouterr().out
+
+
+def test_no_ollama_is_a_fast_not_found(git_repo: Path, closed_url: str) -> None:
+    began = time.monotonic()
+    assert probe_ollama(closed_url) is None
+    assert time.monotonic() - began < 1.0
+
+    began = time.monotonic()
+    with pytest.raises(UsageError, match="none detected"):
+        run_init(
+            git_repo,
+            provider=None,
+            model=None,
+            api_key_env=None,
+            base_url=None,
+            yes=True,
+            environ={},
+            console=Console(file=io.StringIO()),
+            ollama_url=closed_url,
+        )
+    assert time.monotonic() - began < 1.0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param([], "memfun: no --provider given and none detected", id="nothing-detected"),
+        pytest.param(
+            ["--provider", "custom", "--model", "m"],
+            "memfun: --provider custom needs --base-url",
+            id="custom-without-base-url",
+        ),
+        pytest.param(
+            ["--provider", "anthropic", "--api-key-env", FAKE_KEY],
+            "memfun: --api-key-env takes the name of an environment variable, not a key",
+            id="key-as-variable",
+        ),
+        pytest.param(
+            ["--provider", "openai", "--api-key-env", "sk-proj-short"],
+            "memfun: --api-key-env takes the name",
+            id="short-key-as-variable",
+        ),
+        pytest.param(
+            ["--provider", "custom", "--model", "m", "--base-url", "http://me:hunter2hunter2@h/v1"],
+            "memfun: the base URL holds a password",
+            id="password-in-url",
+        ),
+        pytest.param(
+            ["--provider", "gemini"], "memfun: --provider 'gemini' is not known", id="bad-provider"
+        ),
+    ],
+)
+def test_init_refuses_in_one_line(
+    git_repo: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    index = (git_repo / ".git" / "index").read_bytes()
+
+    assert _init(git_repo, "--yes", *args) == 2
+
+    out, err = capsys.readouterr()
+    assert err.startswith(message)
+    assert len(err.splitlines()) == 1
+    assert FAKE_KEY not in out + err
+    assert "hunter2hunter2" not in out + err
+    assert "Traceback" not in err
+    assert not (git_repo / "memfun.toml").exists()
+    assert not (git_repo / ".gitattributes").exists()
+    assert (git_repo / ".git" / "index").read_bytes() == index
+
+
+def test_init_outside_a_repository(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _init(tmp_path, "--yes", "--provider", "anthropic") == 2
+    out, err = capsys.readouterr()
+    assert err.startswith(f"memfun: {tmp_path} is not inside a git repository — ")
+    assert len(err.splitlines()) == 1
+    assert out == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_init_refuses_a_broken_memfun_toml_and_keeps_it(
+    git_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (git_repo / "memfun.toml").write_text("[llm]\nmodle = 'x'\n")
+    assert _init(git_repo, "--yes", "--provider", "anthropic") == 2
+    err = capsys.readouterr().err
+    assert err.startswith('memfun: memfun.toml: unknown key [llm] modle (did you mean "model"?)')
+    assert (git_repo / "memfun.toml").read_text() == "[llm]\nmodle = 'x'\n"
+
+
+def test_init_asks_at_a_terminal(git_repo: Path, ollama_stub: str) -> None:
+    screen = io.StringIO()
+    answers = io.StringIO("custom\nhttp://127.0.0.1:8000/v1\nmy-model\nLOCAL_LLM_KEY\ny\n")
+
+    code = run_init(
+        git_repo,
+        provider=None,
+        model=None,
+        api_key_env=None,
+        base_url=None,
+        yes=False,
+        environ={},
+        console=Console(file=screen, width=200),
+        stdin=answers,
+        interactive=True,
+        ollama_url=ollama_stub,
+    )
+
+    assert code == 0
+    llm = _llm(git_repo)
+    assert (llm.provider, llm.model, llm.base_url, llm.api_key_env) == (
+        "custom",
+        "my-model",
+        "http://127.0.0.1:8000/v1",
+        "LOCAL_LLM_KEY",
+    )
+    shown = screen.getvalue()
+    assert "Provider [anthropic/openai/ollama/custom] (ollama)" in shown
+    assert "$LOCAL_LLM_KEY is not set" in shown
+    assert '[llm] base_url = "http://127.0.0.1:8000/v1"' in shown
+    data = tomllib.loads((git_repo / "memfun.toml").read_text())
+    assert data["project"] == {"name": "repo"}
+
+
+def test_init_at_a_terminal_can_write_nothing(git_repo: Path) -> None:
+    code = run_init(
+        git_repo,
+        provider="anthropic",
+        model=None,
+        api_key_env=None,
+        base_url=None,
+        yes=False,
+        environ={},
+        console=Console(file=io.StringIO()),
+        stdin=io.StringIO("\n\nn\n"),
+        interactive=True,
+    )
+    assert code == 0
+    assert not (git_repo / "memfun.toml").exists()
+    assert not (git_repo / ".gitattributes").exists()
+
+
+def test_init_without_a_terminal_asks_nothing(git_repo: Path) -> None:
+    assert _init(git_repo, "--provider", "openai") == 0
+    assert _llm(git_repo).model == "gpt-4.1"
