@@ -180,12 +180,18 @@ class Config:
     """The repository's working tree, when there is one."""
     sources: tuple[str, ...] = ()
     """Where values came from, in the order applied (files, environment, flags)."""
+    origins: tuple[tuple[str, str], ...] = ()
+    """("section.key", source) for every value that is not a built-in default."""
+
+    def origin_of(self, section: str, key: str) -> str:
+        """The source that set `[section] key`, or "default"."""
+        return dict(self.origins).get(f"{section}.{key}", "default")
 
 
 _SECTIONS: dict[str, type[Any]] = {
     f.name: f.type if isinstance(f.type, type) else get_type_hints(Config)[f.name]
     for f in dataclasses.fields(Config)
-    if f.name not in ("repo_root", "sources")
+    if f.name not in ("repo_root", "sources", "origins")
 }
 
 # Values a user may know from the product description but that are not built yet: refused by
@@ -262,10 +268,12 @@ def load(
         _known_section(label, section)
         _known_key(label, section, key)
         merged[section][key] = _check(label, section, key, value)
+        origin[(section, key)] = label
         sources.append(label)
 
     sections = {name: cls(**merged[name]) for name, cls in _SECTIONS.items()}
-    config = Config(**sections, repo_root=repo_root, sources=tuple(sources))
+    origins = tuple((f"{s}.{k}", where) for (s, k), where in origin.items())
+    config = Config(**sections, repo_root=repo_root, sources=tuple(sources), origins=origins)
     _check_whole(config, origin)
     return config
 

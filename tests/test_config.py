@@ -149,6 +149,11 @@ def test_sources_apply_in_order(git_repo: Path, isolated_env: Path) -> None:
         "MEMFUN_LLM_TEMPERATURE",
         "--max-tokens",
     )
+    assert cfg.origin_of("llm", "provider") == "~/.memfun/config.toml"
+    assert cfg.origin_of("llm", "model") == "memfun.toml"
+    assert cfg.origin_of("llm", "temperature") == "MEMFUN_LLM_TEMPERATURE"
+    assert cfg.origin_of("llm", "max_tokens") == "--max-tokens"
+    assert cfg.origin_of("llm", "cache") == "default"
     with pytest.raises(AttributeError):
         cfg.llm.model = "x"  # type: ignore[misc]
 

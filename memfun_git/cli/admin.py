@@ -93,7 +93,7 @@ def _repo_root(start: Path) -> Path | None:
 
 
 def _sections(cfg: Config) -> dict[str, dict[str, Any]]:
-    skip = ("repo_root", "sources")
+    skip = ("repo_root", "sources", "origins")
     return {
         f.name: {
             k: list(v) if isinstance(v, tuple) else v
@@ -120,6 +120,9 @@ def _as_toml(cfg: Config, environ: Mapping[str, str]) -> str:
                 table.add(tomlkit.comment(f"{key} = (not set)"))
             else:
                 table.add(key, value)
+                where = cfg.origin_of(name, key)
+                if where != "default":
+                    table[key].comment(f"from {where}")
         if name == "llm":
             table.add(tomlkit.comment(f"key: {key_status(cfg.llm, environ)}"))
         doc.add(name, table)
@@ -130,6 +133,7 @@ def _as_json(cfg: Config, environ: Mapping[str, str]) -> str:
     data = {
         "repo_root": str(cfg.repo_root) if cfg.repo_root else None,
         "sources": _sources(cfg),
+        "origins": dict(cfg.origins),
         "llm_key": {"variable": cfg.llm.key_env or None, "status": key_status(cfg.llm, environ)},
         "config": _sections(cfg),
     }
