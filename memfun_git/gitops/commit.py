@@ -3,7 +3,9 @@
 - Only the paths a task touched are staged (never "add all"): links, copied-in ignored files
   and stray build output never enter a commit.
 - Author and committer come from the user's git configuration (GIT_AUTHOR_* / GIT_COMMITTER_*
-  first, as git does), with a memfun identity as fallback.
+  first, as git does), with a memfun identity as fallback. The configuration is read by
+  `git config`, as git reads it: libgit2 reads the global file of the HOME it saw when pygit2
+  was imported and knows nothing of GIT_CONFIG_GLOBAL or `includeIf`.
 - Trailers `Memfun-Task`, `Memfun-Agent`, `Memfun-Gate` end every message; bookkeeping commits
   carry `Memfun-Gate: n/a (<why>)`.
 - A git note under `refs/notes/memfun` holds the task summary.
@@ -35,6 +37,7 @@ __all__ = [
     "commit_paths",
     "identity",
     "signing_wanted",
+    "user_config",
 ]
 
 NOTES_REF = "refs/notes/memfun"
@@ -62,18 +65,58 @@ class CommitResult:
     """Why a commit that should have been signed is not ('' when signed or not wanted)."""
 
 
-def identity(
+_CONFIG_KEYS = r"^(user\.name|user\.email|commit\.gpgsign)$"
+
+
+def user_config(
     repo: pygit2.Repository, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """user.name, user.email and commit.gpgsign of the worktree `repo`, as git reads them."""
+    env = None if environ is None else {**os.environ, **environ}
+    try:
+        proc = subprocess.run(
+            ["git", "config", "-z", "--get-regexp", _CONFIG_KEYS],
+            cwd=repo.workdir or repo.path,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:
+        proc = None
+    if proc is None or proc.returncode not in (0, 1):  # 1: none of the keys is set
+        return _pygit2_config(repo)
+    found: dict[str, str] = {}
+    for record in filter(None, proc.stdout.split("\0")):
+        key, _, value = record.partition("\n")
+        found[key.lower()] = value  # later files win, as in git
+    return found
+
+
+def _pygit2_config(repo: pygit2.Repository) -> dict[str, str]:
+    """Without a usable git binary: what libgit2 sees."""
+    found: dict[str, str] = {}
+    for key in ("user.name", "user.email", "commit.gpgsign"):
+        try:
+            found[key] = str(repo.config[key])
+        except (KeyError, ValueError):
+            continue
+    return found
+
+
+def identity(
+    repo: pygit2.Repository,
+    environ: Mapping[str, str] | None = None,
+    *,
+    settings: Mapping[str, str] | None = None,
 ) -> tuple[pygit2.Signature, pygit2.Signature]:
     """(author, committer) as git would pick them, else memfun's own identity."""
     import pygit2
 
     env = os.environ if environ is None else environ
-    try:
-        default = repo.default_signature
-        name, email = default.name, default.email
-    except (KeyError, pygit2.GitError):
-        name, email = FALLBACK_NAME, FALLBACK_EMAIL
+    cfg = user_config(repo, environ) if settings is None else settings
+    name = cfg.get("user.name") or FALLBACK_NAME
+    email = cfg.get("user.email") or env.get("EMAIL") or FALLBACK_EMAIL
     author = pygit2.Signature(
         env.get("GIT_AUTHOR_NAME") or name, env.get("GIT_AUTHOR_EMAIL") or email
     )
@@ -83,11 +126,16 @@ def identity(
     return author, committer
 
 
-def signing_wanted(repo: pygit2.Repository) -> bool:
-    try:
-        return repo.config.get_bool("commit.gpgsign")
-    except (KeyError, ValueError):
-        return False
+def signing_wanted(
+    repo: pygit2.Repository,
+    environ: Mapping[str, str] | None = None,
+    *,
+    settings: Mapping[str, str] | None = None,
+) -> bool:
+    cfg = user_config(repo, environ) if settings is None else settings
+    value = cfg.get("commit.gpgsign")
+    # A key without a value ("[commit] gpgsign") is true in git.
+    return value is not None and value.strip().lower() in ("", "true", "yes", "on", "1")
 
 
 def message_with_trailers(message: str, trailers: Trailers) -> str:
@@ -97,22 +145,41 @@ def message_with_trailers(message: str, trailers: Trailers) -> str:
 
 def stage(repo: pygit2.Repository, paths: Iterable[str]) -> tuple[str, ...]:
     """Put exactly `paths` (relative, '/'-separated) into the worktree's index; return them."""
+    import pygit2
+
     workdir = Path(repo.workdir)
+    wanted = sorted(set(paths))
     index = repo.index
-    index.read(False)
+    # From disk, always: an earlier call that failed half-way must not leave paths staged in
+    # memory for this one.
+    index.read(True)
     staged: list[str] = []
-    for rel in sorted(set(paths)):
-        full = workdir / rel
-        if full.is_symlink() or full.is_file():
-            index.add(rel)
-        elif full.exists():
-            raise IsADirectoryError(f"{rel} is a folder; stage the files in it")
-        else:
-            try:
-                index.remove(rel)
-            except (OSError, KeyError):
-                continue  # neither on disk nor in the index: nothing to record
-        staged.append(rel)
+    try:
+        # Whatever else is staged (a tool in the task ran `git add`) goes back to HEAD's
+        # version: the worktree keeps the files, the commit does not take them.
+        head_tree = repo.revparse_single("HEAD").peel(pygit2.Commit).tree
+        for delta in index.diff_to_tree(head_tree).deltas:
+            for rel in {delta.old_file.path, delta.new_file.path} - set(wanted):
+                if rel in head_tree:
+                    entry = head_tree[rel]
+                    index.add(pygit2.IndexEntry(rel, entry.id, entry.filemode))
+                elif rel in index:
+                    index.remove(rel)
+        for rel in wanted:
+            full = workdir / rel
+            if full.is_symlink() or full.is_file():
+                index.add(rel)
+            elif full.exists():
+                raise IsADirectoryError(f"{rel} is a folder; stage the files in it")
+            else:
+                try:
+                    index.remove(rel)
+                except (OSError, KeyError):
+                    continue  # neither on disk nor in the index: nothing to record
+            staged.append(rel)
+    except BaseException:
+        index.read(True)  # drop what this call staged in memory
+        raise
     index.write()
     return tuple(staged)
 
@@ -139,11 +206,12 @@ def commit_paths(
     parent = repo.revparse_single(str(head)).peel(pygit2.Commit)
     if not allow_empty and parent.tree_id == tree:
         return None
-    author, committer = identity(repo, environ)
+    settings = user_config(repo, environ)
+    author, committer = identity(repo, environ, settings=settings)
     text = message_with_trailers(message, trailers)
     signed, reason = False, ""
     oid: str | None = None
-    if signing_wanted(repo):
+    if signing_wanted(repo, settings=settings):
         oid, reason = _commit_tree_signed(repo, str(tree), str(head), text, author, committer)
         signed = oid is not None
     if oid is None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from memfun_git.gitops.lfs import lfs_unchanged
 from memfun_git.gitops.repo import RepoPaths
 from memfun_git.gitops.worktree import (
     AGENT_BRANCH_PREFIX,
@@ -49,13 +50,41 @@ class GcItem:
     """A worktree's name in git's metadata."""
 
 
-def _head_of(common: Path, name: str) -> str | None:
-    """The branch a linked worktree has checked out, read from git's metadata."""
+def _head_of(git_dir: Path) -> str | None:
+    """The branch a checkout has checked out, read from its HEAD file (None when detached)."""
     try:
-        text = (common / "worktrees" / name / "HEAD").read_text().strip()
+        text = (git_dir / "HEAD").read_text().strip()
     except OSError:
         return None
     return text[5:].strip() if text.startswith("ref:") else None
+
+
+def _checkouts(
+    user: pygit2.Repository, common: Path
+) -> tuple[dict[str, list[str]], list[tuple[str, str, Path]]]:
+    """Where each branch is checked out (the main tree and every linked worktree, whichever
+    of them gc runs in), and memfun's own worktrees as (name, branch, folder)."""
+    import pygit2
+
+    checkouts: dict[str, list[str]] = {}
+    main_workdir = pygit2.Repository(str(common)).workdir
+    main_branch = _head_of(common)
+    if main_workdir and main_branch:
+        checkouts.setdefault(main_branch, []).append(str(Path(main_workdir)))
+    ours: list[tuple[str, str, Path]] = []
+    for name in user.list_worktrees():
+        branch = _head_of(common / "worktrees" / name)
+        if branch is None:
+            continue
+        folder = Path(user.lookup_worktree(name).path)
+        checkouts.setdefault(branch, []).append(str(folder))
+        if _is_ours(branch):
+            ours.append((name, branch, folder))
+    return checkouts, ours
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def _is_ours(ref: str) -> bool:
@@ -71,7 +100,9 @@ def _dirty(path: Path) -> list[str]:
         return sorted(
             rel
             for rel, status in repo.status(untracked_files="all").items()
-            if not status & FileStatus.IGNORED and status != FileStatus.CURRENT
+            if not status & FileStatus.IGNORED
+            and status != FileStatus.CURRENT
+            and not (status == FileStatus.WT_MODIFIED and lfs_unchanged(repo, rel))
         )
     finally:
         repo.free()
@@ -86,34 +117,30 @@ def plan(
     assert paths.workdir is not None
     user = pygit2.Repository(str(paths.workdir))
     items: list[GcItem] = []
-    checked_out: dict[str, str] = {}  # branch ref -> folder, for checkouts that stay
-    main_head = None if user.head_is_detached or user.head_is_unborn else user.head.name
-    if main_head:
-        checked_out[main_head] = str(paths.workdir)
-
-    ours: list[tuple[str, str, Path]] = []
-    for name in user.list_worktrees():
-        branch = _head_of(paths.common_dir, name)
-        folder = Path(user.lookup_worktree(name).path)
-        if branch is None or not _is_ours(branch):
-            if branch:
-                checked_out[branch] = str(folder)
-            continue
-        ours.append((name, branch, folder))
+    checkouts, ours = _checkouts(user, paths.common_dir)
+    # branch ref -> the folders it stays checked out in, once gc is done
+    checked_out: dict[str, list[str]] = {}
+    ours_folders = {str(folder) for _, _, folder in ours}
+    for branch, folders in checkouts.items():
+        kept = [f for f in folders if f not in ours_folders]
+        if kept:
+            checked_out[branch] = kept
     for name, branch, folder in ours:
         short = branch.removeprefix("refs/heads/")
-        elsewhere = checked_out.get(branch)
-        if elsewhere is not None:
+        elsewhere = sorted(f for f in checkouts[branch] if f != str(folder))
+        if elsewhere:
+            # Left alone, forced or not: removing it would pull the branch from under a checkout.
             items.append(
                 GcItem(
                     "worktree",
                     short,
                     False,
-                    f"its branch is checked out in {elsewhere}",
+                    f"its branch is checked out in {', '.join(elsewhere)}",
                     str(folder),
                     name,
                 )
             )
+            checked_out.setdefault(branch, []).append(str(folder))
             continue
         if not folder.exists():
             items.append(GcItem("worktree", short, True, "its folder is gone", str(folder), name))
@@ -126,15 +153,16 @@ def plan(
                     "worktree", short, False, f"holds uncommitted work: {shown}", str(folder), name
                 )
             )
-            checked_out[branch] = str(folder)
+            checked_out.setdefault(branch, []).append(str(folder))
             continue
         reason = "forced: uncommitted work dropped" if dirty else "all its work is committed"
         items.append(GcItem("worktree", short, True, reason, str(folder), name))
 
-    # Notes annotate commits but deliver nothing.
+    # Notes annotate commits but deliver nothing. Sorted: the same delivering ref is named
+    # on every run.
     others = [
         r
-        for r in user.references
+        for r in sorted(user.references)
         if r.startswith("refs/") and not _is_ours(r) and not r.startswith("refs/notes/")
     ]
     targets: list[tuple[str, pygit2.Oid]] = []
@@ -148,7 +176,8 @@ def plan(
     ):
         ref = "refs/heads/" + short
         if ref in checked_out:
-            items.append(GcItem("branch", short, False, f"checked out in {checked_out[ref]}"))
+            where = ", ".join(sorted(checked_out[ref]))
+            items.append(GcItem("branch", short, False, f"checked out in {where}"))
             continue
         tip = user.branches.local[short].peel(pygit2.Commit).id
         delivered = next(
@@ -161,12 +190,20 @@ def plan(
         if force:
             items.append(
                 GcItem(
-                    "branch", short, True, f"forced: {count} undelivered commits kept as an attempt"
+                    "branch",
+                    short,
+                    True,
+                    f"forced: {_plural(count, 'undelivered commit')} kept as an attempt",
                 )
             )
         else:
             items.append(
-                GcItem("branch", short, False, f"{count} commits not delivered anywhere (--force)")
+                GcItem(
+                    "branch",
+                    short,
+                    False,
+                    f"{_plural(count, 'commit')} not delivered anywhere (--force)",
+                )
             )
 
     limit = (time.time() if now is None else now) - keep_attempts_days * 86400

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from memfun_git.errors import RepoError
 from memfun_git.gitops.commit import CommitResult, Trailers, commit_paths, identity
+from memfun_git.gitops.lfs import is_lfs, lfs_unchanged
 from memfun_git.gitops.repo import RepoPaths
 from memfun_git.redact import redact
 
@@ -52,6 +53,8 @@ class Attempt:
     ref: str
     oid: str
     reason: str
+    unsaved: tuple[str, ...] = ()
+    """Paths git cannot record in a commit (nested repositories): the worktree is kept."""
 
 
 def worktree_root(root: str = "", environ: Mapping[str, str] | None = None) -> Path:
@@ -133,6 +136,8 @@ class Workspace:
                 "set [workspace] root to a folder outside the repository",
             )
         user = pygit2.Repository(str(paths.workdir))
+        if self.with_changes:
+            _refuse_conflicts(user)
         created_branch = False
         try:
             with _no_interrupts():
@@ -193,7 +198,6 @@ class Workspace:
                 "worktree",
                 "add",
                 "--quiet",
-                "--no-track",
                 str(self.path),
                 self.branch,
             )
@@ -245,6 +249,10 @@ class Workspace:
         parts = PurePosixPath(rel).parts
         if any(part == ".git" for part in parts):
             return "paths named .git belong to git"
+        for depth in range(1, len(parts)):
+            if self.path.joinpath(*parts[:depth]).is_symlink():
+                link = "/".join(parts[:depth])
+                return f"it is beyond the symbolic link {link} (outside the worktree)"
         for sub in self._submodule_paths():
             if rel == sub or rel.startswith(sub + "/"):
                 return f"{sub} is a submodule (read-only to tasks)"
@@ -299,10 +307,14 @@ class Workspace:
         """Paths of the worktree that hold uncommitted work (ignored files are not work)."""
         from pygit2.enums import FileStatus
 
+        repo = self.repo
         return sorted(
             rel
-            for rel, status in self.repo.status(untracked_files="all").items()
-            if not status & FileStatus.IGNORED and status != FileStatus.CURRENT
+            for rel, status in repo.status(untracked_files="all").items()
+            if not status & FileStatus.IGNORED
+            and status != FileStatus.CURRENT
+            # A smudged LFS file looks modified to libgit2, which runs no clean filter.
+            and not (status == FileStatus.WT_MODIFIED and lfs_unchanged(repo, rel))
         )
 
     # -- closing ---------------------------------------------------------------------------
@@ -329,7 +341,7 @@ class Workspace:
                 self.attempt = self._record_attempt(user, "uncommitted work at the end of the task")
             self._repo.free()
             self._repo = None
-            if not self.keep:
+            if not self.keep and not (self.attempt is not None and self.attempt.unsaved):
                 self._remove_worktree(user)
                 tip = user.branches.local.get(self.branch)
                 if tip is not None and str(tip.target) == self.base_oid and not self.resume:
@@ -341,16 +353,44 @@ class Workspace:
         repo = self.repo
         index = repo.index
         index.read(False)
-        index.add_all()
+        # Path by path, not add_all: add_all stops at the first path libgit2 cannot record (a
+        # nested repository) and would store LFS files' content where pointers belong. What
+        # cannot be recorded stays in the worktree, which is then kept.
+        unsaved = self._add_one_by_one(index)
         index.write()
         tree = index.write_tree()
         head = repo.head.target
+        if unsaved:
+            shown = ", ".join(unsaved[:3]) + (
+                f" and {len(unsaved) - 3} more" if len(unsaved) > 3 else ""
+            )
+            why = f"{why}; not recorded, kept in {self.path}: {shown}"
         author, committer = identity(repo, self.environ)
         trailers = Trailers(task=self.task_id, agent=self.agent, gate=f"n/a (attempt {why})")
         message = f"memfun: attempt of task {self.task_id} ({why})\n\n{trailers.render()}\n"
         oid = repo.create_commit(None, author, committer, redact(message), tree, [head])
         ref = save_attempt(user, self.task_id, str(oid))
-        return Attempt(ref=ref, oid=str(oid), reason=why)
+        return Attempt(ref=ref, oid=str(oid), reason=why, unsaved=tuple(unsaved))
+
+    def _add_one_by_one(self, index: pygit2.Index) -> list[str]:
+        """Stage every dirty path that git can record; return those it cannot."""
+        import pygit2
+
+        unsaved: list[str] = []
+        for rel in self.dirty_paths():
+            full = self.path / rel
+            try:
+                if rel.endswith("/") or is_lfs(self.repo, rel):
+                    unsaved.append(rel)  # a folder status does not descend into: a repository
+                elif full.is_symlink() or full.is_file():
+                    index.add(rel)
+                elif not full.exists():
+                    index.remove(rel)
+                else:
+                    unsaved.append(rel)
+            except (pygit2.GitError, OSError):
+                unsaved.append(rel)
+        return unsaved
 
     def _remove_worktree(self, user: pygit2.Repository) -> None:
         remove_worktree_dir(self.path)
@@ -388,6 +428,27 @@ def _delete_branch(user: pygit2.Repository, branch: str) -> None:
     ref = user.branches.local.get(branch)
     if ref is not None:
         ref.delete()
+
+
+def _refuse_conflicts(user: pygit2.Repository) -> None:
+    """Carrying over conflict markers would pass them off as the user's work: git refuses too."""
+    from pygit2.enums import FileStatus
+
+    conflicted = sorted(
+        rel
+        for rel, status in user.status(untracked_files="no").items()
+        if status & FileStatus.CONFLICTED
+    )
+    if conflicted:
+        which = (
+            f"{conflicted[0]} and {len(conflicted) - 1} more paths have"
+            if len(conflicted) > 1
+            else f"{conflicted[0]} has"
+        )
+        raise RepoError(
+            f"{which} unresolved conflicts, which cannot be carried over",
+            "resolve them first, or start the task without --with-changes",
+        )
 
 
 def _valid_task_id(task_id: str) -> bool:

@@ -1,0 +1,1 @@
+"""Applying the model's file operations: confinement (guard), fuzzy edits (match), ops."""

@@ -1,0 +1,378 @@
+"""Fuzzy search/replace that lands every honest slip and never guesses.
+
+`apply_edit(original, search, replace)` finds the one place of `original` that `search` stands
+for, trying in turn:
+1. exact text;
+2. lines equal once whitespace is normalised (indentation, trailing spaces), blank lines
+   ignored;
+3. the elided form: a line `...` in the search stands for an unchanged run of lines (and a
+   `...` in the replacement keeps that run);
+4. a sliding window of lines scored with difflib, for a misremembered word or two.
+A search found in more than one place, at any step, is refused, never guessed; a refusal says
+why (not found, or found in N places) and shows the closest candidate, so the model can try
+again. The change is then carried onto the file (transfer.py): unchanged lines keep the file's
+exact text, new lines take the file's indentation. CRLF line endings are preserved.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+from memfun_git.edits.transfer import norm, transfer
+
+__all__ = ["EditError", "Match", "apply_edit", "find"]
+
+ELISION = "..."
+FUZZY_THRESHOLD = 0.85
+_MAX_CANDIDATE_LINES = 12
+
+
+class EditError(ValueError):
+    """An edit that cannot be applied; the message says why and shows the closest candidate."""
+
+    def __init__(self, message: str, *, found: int = 0, candidate: str = "") -> None:
+        super().__init__(message)
+        self.found = found
+        self.candidate = candidate
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    start: int
+    """First line of the original's span (0-based)."""
+    end: int
+    """One past the last line of the span."""
+    how: str
+    """exact | whitespace | elided | fuzzy"""
+    parts: tuple[tuple[int, int], ...] = ()
+    """For an elided match: the line ranges of the quoted parts, in order."""
+
+
+def apply_edit(original: str, search: str, replace: str) -> str:
+    """`original` with the part `search` stands for replaced by `replace`; else EditError."""
+    crlf = "\r\n" in original and original.count("\r\n") == original.count("\n")
+    text = original.replace("\r\n", "\n") if crlf else original
+    search = search.replace("\r\n", "\n")
+    replace = replace.replace("\r\n", "\n")
+    result = _apply(text, search, replace)
+    return result.replace("\n", "\r\n") if crlf else result
+
+
+def _apply(text: str, search: str, replace: str) -> str:
+    if not search.strip():
+        raise EditError("the search text is empty: quote the lines to change (or write the file)")
+    # A search of whole lines matches at line starts only: "\n\n  x" must not match the end
+    # of one line plus a blank line.
+    starts = _exact_starts(text, search, lines_only="\n" in search)
+    if len(starts) == 1:
+        if search.endswith("\n") and replace and not replace.endswith("\n"):
+            replace += "\n"
+        at = starts[0]
+        return text[:at] + replace + text[at + len(search) :]
+    lines = text.split("\n")
+    if len(starts) > 1:
+        numbers = [text.count("\n", 0, at) + 1 for at in starts]
+        raise EditError(_ambiguous(len(starts), numbers), found=len(starts))
+    s_lines = _lines(search)
+    r_lines = _lines(replace)
+    match = _with_edges(lines, s_lines, find(lines, s_lines))
+    result = _result(lines, match, s_lines, r_lines)
+    if match.how != "elided" and any(x.strip() == ELISION for x in s_lines):
+        # `...` matched the file's own `...` line; read as elided lines it must agree.
+        key = [i for i, line in enumerate(lines) if line.strip()]
+        try:
+            alt = _find_elided(lines, key, [norm(lines[i]) for i in key], s_lines)
+            other = _result(lines, _with_edges(lines, s_lines, alt), s_lines, r_lines)
+        except EditError:
+            other = result
+        if other != result:
+            raise EditError(
+                "the search's `...` line can be read as the file's own `...` line or as elided "
+                "lines, with different results: quote the lines in full"
+            )
+    return result
+
+
+def _result(lines: list[str], match: Match, s_lines: list[str], r_lines: list[str]) -> str:
+    if match.how == "elided":
+        s_lines, r_lines = _expand(lines, match, s_lines, r_lines)
+    new = transfer(s_lines, r_lines, lines[match.start : match.end])
+    return "\n".join([*lines[: match.start], *new, *lines[match.end :]])
+
+
+def _with_edges(lines: list[str], search: list[str], match: Match) -> Match:
+    """Widen the span over the blank lines the search quotes before and after its text."""
+    lead = next((i for i, x in enumerate(search) if x.strip()), 0)
+    trail = next((i for i, x in enumerate(reversed(search)) if x.strip()), 0)
+    start, end = match.start, match.end
+    while lead and start > 0 and not lines[start - 1].strip():
+        start, lead = start - 1, lead - 1
+    while trail and end < len(lines) and not lines[end].strip():
+        end, trail = end + 1, trail - 1
+    return Match(start, end, match.how, match.parts)
+
+
+def _lines(block: str) -> list[str]:
+    if block.endswith("\n"):
+        block = block[:-1]
+    return block.split("\n") if block else []
+
+
+def find(lines: list[str], search: list[str]) -> Match:
+    """The unique span of `lines` that `search` (a list of lines) stands for."""
+    key = [i for i, line in enumerate(lines) if line.strip()]
+    o_norm = [norm(lines[i]) for i in key]
+    s_norm = [norm(x) for x in search if x.strip()]
+    if not s_norm:
+        raise EditError("the search text holds only blank lines: quote the lines to change")
+
+    spots = _occurrences(o_norm, s_norm)
+    if len(spots) > 1:
+        # Indentation is information too: a place whose lines sit at the search's relative
+        # indentation (one shift for all) is the reading; a place that needs several is not.
+        s_leads = [_lead_width(x) for x in search if x.strip()]
+        steady = [p for p in spots if _steady(lines, key, [(p, p + len(s_norm))], s_leads)]
+        if len(steady) == 1:
+            spots = steady
+    if len(spots) == 1:
+        p = spots[0]
+        return Match(key[p], key[p + len(s_norm) - 1] + 1, "whitespace")
+    if len(spots) > 1:
+        raise EditError(_ambiguous(len(spots), [key[p] + 1 for p in spots]), found=len(spots))
+
+    if any(x.strip() == ELISION for x in search):
+        return _find_elided(lines, key, o_norm, search)
+
+    return _find_fuzzy(lines, key, o_norm, s_norm)
+
+
+def _lead_width(line: str) -> int:
+    return len(line.expandtabs(4)) - len(line.lstrip().expandtabs(4))
+
+
+def _steady(
+    lines: list[str], key: list[int], parts: list[tuple[int, int]], s_leads: list[int]
+) -> bool:
+    """True when the file's lines in `parts` are indented like the search, up to one shift."""
+    widths = [_lead_width(lines[key[i]]) for a, b in parts for i in range(a, b)]
+    return len({w - s for w, s in zip(widths, s_leads, strict=False)}) <= 1
+
+
+def _occurrences(haystack: list[str], needle: list[str]) -> list[int]:
+    n = len(needle)
+    first = needle[0]
+    return [
+        p
+        for p in range(len(haystack) - n + 1)
+        if haystack[p] == first and haystack[p : p + n] == needle
+    ]
+
+
+def _find_elided(lines: list[str], key: list[int], o_norm: list[str], search: list[str]) -> Match:
+    chunks: list[list[str]] = [[]]
+    for line in search:
+        if line.strip() == ELISION:
+            chunks.append([])
+        elif line.strip():
+            chunks[-1].append(norm(line))
+    chunks = [c for c in chunks if c]
+    if len(chunks) < 2:
+        raise EditError(
+            "the search text with `...` needs quoted lines on both sides of each `...`",
+            candidate="",
+        )
+    # Each `...` stands for a run of at least one line. For every place of the first part, the
+    # reading takes each later part at its first place after the one before (preferring places
+    # at the search's indentation). Readings that keep the search's indentation (one shift for
+    # all lines) beat those that do not; of those, a "tight" one (no run holds another copy of
+    # the parts next to it) is the one meant. More than one is ambiguous.
+    leads: list[list[int]] = [[] for _ in chunks]
+    k = 0
+    for line in search:
+        if line.strip() == ELISION:
+            k += 1 if leads[k] else 0
+        elif line.strip():
+            leads[k].append(_lead_width(line))
+
+    def shift(at: int, k: int) -> int | None:
+        found = {_lead_width(lines[key[at + i]]) - w for i, w in enumerate(leads[k])}
+        return found.pop() if len(found) == 1 else None
+
+    readings: list[list[tuple[int, int]]] = []
+    for p in _occurrences(o_norm, chunks[0]):
+        parts = [(p, p + len(chunks[0]))]
+        first = shift(p, 0)
+        for k in range(1, len(chunks)):
+            begin = parts[-1][1] + 1
+            spots = [begin + q for q in _occurrences(o_norm[begin:], chunks[k])]
+            if not spots:
+                break
+            at = next((a for a in spots if first is not None and shift(a, k) == first), spots[0])
+            parts.append((at, at + len(chunks[k])))
+        if len(parts) == len(chunks):
+            readings.append(parts)
+
+    def steady(parts: list[tuple[int, int]]) -> bool:
+        shifts = {shift(a, k) for k, (a, _) in enumerate(parts)}
+        return len(shifts) == 1 and None not in shifts
+
+    def tight(parts: list[tuple[int, int]]) -> bool:
+        same = shift(parts[0][0], 0) if steady(parts) else None
+        for k in range(1, len(parts)):
+            lo, hi = parts[k - 1][1], parts[k][0]
+            for j in (k - 1, k):
+                for q in _occurrences(o_norm[lo:hi], chunks[j]):
+                    if same is None or shift(lo + q, j) == same:
+                        return False
+        return True
+
+    kept = [r for r in readings if steady(r)] or readings
+    placements = [r for r in kept if tight(r)] or kept
+    if not placements:
+        raise EditError(
+            "the search text with `...` was not found: every quoted part must match the file, "
+            "in order",
+            candidate=_closest(lines, key, o_norm, [c for chunk in chunks for c in chunk]),
+        )
+    if len(placements) > 1:
+        raise EditError(
+            "the search text with `...` can be read in more than one way: "
+            "quote more lines around each `...`",
+            found=len(placements),
+        )
+    parts = tuple((key[a], key[b - 1] + 1) for a, b in placements[0])
+    return Match(parts[0][0], parts[-1][1], "elided", parts)
+
+
+def _expand(
+    lines: list[str], match: Match, search: list[str], replace: list[str]
+) -> tuple[list[str], list[str]]:
+    """Put the elided runs of the file in place of the `...` lines of search and replace."""
+    groups: list[list[str]] = [[]]
+    for line in search:
+        if line.strip() == ELISION:
+            groups.append([])
+        else:
+            groups[-1].append(line)
+    groups = [g for g in groups if any(x.strip() for x in g)]
+    runs: list[list[str]] = []
+    for k in range(len(match.parts) - 1):
+        start, end = match.parts[k][1], match.parts[k + 1][0]
+        # Blank lines the search quotes next to a `...` are not part of the elided run.
+        after = next((n for n, x in enumerate(reversed(groups[k])) if x.strip()), 0)
+        before = next((n for n, x in enumerate(groups[k + 1]) if x.strip()), 0)
+        while after and start < end and not lines[start].strip():
+            start, after = start + 1, after - 1
+        while before and end > start and not lines[end - 1].strip():
+            end, before = end - 1, before - 1
+        runs.append(lines[start:end])
+    o = len(runs)
+    elisions_in_replace = sum(1 for x in replace if x.strip() == ELISION)
+    if elisions_in_replace not in (0, o):
+        raise EditError(
+            f"the replacement has {elisions_in_replace} `...` lines but the search has {o}: "
+            "use the same number, or none to replace the elided lines too"
+        )
+
+    def fill(block: list[str]) -> list[str]:
+        out: list[str] = []
+        n = 0
+        for line in block:
+            if line.strip() == ELISION and n < len(runs):
+                out.extend(runs[n])
+                n += 1
+            else:
+                out.append(line)
+        return out
+
+    return fill(search), fill(replace)
+
+
+def _find_fuzzy(lines: list[str], key: list[int], o_norm: list[str], s_norm: list[str]) -> Match:
+    n = len(s_norm)
+    scored = _windows(o_norm, s_norm)
+    good = [(score, p) for score, p in scored if score >= FUZZY_THRESHOLD]
+    if n >= 2 and good:
+        best_score, best = good[0]
+        rivals = [p for score, p in good[1:] if abs(p - best) >= n and score >= best_score - 0.05]
+        if not rivals:
+            return Match(key[best], key[best + n - 1] + 1, "fuzzy")
+        raise EditError(
+            _ambiguous(1 + len(rivals), sorted(key[p] + 1 for p in [best, *rivals])),
+            found=1 + len(rivals),
+        )
+    candidate = _render(lines, key, scored[0][1], n) if scored else ""
+    where = f" The closest lines (similarity {scored[0][0]:.0%}):\n{candidate}" if scored else ""
+    raise EditError(
+        "the search text was not found in the file: quote the lines exactly as they are." + where,
+        candidate=candidate,
+    )
+
+
+def _windows(o_norm: list[str], s_norm: list[str]) -> list[tuple[float, int]]:
+    """Candidate windows (score, start) best first: windows sharing lines with the search."""
+    n = len(s_norm)
+    where: dict[str, list[int]] = defaultdict(list)
+    for j, line in enumerate(o_norm):
+        where[line].append(j)
+    votes: dict[int, int] = defaultdict(int)
+    for i, line in enumerate(s_norm):
+        for j in where.get(line, ()):
+            start = j - i
+            if 0 <= start <= len(o_norm) - n:
+                votes[start] += 1
+    need = max(1, math.ceil(0.5 * n)) if n >= 2 else 1
+    scored: list[tuple[float, int]] = []
+    for start, count in votes.items():
+        if count < need:
+            continue
+        total = 0.0
+        for i in range(n):
+            a, b = s_norm[i], o_norm[start + i]
+            total += 1.0 if a == b else SequenceMatcher(None, a, b).ratio()
+        scored.append((total / n, start))
+    if not scored and o_norm:
+        # Nothing shared exactly: show the single most similar line as the candidate.
+        best = max(
+            range(len(o_norm)), key=lambda j: SequenceMatcher(None, s_norm[0], o_norm[j]).ratio()
+        )
+        scored.append((SequenceMatcher(None, s_norm[0], o_norm[best]).ratio(), best))
+    scored.sort(key=lambda item: (-item[0], item[1]))
+    return scored
+
+
+def _closest(lines: list[str], key: list[int], o_norm: list[str], s_norm: list[str]) -> str:
+    scored = _windows(o_norm, s_norm)
+    return _render(lines, key, scored[0][1], len(s_norm)) if scored else ""
+
+
+def _render(lines: list[str], key: list[int], start: int, n: int) -> str:
+    first = key[start]
+    last = key[min(start + n, len(key)) - 1]
+    shown = lines[first : min(last + 1, first + _MAX_CANDIDATE_LINES)]
+    return "\n".join(f"{first + 1 + k:>5} | {line}" for k, line in enumerate(shown))
+
+
+def _ambiguous(count: int, line_numbers: list[int]) -> str:
+    return (
+        f"the search text matches {count} places (lines {_list(line_numbers)}): "
+        "include more surrounding lines so that it matches one place"
+    )
+
+
+def _exact_starts(text: str, search: str, *, lines_only: bool) -> list[int]:
+    out: list[int] = []
+    at = text.find(search)
+    while at != -1:
+        if not lines_only or at == 0 or text[at - 1] == "\n":
+            out.append(at)
+        at = text.find(search, at + 1)
+    return out
+
+
+def _list(numbers: list[int]) -> str:
+    shown = ", ".join(str(n) for n in numbers[:6])
+    return shown + (", …" if len(numbers) > 6 else "")

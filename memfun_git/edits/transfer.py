@@ -1,0 +1,240 @@
+"""Carrying a search→replace change onto the original text the search was matched to.
+
+The model's search block is its memory of the original; slips (indentation, trailing spaces,
+blank lines, a misremembered word) make it differ. Once the matching span of the original is
+known, the change the model meant is the difference between its search and its replace. That
+difference is applied to the span, in two passes:
+
+1. Lines with text. Lines the model left unchanged come out exactly as they are in the file;
+   new lines come from the replace block, re-indented the way the search was re-indented; file
+   lines the model did not quote stay where they are.
+2. Blank lines, gap by gap. Between two lines of the result, the blank lines are the file's when
+   the model's search and replace agree on that gap (its memory of blank lines is not a change
+   it meant), and the replacement's when they differ (it changed the spacing, or the gap is new).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+__all__ = ["norm", "transfer"]
+
+
+def norm(line: str) -> str:
+    """A line with its whitespace normalised: what a slip cannot change."""
+    return " ".join(line.split())
+
+
+def _lead(line: str) -> str:
+    return line[: len(line) - len(line.lstrip())]
+
+
+def _tail(line: str) -> str:
+    return line[len(line.rstrip()) :]
+
+
+def _width(lead: str) -> int:
+    return len(lead.expandtabs(4))
+
+
+@dataclass(frozen=True, slots=True)
+class _Side:
+    """The lines of one block with text, and where each sits in the full block."""
+
+    lines: list[str]
+    text: list[int]
+    """Positions (in `lines`) of the lines with text."""
+
+    @classmethod
+    def of(cls, lines: list[str]) -> _Side:
+        return cls(lines, [i for i, x in enumerate(lines) if x.strip()])
+
+    def gap(self, a: int, b: int) -> list[str] | None:
+        """Blank lines between text lines a and b (indexes into `text`), if b follows a."""
+        if b != a + 1:
+            return None
+        return self.lines[self.text[a] + 1 : self.text[b]]
+
+    def lead(self) -> list[str]:
+        return self.lines[: self.text[0]] if self.text else list(self.lines)
+
+    def trail(self) -> list[str]:
+        return self.lines[self.text[-1] + 1 :] if self.text else []
+
+
+@dataclass(slots=True)
+class _Out:
+    text: str
+    s: int | None = None
+    r: int | None = None
+    o: int | None = None
+
+
+def align(search: list[str], span: list[str]) -> dict[int, int]:
+    """Map search index → span index for lines the two share, or nearly share (in order)."""
+    mapping: dict[int, int] = {}
+    a, b = [norm(x) for x in search], [norm(x) for x in span]
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            mapping.update({i1 + k: j1 + k for k in range(i2 - i1)})
+        elif tag == "replace":
+            j = j1  # a misremembered line: pair similar lines in order
+            for i in range(i1, i2):
+                while j < j2:
+                    j += 1
+                    if SequenceMatcher(None, a[i], b[j - 1]).ratio() >= 0.6:
+                        mapping[i] = j - 1
+                        break
+    return mapping
+
+
+class _Indenter:
+    """Maps the replace block's indentation onto the file's, learned from aligned lines."""
+
+    def __init__(self, pairs: Counter[tuple[str, str]]) -> None:
+        self.table: dict[str, str] = {}
+        for (s_lead, o_lead), _ in pairs.most_common():
+            self.table.setdefault(s_lead, o_lead)
+        deltas: Counter[int] = Counter()
+        for (s_lead, o_lead), n in pairs.items():
+            deltas[_width(o_lead) - _width(s_lead)] += n
+        self.delta = deltas.most_common(1)[0][0] if deltas else 0
+        self.tabs = any("\t" in o for o in self.table.values())
+        self.identity = all(s == o for s, o in self.table.items())
+
+    def __call__(self, line: str) -> str:
+        if self.identity:
+            return line
+        lead = _lead(line)
+        body = line[len(lead) :]
+        if lead in self.table:
+            return self.table[lead] + body
+        best = max((s for s in self.table if lead.startswith(s)), key=len, default=None)
+        if best is not None:
+            return self.table[best] + lead[len(best) :] + body
+        width = max(0, _width(lead) + self.delta)  # shallower than any line seen
+        return ("\t" * (width // 4) if self.tabs else " " * width) + body
+
+
+def transfer(search: list[str], replace: list[str], span: list[str]) -> list[str]:
+    """The new lines for `span`, given that the model's `search` stands for it."""
+    s, r, o = _Side.of(search), _Side.of(replace), _Side.of(span)
+    s_text = [search[i] for i in s.text]
+    r_text = [replace[i] for i in r.text]
+    o_text = [span[i] for i in o.text]
+    mapping = align(s_text, o_text)
+    pairs: Counter[tuple[str, str]] = Counter(
+        (_lead(s_text[i]), _lead(o_text[j])) for i, j in mapping.items()
+    )
+    indent = _Indenter(pairs)
+    strip_trailing = any(
+        s_text[i] != s_text[i].rstrip() and o_text[j] == o_text[j].rstrip()
+        for i, j in mapping.items()
+    )
+    items = _text_lines(s_text, r_text, o_text, mapping, indent, strip_trailing)
+
+    out: list[str] = []
+    lead = o.lead() if s.lead() == r.lead() else r.lead()
+    out.extend(lead)
+    for k, item in enumerate(items):
+        if k:
+            out.extend(_gap(items[k - 1], item, s, r, o))
+        out.append(item.text)
+    trail = o.trail() if s.trail() == r.trail() else r.trail()
+    out.extend(trail)
+    return out
+
+
+def _gap(x: _Out, y: _Out, s: _Side, r: _Side, o: _Side) -> list[str]:
+    """The blank lines between two text lines of the result."""
+    f_gap = o.gap(x.o, y.o) if x.o is not None and y.o is not None else None
+    s_gap = s.gap(x.s, y.s) if x.s is not None and y.s is not None else None
+    r_gap = r.gap(x.r, y.r) if x.r is not None and y.r is not None else None
+    if f_gap is not None and r_gap is None:
+        return f_gap
+    if f_gap is not None and r_gap is not None and s_gap is not None and len(s_gap) == len(r_gap):
+        # Same count: only whitespace on blank lines may differ. It is a change the model
+        # meant when its search had the file's exact blank lines; otherwise a slip.
+        return r_gap if s_gap == f_gap and r_gap != s_gap else f_gap
+    if r_gap is not None:
+        return r_gap
+    if x.o is not None and y.o is not None and y.o > x.o:
+        return [b for b in span_between(o, x.o, y.o) if not b.strip()]
+    return []
+
+
+def span_between(o: _Side, a: int, b: int) -> list[str]:
+    return o.lines[o.text[a] + 1 : o.text[b]]
+
+
+def _text_lines(
+    s_text: list[str],
+    r_text: list[str],
+    o_text: list[str],
+    mapping: dict[int, int],
+    indent: _Indenter,
+    strip_trailing: bool,
+) -> list[_Out]:
+    used = set(mapping.values())
+    out: list[_Out] = []
+    last = -1  # index in o_text of the last line consumed
+
+    def pending(upto: int) -> list[int]:
+        return [k for k in range(last + 1, upto) if k not in used]
+
+    def new_line(line: str) -> str:
+        line = indent(line)
+        return line.rstrip() if strip_trailing else line
+
+    def next_mapped(start: int) -> int:
+        later = [j for i, j in mapping.items() if i >= start]
+        return min(later) if later else len(o_text)
+
+    ops = SequenceMatcher(
+        None, [x.rstrip() for x in s_text], [x.rstrip() for x in r_text], autojunk=False
+    ).get_opcodes()
+    for tag, i1, i2, j1, j2 in ops:
+        mapped = [mapping[i] for i in range(i1, i2) if i in mapping]
+        if tag == "equal":
+            for i in range(i1, i2):
+                if i not in mapping:
+                    continue  # a line of the model's memory that is not in the file
+                j = mapping[i]
+                out.extend(_Out(o_text[k], o=k) for k in pending(j))
+                text = o_text[j]
+                mine = r_text[j1 + (i - i1)]
+                s_tail, o_tail, r_tail = _tail(s_text[i]), _tail(text), _tail(mine)
+                if (s_tail == o_tail and r_tail != o_tail) or (s_tail and not r_tail):
+                    # Equal but for trailing whitespace, which the model changed knowingly:
+                    # its search had the file's exact line, or it removed what it quoted.
+                    text = text.rstrip() + r_tail
+                out.append(_Out(text, s=i, r=j1 + (i - i1), o=j))
+                last = j
+            continue
+        # replace / delete / insert. File lines the search did not quote, from the last
+        # consumed line up to the next quoted line after this region: those the replacement
+        # also has are one line (kept as in the file); of the rest, those before the region
+        # stay, those inside it go with it, those after it wait for their turn.
+        first = min(mapped) if mapped else next_mapped(i2)
+        window = pending(next_mapped(i2))
+        new = r_text[j1:j2]
+        paired: dict[int, int] = {}  # offset in `new` -> o index
+        if window and new:
+            m = SequenceMatcher(
+                None, [norm(o_text[k]) for k in window], [norm(x) for x in new], autojunk=False
+            )
+            for block in m.get_matching_blocks():
+                paired.update({block.b + d: window[block.a + d] for d in range(block.size)})
+        used.update(paired.values())
+        inside_end = max(mapped) if mapped else first
+        out.extend(_Out(o_text[k], o=k) for k in window if k < first and k not in used)
+        for offset, line in enumerate(new):
+            k = paired.get(offset)
+            text = o_text[k] if k is not None else new_line(line)
+            out.append(_Out(text, r=j1 + offset, o=k))
+        used.update(k for k in window if first < k < inside_end)
+        last = max([last, *mapped, *(k for k in window if k < first)])
+    out.extend(_Out(o_text[k], o=k) for k in pending(len(o_text)))
+    return out
