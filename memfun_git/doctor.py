@@ -181,7 +181,12 @@ def check_sandbox(sandbox: SandboxConfig, environ: Mapping[str, str]) -> Check:
             "bubblewrap: bwrap is not on PATH",
             f"{install}, or {_SET_LOCAL}",
         )
-    command = [bwrap, "--unshare-net", "--ro-bind", "/", "/", "true"]
+    # The options every sandboxed command uses: a container that refuses one (a fresh /proc
+    # is the usual one) must show up here, not at the first task.
+    command = [
+        bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+        "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "true",
+    ]  # fmt: skip
     try:
         done = subprocess.run(
             command, env={"PATH": path}, capture_output=True, text=True, timeout=20, check=False

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from memfun_git import config
-from memfun_git.cli.handler import logging_handler
-from memfun_git.gitops.repo import require_repo, state_dir
+from memfun_git.gitops.repo import require_repo
 from memfun_git.redact import redact, register_environ
 
 __all__ = ["run_ask"]
@@ -39,10 +38,9 @@ def run_ask(
     assert paths.workdir is not None
     cfg = config.load(paths.workdir, environ=env, overrides=overrides)
     register_environ(env, [cfg.llm.key_env] if cfg.llm.key_env else [])
-    with logging_handler(state_dir(paths) / "logs", verbose=verbose):
-        session = LMSession.from_config(cfg.llm, dict(env))
-        project = cfg.project.name or paths.workdir.name
-        result = answer_question(session, paths.workdir, question, project)
+    session = LMSession.from_config(cfg.llm, dict(env))
+    project = cfg.project.name or paths.workdir.name
+    result = answer_question(session, paths.workdir, question, project)
     usage = session.usage
     if json_out:
         payload = {

@@ -16,7 +16,7 @@ import sys
 import traceback
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from memfun_git import __version__
 from memfun_git.errors import ExitCode, MemfunError
@@ -82,29 +82,48 @@ def logging_handler(log_dir: Path | None, *, verbose: bool = False) -> Generator
     console.setFormatter(logging.Formatter("memfun: %(message)s"))
     handlers.append(console)
     if log_dir is not None:
-        try:
-            log_dir.mkdir(parents=True, exist_ok=True)
-            file_handler = logging.handlers.RotatingFileHandler(
-                log_dir / "memfun.log", maxBytes=2_000_000, backupCount=2, encoding="utf-8"
-            )
-        except OSError:
-            pass
-        else:
-            file_handler.setLevel(logging.DEBUG)
-            file_handler.setFormatter(
-                logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-            )
-            handlers.append(file_handler)
+        file_handler = _LazyFileHandler(log_dir / "memfun.log")
+        file_handler.setLevel(logging.DEBUG)
+        file_handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        )
+        handlers.append(file_handler)
     redacting = RedactingFilter()
     for handler in handlers:
         handler.addFilter(redacting)
         root.addHandler(handler)
     old_level = root.level
     root.setLevel(logging.DEBUG)
+    # Libraries (dspy, litellm) log through handlers of their own: redact every record where
+    # it is made, whichever logger and handler it goes to.
+    old_factory = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = old_factory(*args, **kwargs)
+        redacting.filter(record)
+        return record
+
+    logging.setLogRecordFactory(factory)
     try:
         yield
     finally:
+        logging.setLogRecordFactory(old_factory)
         for handler in handlers:
             root.removeHandler(handler)
             handler.close()
         root.setLevel(old_level)
+
+
+class _LazyFileHandler(logging.handlers.RotatingFileHandler):
+    """A log file made only when the first record arrives (commands that log nothing leave
+    no file), in a folder created then; a folder that cannot be made drops the records."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, maxBytes=2_000_000, backupCount=2, encoding="utf-8", delay=True)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return
+        super().emit(record)

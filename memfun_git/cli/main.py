@@ -16,8 +16,9 @@ from typing import Annotated
 import typer
 
 from memfun_git import __version__
-from memfun_git.cli.handler import handle_errors
+from memfun_git.cli.handler import handle_errors, logging_handler
 from memfun_git.errors import ExitCode, UsageError
+from memfun_git.redact import register_environ
 
 app = typer.Typer(
     name="memfun",
@@ -32,6 +33,10 @@ config_app = typer.Typer(
     help="Show the configuration.", rich_markup_mode=None, no_args_is_help=True
 )
 app.add_typer(config_app, name="config")
+sandbox_app = typer.Typer(
+    help="Run commands the way a task's commands run.", rich_markup_mode=None, no_args_is_help=True
+)
+app.add_typer(sandbox_app, name="sandbox")
 
 RepoOpt = Annotated[
     Path | None,
@@ -173,6 +178,27 @@ def gc(
     return run_gc(_start(), dry_run=dry_run, force=force)
 
 
+@sandbox_app.command(
+    "run", context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True}
+)
+def sandbox_run(
+    command: Annotated[list[str], typer.Argument(help="The command, after --.")],
+    workspace: Annotated[
+        Path | None,
+        typer.Option(
+            "--workspace", help="A task's worktree to run in (default: a throwaway one of HEAD)."
+        ),
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Seconds before the command is stopped.")
+    ] = None,
+) -> int:
+    """Run a command exactly as a task would (see what the agent can and cannot do)."""
+    from memfun_git.cli.sandbox import run_sandbox
+
+    return run_sandbox(_start(), command, workspace=workspace, timeout=timeout)
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with `argv` (default: sys.argv[1:]) and return the exit code."""
     from memfun_git.cli.errors_click import click_usage_error, is_click_abort
@@ -180,7 +206,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     command = typer.main.get_command(app)
     args = list(sys.argv[1:] if argv is None else argv)
-    with handle_errors(_crash_dir) as result:
+    verbose = "-v" in args or "--verbose" in args
+    register_environ()
+    with handle_errors(_crash_dir) as result, logging_handler(_log_dir(args), verbose=verbose):
         try:
             # Not command.main(): typer turns Ctrl-C into a silent exit 130 there.
             with command.make_context("memfun", args) as ctx:
@@ -196,6 +224,18 @@ def run(argv: Sequence[str] | None = None) -> int:
             raise
         result[0] = int(rv) if isinstance(rv, int) else int(ExitCode.OK)
     return result[0]
+
+
+def _log_dir(args: list[str]) -> Path:
+    """`<git-common-dir>/memfun/logs`, found without loading pygit2, else the user's."""
+    from memfun_git.gitops.repo import common_dir_fast, user_state_dir
+
+    start = Path.cwd()
+    for flag in ("-C", "--repo"):
+        if flag in args[:-1]:
+            start = Path(args[args.index(flag) + 1])
+    common = common_dir_fast(start) if start.exists() else None
+    return common / "memfun" / "logs" if common is not None else user_state_dir() / "logs"
 
 
 def _crash_dir() -> Path:

@@ -12,7 +12,14 @@ from pathlib import Path
 
 from memfun_git.errors import RepoError
 
-__all__ = ["RepoPaths", "discover", "require_repo", "state_dir"]
+__all__ = [
+    "RepoPaths",
+    "common_dir_fast",
+    "discover",
+    "require_repo",
+    "state_dir",
+    "user_state_dir",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,3 +90,27 @@ def user_state_dir(environ: dict[str, str] | None = None) -> Path:
         env.get("HOME", str(Path.home())), ".local", "state"
     )
     return Path(base) / "memfun"
+
+
+def common_dir_fast(start: Path) -> Path | None:
+    """The git common dir above `start`, found without loading pygit2 (for log files).
+
+    Walks up for `.git` (a folder, or a file naming the git dir) and follows `commondir`.
+    """
+    here = Path(os.path.abspath(start))
+    for folder in (here, *here.parents):
+        dot = folder / ".git"
+        if dot.is_dir():
+            git_dir = dot
+        elif dot.is_file():
+            text = dot.read_text(errors="replace").strip()
+            if not text.startswith("gitdir:"):
+                return None
+            git_dir = (folder / text[len("gitdir:") :].strip()).resolve()
+        else:
+            continue
+        common = git_dir / "commondir"
+        if common.is_file():
+            return (git_dir / common.read_text().strip()).resolve()
+        return git_dir
+    return None

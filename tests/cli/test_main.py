@@ -118,3 +118,39 @@ def test_ctrl_c_during_a_model_call_exits_130(git_repo: Path) -> None:
     assert proc.returncode == 130
     assert err.strip().splitlines() == ["memfun: interrupted — nothing of yours was changed"]
     assert out == ""
+
+
+def test_every_log_record_is_redacted_whichever_logger(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    from memfun_git.cli.handler import logging_handler
+    from memfun_git.redact import register_secret
+
+    register_secret("value-of-some-configured-key-42")
+    library = logging.getLogger("dspy.clients.test")
+    seen: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(self.format(record))
+
+    own = Collect()
+    library.addHandler(own)  # a library's own handler, as dspy installs one
+    try:
+        with logging_handler(tmp_path / "logs", verbose=False):
+            library.warning("retrying with key %s", "value-of-some-configured-key-42")
+            logging.getLogger("memfun_git.test").warning("token %s", TOKEN)
+    finally:
+        library.removeHandler(own)
+    assert seen == ["retrying with key [REDACTED]"]
+    log = (tmp_path / "logs" / "memfun.log").read_text()
+    assert "token [REDACTED]" in log
+    assert TOKEN not in log
+    assert TOKEN not in capsys.readouterr().err
+
+
+def test_commands_that_log_nothing_leave_no_log_file(git_repo: Path) -> None:
+    assert run(["-C", str(git_repo), "config", "show"]) == 0
+    assert not (git_repo / ".git" / "memfun" / "logs").exists()

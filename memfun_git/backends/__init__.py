@@ -1,0 +1,1 @@
+"""The backend family: Protocols (protocols.py) and one module per storage tier."""

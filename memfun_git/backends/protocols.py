@@ -1,0 +1,56 @@
+"""The Protocols every backend member satisfies (ARCHITECTURE.md "Backends").
+
+Built so far: SandboxAdapter (members: sandbox/bubblewrap.py, sandbox/local.py). The storage
+Protocols (EventBus, StateStore, TaskQueue, AgentRegistry, SessionManager, KnowledgeBase,
+ToolRegistry) join this module with their tiers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["RunResult", "SandboxAdapter"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    argv: tuple[str, ...]
+    exit_code: int
+    """The command's exit status; -N when a signal N ended it; 124 when the time ran out."""
+    stdout: str
+    stderr: str
+    seconds: float
+    timed_out: bool = False
+    truncated: bool = False
+    """Output beyond [sandbox] max_output_bytes was dropped."""
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+
+class SandboxAdapter(Protocol):
+    """Runs untrusted commands (model-proposed ones, linters, tests) for one worktree."""
+
+    name: str
+    """"bubblewrap" or "local"."""
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str = ".",
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,
+    ) -> RunResult:
+        """Run `argv` with `cwd` relative to the worktree; never raises for a failing command.
+
+        The whole command (every process it starts) ends when `timeout` (default:
+        [sandbox] timeout_seconds) runs out; output is captured and capped. `env` adds
+        variables to the allowlisted environment. Raises SandboxUnavailable or UsageError
+        when the command cannot be run at all (no sandbox, unresolvable program, refused).
+        """
+        ...

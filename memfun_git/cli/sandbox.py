@@ -1,0 +1,106 @@
+"""`memfun sandbox run`: a command run exactly as a task runs it.
+
+Without `--workspace` it makes a throwaway worktree of HEAD (never the user's own tree) and
+removes it afterwards. The command's output passes through; its exit status is memfun's
+(124 when the time limit stopped it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from memfun_git import config
+from memfun_git.errors import RepoError, UsageError
+from memfun_git.gitops.repo import discover, require_repo
+from memfun_git.redact import redact, register_environ
+
+__all__ = ["run_sandbox"]
+
+
+def run_sandbox(
+    start: Path, command: Sequence[str], *, workspace: Path | None, timeout: float | None
+) -> int:
+    from memfun_git.gitops.worktree import Workspace
+    from memfun_git.sandbox import make_sandbox
+
+    if not command:
+        raise UsageError("no command given", "put it after --, e.g. memfun sandbox run -- ls")
+    paths = require_repo(start)
+    assert paths.workdir is not None
+    cfg = config.load(paths.workdir)
+    register_environ(os.environ, cfg.sandbox.extra_env)
+    confirm = _confirm if sys.stdin.isatty() else None
+    if workspace is not None:
+        tree = discover(workspace)
+        if tree is None or tree.workdir is None or tree.common_dir != paths.common_dir:
+            raise RepoError(
+                f"{workspace} is not a worktree of {paths.workdir}",
+                "pass the folder of one of this repository's task worktrees",
+            )
+        if tree.workdir == paths.workdir:
+            raise UsageError(
+                "--workspace names your own working tree",
+                "pass a task's worktree, or leave --workspace out for a throwaway one",
+            )
+        sandbox = make_sandbox(
+            cfg.sandbox,
+            tree.workdir,
+            user_tree=paths.workdir,
+            common_dir=paths.common_dir,
+            confirm=confirm,
+        )
+        return _show(sandbox.run(command, timeout=timeout))
+    root = Path(cfg.workspace.root) if cfg.workspace.root else None
+    with Workspace(paths, f"sandbox-{uuid.uuid4().hex[:8]}", root=root) as ws:
+        sandbox = make_sandbox(
+            cfg.sandbox,
+            ws.path,
+            user_tree=paths.workdir,
+            common_dir=paths.common_dir,
+            confirm=confirm,
+        )
+        result = sandbox.run(command, timeout=timeout)
+        # A throwaway worktree: what the command left there is not kept.
+        _discard(ws.path)
+    return _show(result)
+
+
+def _show(result: object) -> int:
+    from memfun_git.backends.protocols import RunResult
+
+    assert isinstance(result, RunResult)
+    sys.stdout.write(redact(result.stdout))
+    sys.stdout.flush()
+    sys.stderr.write(redact(result.stderr))
+    if result.truncated:
+        print("memfun: output was cut at [sandbox] max_output_bytes", file=sys.stderr)
+    if result.timed_out:
+        print(
+            f"memfun: the command was stopped after {result.seconds:.0f} s — "
+            "raise --timeout or [sandbox] timeout_seconds",
+            file=sys.stderr,
+        )
+    return result.exit_code if result.exit_code >= 0 else 128 - result.exit_code
+
+
+def _discard(worktree: Path) -> None:
+    import pygit2
+
+    repo = pygit2.Repository(str(worktree))
+    repo.reset(repo.head.target, pygit2.enums.ResetMode.HARD)
+    for rel, status in repo.status(untracked_files="all").items():
+        if status & pygit2.enums.FileStatus.WT_NEW:
+            target = worktree / rel
+            if target.is_symlink() or target.is_file():
+                target.unlink()
+
+
+def _confirm(argv: list[str]) -> bool:
+    from rich.prompt import Confirm
+
+    shown = " ".join(argv)
+    return Confirm.ask(f"Run without isolation: [bold]{shown}[/bold]?", default=False)

@@ -1,0 +1,95 @@
+"""The local sandbox: an explicit opt-in (`[sandbox] backend = "local"`) with no isolation.
+
+Same environment allowlist, time limit and output cap as bubblewrap; tool caches go to a
+temporary folder. A program not in `[sandbox] allow` is shown and confirmed first when a
+person is at a terminal (the front end passes `confirm`), and refused otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from memfun_git.backends.protocols import RunResult
+from memfun_git.config import SandboxConfig
+from memfun_git.errors import SandboxUnavailable, UsageError
+from memfun_git.sandbox.env import sandbox_environ
+from memfun_git.sandbox.process import Limits, run_limited
+
+__all__ = ["LocalSandbox"]
+
+
+class LocalSandbox:
+    name = "local"
+
+    def __init__(
+        self,
+        config: SandboxConfig,
+        worktree: Path,
+        *,
+        user_tree: Path,
+        environ: Mapping[str, str] | None = None,
+        confirm: Callable[[list[str]], bool] | None = None,
+    ) -> None:
+        self.config = config
+        self.worktree = worktree.resolve()
+        self.user_tree = user_tree.resolve()
+        self.environ = dict(os.environ if environ is None else environ)
+        self.confirm = confirm
+        self._confirmed: set[str] = set()
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str = ".",
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,
+    ) -> RunResult:
+        if not argv:
+            raise UsageError("no command given", "name the program to run")
+        target = (self.worktree / cwd).resolve()
+        try:
+            target.relative_to(self.worktree)
+        except ValueError:
+            raise UsageError(f"{cwd} is outside the worktree", "run commands inside it") from None
+        self._allow(list(argv))
+        path = self.environ.get("PATH", os.defpath).split(os.pathsep)
+        with tempfile.TemporaryDirectory(prefix="memfun-local-") as scratch:
+            environment = sandbox_environ(
+                self.environ,
+                home=self.environ.get("HOME") or str(Path.home()),
+                path=path,
+                extra=self.config.extra_env,
+                additions=env,
+                cache_root=f"{scratch}/cache",
+                tmpdir=scratch,
+            )
+            limits = Limits(
+                timeout=timeout if timeout is not None else self.config.timeout_seconds,
+                max_output_bytes=self.config.max_output_bytes,
+            )
+            return run_limited(argv, cwd=target, env=environment, limits=limits, stdin=stdin)
+
+    def _allow(self, argv: list[str]) -> None:
+        program = os.path.basename(argv[0])
+        if program in self.config.allow or program in self._confirmed:
+            return
+        if self.confirm is not None and self.confirm(argv):
+            self._confirmed.add(program)
+            return
+        if self.confirm is None:
+            raise SandboxUnavailable(
+                f"the local sandbox runs {program} only after confirmation, "
+                "and no one is at a terminal to confirm",
+                f'add "{program}" to [sandbox] allow, or install bubblewrap',
+            )
+        raise SandboxUnavailable(f"running {program} was declined", "nothing was run")
+
+
+def which(program: str, environ: Mapping[str, str]) -> str | None:
+    return shutil.which(program, path=environ.get("PATH", os.defpath))
