@@ -188,10 +188,15 @@ def _changed_gaps(c: Case) -> set[int]:
             mapping.update({i1 + k: j1 + k for k in range(i2 - i1)})
     changed: set[int] = set()
     for a in range(len(st) - 1):
-        b = mapping.get(a)
-        if b is None or mapping.get(a + 1) != b + 1:
+        # The same gap in the replacement: before the line a+1 became, else after line a.
+        after, before = mapping.get(a + 1), mapping.get(a)
+        if after is not None and after > 0:
+            r_gap = rt[after] - rt[after - 1]
+        elif before is not None and before + 1 < len(rt):
+            r_gap = rt[before + 1] - rt[before]
+        else:
             continue
-        if st[a + 1] - st[a] != rt[b + 1] - rt[b]:
+        if st[a + 1] - st[a] != r_gap:
             changed.update(range(st[a] + 1, st[a + 1] + 1))
     return changed
 

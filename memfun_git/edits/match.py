@@ -68,10 +68,18 @@ def _apply(text: str, search: str, replace: str) -> str:
     # of one line plus a blank line.
     starts = _exact_starts(text, search, lines_only="\n" in search)
     if len(starts) == 1:
+        at = starts[0]
+        end = at + len(search)
         if search.endswith("\n") and replace and not replace.endswith("\n"):
             replace += "\n"
-        at = starts[0]
-        return text[:at] + replace + text[at + len(search) :]
+        elif (
+            "\n" in search
+            and not search.endswith("\n")
+            and replace.endswith("\n")
+            and text[end : end + 1] in ("\n", "")
+        ):
+            replace = replace[:-1]  # the search ended where a line ends: so does the change
+        return text[:at] + replace + text[end:]
     lines = text.split("\n")
     if len(starts) > 1:
         numbers = [text.count("\n", 0, at) + 1 for at in starts]
@@ -304,8 +312,9 @@ def _find_fuzzy(lines: list[str], key: list[int], o_norm: list[str], s_norm: lis
             _ambiguous(1 + len(rivals), sorted(key[p] + 1 for p in [best, *rivals])),
             found=1 + len(rivals),
         )
-    candidate = _render(lines, key, scored[0][1], n) if scored else ""
-    where = f" The closest lines (similarity {scored[0][0]:.0%}):\n{candidate}" if scored else ""
+    closest = scored[0] if scored else _closest_line(o_norm, s_norm)
+    candidate = _render(lines, key, closest[1], n) if closest else ""
+    where = f" The closest lines (similarity {closest[0]:.0%}):\n{candidate}" if closest else ""
     raise EditError(
         "the search text was not found in the file: quote the lines exactly as they are." + where,
         candidate=candidate,
@@ -334,19 +343,23 @@ def _windows(o_norm: list[str], s_norm: list[str]) -> list[tuple[float, int]]:
             a, b = s_norm[i], o_norm[start + i]
             total += 1.0 if a == b else SequenceMatcher(None, a, b).ratio()
         scored.append((total / n, start))
-    if not scored and o_norm:
-        # Nothing shared exactly: show the single most similar line as the candidate.
-        best = max(
-            range(len(o_norm)), key=lambda j: SequenceMatcher(None, s_norm[0], o_norm[j]).ratio()
-        )
-        scored.append((SequenceMatcher(None, s_norm[0], o_norm[best]).ratio(), best))
     scored.sort(key=lambda item: (-item[0], item[1]))
     return scored
 
 
+def _closest_line(o_norm: list[str], s_norm: list[str]) -> tuple[float, int] | None:
+    """The single most similar line, shown as a candidate when no window shares lines."""
+    if not o_norm:
+        return None
+    ratios = [SequenceMatcher(None, s_norm[0], line).ratio() for line in o_norm]
+    best = max(range(len(o_norm)), key=ratios.__getitem__)
+    return ratios[best], best
+
+
 def _closest(lines: list[str], key: list[int], o_norm: list[str], s_norm: list[str]) -> str:
     scored = _windows(o_norm, s_norm)
-    return _render(lines, key, scored[0][1], len(s_norm)) if scored else ""
+    closest = scored[0] if scored else _closest_line(o_norm, s_norm)
+    return _render(lines, key, closest[1], len(s_norm)) if closest else ""
 
 
 def _render(lines: list[str], key: list[int], start: int, n: int) -> str:

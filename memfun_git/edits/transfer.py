@@ -16,6 +16,7 @@ difference is applied to the span, in two passes:
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
@@ -70,6 +71,10 @@ class _Out:
     s: int | None = None
     r: int | None = None
     o: int | None = None
+    first: tuple[int, int | None] | None = None
+    """For the first line of a rewritten block: (search index, file index) it replaced."""
+    last: tuple[int, int | None] | None = None
+    """For the last line of a rewritten block: (search index, file index) it replaced."""
 
 
 def align(search: list[str], span: list[str]) -> dict[int, int]:
@@ -158,11 +163,34 @@ def _gap(x: _Out, y: _Out, s: _Side, r: _Side, o: _Side) -> list[str]:
         # Same count: only whitespace on blank lines may differ. It is a change the model
         # meant when its search had the file's exact blank lines; otherwise a slip.
         return r_gap if s_gap == f_gap and r_gap != s_gap else f_gap
+    if r_gap is not None and (f_gap is None or s_gap is None):
+        # A line next to the gap was rewritten in place: the gap is the one the search had
+        # between the unchanged line and the line rewritten, and the replacement keeps its
+        # count, so the file's blank lines there stay.
+        if x.s is not None and x.o is not None and y.first is not None and y.first[0] == x.s + 1:
+            kept = _same_gap(s.gap(x.s, y.first[0]), r_gap, o, x.o, y.first[1])
+            if kept is not None:
+                return kept
+        if y.s is not None and y.o is not None and x.last is not None and x.last[0] == y.s - 1:
+            kept = _same_gap(s.gap(x.last[0], y.s), r_gap, o, x.last[1], y.o)
+            if kept is not None:
+                return kept
     if r_gap is not None:
         return r_gap
     if x.o is not None and y.o is not None and y.o > x.o:
         return [b for b in span_between(o, x.o, y.o) if not b.strip()]
     return []
+
+
+def _same_gap(
+    s_gap: list[str] | None, r_gap: list[str], o: _Side, a: int | None, b: int | None
+) -> list[str] | None:
+    if s_gap is None or a is None or b is None or len(s_gap) != len(r_gap):
+        return None
+    f_gap = o.gap(a, b)
+    if f_gap is not None and s_gap == f_gap and r_gap != s_gap:
+        return r_gap  # only whitespace on blank lines changed, knowingly
+    return f_gap
 
 
 def span_between(o: _Side, a: int, b: int) -> list[str]:
@@ -192,9 +220,17 @@ def _text_lines(
         later = [j for i, j in mapping.items() if i >= start]
         return min(later) if later else len(o_text)
 
-    ops = SequenceMatcher(
-        None, [x.rstrip() for x in s_text], [x.rstrip() for x in r_text], autojunk=False
-    ).get_opcodes()
+    # What the model kept, judged two ways: against its own search lines, and against the file
+    # lines they stand for (a misremembered line it did not mean to change, or one that now
+    # looks like its neighbour). The reading that changes fewer lines is the one meant.
+    r_keys = [x.rstrip() for x in r_text]
+    by_search = SequenceMatcher(None, [x.rstrip() for x in s_text], r_keys, autojunk=False)
+    as_file = [
+        _respell(o_text[mapping[i]], s_text[i]) if i in mapping else x.rstrip()
+        for i, x in enumerate(s_text)
+    ]
+    by_file = SequenceMatcher(None, as_file, r_keys, autojunk=False)
+    ops = min(by_search.get_opcodes(), by_file.get_opcodes(), key=_cost)
     for tag, i1, i2, j1, j2 in ops:
         mapped = [mapping[i] for i in range(i1, i2) if i in mapping]
         if tag == "equal":
@@ -233,8 +269,22 @@ def _text_lines(
         for offset, line in enumerate(new):
             k = paired.get(offset)
             text = o_text[k] if k is not None else new_line(line)
-            out.append(_Out(text, r=j1 + offset, o=k))
+            item = _Out(text, r=j1 + offset, o=k)
+            if tag == "replace" and offset == 0:
+                item.first = (i1, mapping.get(i1))
+            if tag == "replace" and offset == len(new) - 1:
+                item.last = (i2 - 1, mapping.get(i2 - 1))
+            out.append(item)
         used.update(k for k in window if first < k < inside_end)
         last = max([last, *mapped, *(k for k in window if k < first)])
     out.extend(_Out(o_text[k], o=k) for k in pending(len(o_text)))
     return out
+
+
+def _cost(ops: Sequence[tuple[str, int, int, int, int]]) -> int:
+    return sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in ops if tag != "equal")
+
+
+def _respell(file_line: str, search_line: str) -> str:
+    """The file's line at the search line's indentation (what the model would have quoted)."""
+    return _lead(search_line) + file_line.strip()

@@ -1,0 +1,471 @@
+"""`apply_edit` on real code: every honest slip lands exactly, every ambiguity is refused.
+
+The files are real: CPython's `string.Template.substitute`/`safe_substitute` (Lib/string.py,
+3.11, verbatim), Go's `strings.ToLower`/`ToUpper` (tab-indented twins), and the `string`
+module's own source read at test time. Expected results are the file with one literal
+replacement, checked to occur exactly once, so every assertion compares whole files.
+"""
+
+from __future__ import annotations
+
+import inspect
+import string
+import textwrap
+
+import pytest
+
+from memfun_git.edits.match import EditError, apply_edit
+
+TEMPLATE = """\
+class Template:
+    def substitute(self, mapping=_sentinel_dict, /, **kws):
+        if mapping is _sentinel_dict:
+            mapping = kws
+        elif kws:
+            mapping = _ChainMap(kws, mapping)
+        # Helper function for .sub()
+        def convert(mo):
+            # Check the most common path first.
+            named = mo.group('named') or mo.group('braced')
+            if named is not None:
+                return str(mapping[named])
+            if mo.group('escaped') is not None:
+                return self.delimiter
+            if mo.group('invalid') is not None:
+                self._invalid(mo)
+            raise ValueError('Unrecognized named group in pattern',
+                             self.pattern)
+        return self.pattern.sub(convert, self.template)
+
+    def safe_substitute(self, mapping=_sentinel_dict, /, **kws):
+        if mapping is _sentinel_dict:
+            mapping = kws
+        elif kws:
+            mapping = _ChainMap(kws, mapping)
+        # Helper function for .sub()
+        def convert(mo):
+            named = mo.group('named') or mo.group('braced')
+            if named is not None:
+                try:
+                    return str(mapping[named])
+                except KeyError:
+                    return mo.group()
+            if mo.group('escaped') is not None:
+                return self.delimiter
+            if mo.group('invalid') is not None:
+                return mo.group()
+            raise ValueError('Unrecognized named group in pattern',
+                             self.pattern)
+        return self.pattern.sub(convert, self.template)
+"""
+
+GO = """\
+func ToLower(s string) string {
+\tisASCII, hasUpper := true, false
+\tfor i := 0; i < len(s); i++ {
+\t\tc := s[i]
+\t\tif c >= utf8.RuneSelf {
+\t\t\tisASCII = false
+\t\t\tbreak
+\t\t}
+\t\thasUpper = hasUpper || ('A' <= c && c <= 'Z')
+\t}
+\tif isASCII {
+\t\tif !hasUpper {
+\t\t\treturn s
+\t\t}
+\t\tvar b = NewBuilder(len(s))
+\t\tfor i := 0; i < len(s); i++ {
+\t\t\tb.WriteByte(lowerTable[s[i]])
+\t\t}
+\t\treturn b.String()
+\t}
+\treturn strings.Map(unicode.ToLower, s)
+}
+
+func ToUpper(s string) string {
+\tisASCII, hasLower := true, false
+\tfor i := 0; i < len(s); i++ {
+\t\tc := s[i]
+\t\tif c >= utf8.RuneSelf {
+\t\t\tisASCII = false
+\t\t\tbreak
+\t\t}
+\t\thasLower = hasLower || ('a' <= c && c <= 'z')
+\t}
+\tif isASCII {
+\t\tif !hasLower {
+\t\t\treturn s
+\t\t}
+\t\tvar b = NewBuilder(len(s))
+\t\tfor i := 0; i < len(s); i++ {
+\t\t\tb.WriteByte(upperTable[s[i]])
+\t\t}
+\t\treturn b.String()
+\t}
+\treturn strings.Map(unicode.ToUpper, s)
+}
+"""
+
+# A typing.Protocol whose bodies are literally `...`, as in typeshed and our own backends.
+PROTOCOL = """\
+class Transport(Protocol):
+    def read(self) -> bytes:
+        ...
+
+    def close(self) -> None:
+        ...
+"""
+
+
+def once(text: str, old: str, new: str) -> str:
+    """`text` with its one occurrence of `old` replaced by `new`."""
+    assert text.count(old) == 1, old
+    return text.replace(old, new)
+
+
+def shift(block: str, by: int) -> str:
+    """Indent (by > 0) or dedent (by < 0) every non-blank line by `by` spaces."""
+    if by >= 0:
+        return textwrap.indent(block, " " * by)
+    return "".join(x[-by:] if x.strip() else x for x in block.splitlines(keepends=True))
+
+
+# -- the kinds of slip, each landing exactly -------------------------------------------------
+
+SAFE_TRY = """\
+            if named is not None:
+                try:
+                    return str(mapping[named])
+                except KeyError:
+                    return mo.group()
+"""
+SAFE_TRY_NEW = """\
+            if named is not None:
+                try:
+                    return str(mapping[named])
+                except KeyError:
+                    log.debug('no value for %s', named)
+                    return mo.group()
+"""
+AFTER_SAFE_TRY = once(TEMPLATE, SAFE_TRY, SAFE_TRY_NEW)
+
+
+def test_exact() -> None:
+    assert apply_edit(TEMPLATE, SAFE_TRY, SAFE_TRY_NEW) == AFTER_SAFE_TRY
+
+
+def test_trailing_whitespace_added_to_search_lines() -> None:
+    lines = SAFE_TRY.splitlines(keepends=True)
+    search = lines[0].replace("\n", "  \n") + lines[1].replace("\n", "\t\n") + "".join(lines[2:])
+    assert apply_edit(TEMPLATE, search, SAFE_TRY_NEW) == AFTER_SAFE_TRY
+
+
+@pytest.mark.parametrize("by", [4, 8, -4, -8], ids=["in-4", "in-8", "out-4", "out-8"])
+def test_reindented_search_and_replace_keep_the_files_indentation(by: int) -> None:
+    assert apply_edit(TEMPLATE, shift(SAFE_TRY, by), shift(SAFE_TRY_NEW, by)) == AFTER_SAFE_TRY
+
+
+def test_dedented_to_column_0() -> None:
+    search, replace = textwrap.dedent(SAFE_TRY), textwrap.dedent(SAFE_TRY_NEW)
+    assert search.startswith("if named is not None:\n    try:\n")
+    assert apply_edit(TEMPLATE, search, replace) == AFTER_SAFE_TRY
+
+
+def test_tab_indented_go_quoted_with_spaces_keeps_tabs() -> None:
+    search = "    if !hasLower {\n        return s\n    }\n    var b = NewBuilder(len(s))\n"
+    replace = (
+        "    if !hasLower {\n        return s\n    }\n"
+        "    b := NewBuilder(len(s))\n    b.Grow(len(s))\n"
+    )
+    expected = once(
+        GO,
+        "\t\treturn s\n\t\t}\n\t\tvar b = NewBuilder(len(s))\n\t\tfor i := 0; i < len(s); i++ {\n"
+        "\t\t\tb.WriteByte(upper",
+        "\t\treturn s\n\t\t}\n\t\tb := NewBuilder(len(s))\n\t\tb.Grow(len(s))\n"
+        "\t\tfor i := 0; i < len(s); i++ {\n\t\t\tb.WriteByte(upper",
+    )
+    assert apply_edit(GO, search, replace) == expected
+
+
+def test_tab_indented_go_one_tab_shallower() -> None:
+    search = "\tfor i := 0; i < len(s); i++ {\n\t\tb.WriteByte(upperTable[s[i]])\n\t}\n"
+    replace = "\tfor i := range len(s) {\n\t\tb.WriteByte(upperTable[s[i]])\n\t}\n"
+    expected = once(
+        GO,
+        "\t\tfor i := 0; i < len(s); i++ {\n\t\t\tb.WriteByte(upperTable",
+        "\t\tfor i := range len(s) {\n\t\t\tb.WriteByte(upperTable",
+    )
+    assert apply_edit(GO, search, replace) == expected
+
+
+BOUNDARY = """\
+        return self.pattern.sub(convert, self.template)
+
+    def safe_substitute(self, mapping=_sentinel_dict, /, **kws):
+        if mapping is _sentinel_dict:
+"""
+
+
+def test_blank_line_added_to_search() -> None:
+    search = BOUNDARY.replace("\n\n", "\n\n\n")
+    replace = BOUNDARY.replace("safe_substitute", "lenient_substitute")
+    expected = once(TEMPLATE, "def safe_substitute", "def lenient_substitute")
+    assert apply_edit(TEMPLATE, search, replace) == expected
+
+
+def test_blank_line_dropped_from_search() -> None:
+    search = BOUNDARY.replace("\n\n", "\n")
+    replace = BOUNDARY.replace("safe_substitute", "lenient_substitute")
+    expected = once(TEMPLATE, "def safe_substitute", "def lenient_substitute")
+    assert apply_edit(TEMPLATE, search, replace) == expected
+
+
+ESCAPED = """\
+            if mo.group('escaped') is not None:
+                return self.delimiter
+            if mo.group('invalid') is not None:
+                return mo.group()
+"""
+
+
+@pytest.mark.parametrize(
+    ("wrong", "right"),
+    [
+        ("self.delimtier", "self.delimiter"),  # typo
+        ("self.delimiters", "self.delimiter"),  # plural
+        ("mo.group('inv')", "mo.group('invalid')"),  # dropped part
+    ],
+    ids=["typo", "plural", "dropped-part"],
+)
+def test_one_line_misremembered(wrong: str, right: str) -> None:
+    search = once(ESCAPED, right, wrong)
+    replace = ESCAPED.replace("return mo.group()", "return mo.group(0)")
+    expected = once(
+        TEMPLATE,
+        "                return mo.group()\n            raise",
+        "                return mo.group(0)\n            raise",
+    )
+    assert apply_edit(TEMPLATE, search, replace) == expected
+
+
+def test_middle_elided_in_search_and_replace() -> None:
+    search = """\
+    def safe_substitute(self, mapping=_sentinel_dict, /, **kws):
+        ...
+            raise ValueError('Unrecognized named group in pattern',
+                             self.pattern)
+        return self.pattern.sub(convert, self.template)
+"""
+    replace = search.replace("convert, self.template", "convert, str(self.template)")
+    expected = TEMPLATE[: TEMPLATE.rindex("convert, self.template")] + (
+        "convert, str(self.template))\n"
+    )
+    assert apply_edit(TEMPLATE, search, replace) == expected
+
+
+def test_elided_lines_are_replaced_when_the_replacement_has_no_dots() -> None:
+    search = """\
+    def safe_substitute(self, mapping=_sentinel_dict, /, **kws):
+        ...
+        return self.pattern.sub(convert, self.template)
+"""
+    replace = """\
+    def safe_substitute(self, mapping=_sentinel_dict, /, **kws):
+        return self.substitute(mapping, **kws)
+"""
+    start = TEMPLATE.index("    def safe_substitute")
+    assert apply_edit(TEMPLATE, search, replace) == TEMPLATE[:start] + replace
+
+
+def test_crlf_file_stays_crlf_byte_for_byte() -> None:
+    crlf = GO.replace("\n", "\r\n")
+    search = "\t\t\tb.WriteByte(upperTable[s[i]])\n"
+    replace = "\t\t\tb.WriteByte(upperTable[s[i]]) // ASCII only\n"
+    expected = once(crlf, "upperTable[s[i]])\r\n", "upperTable[s[i]]) // ASCII only\r\n")
+    assert apply_edit(crlf, search, replace) == expected
+    # A search quoted with CRLF, re-indented, lands the same way.
+    spaced = "        b.WriteByte(upperTable[s[i]])\r\n"
+    new = "        b.WriteByte(upperTable[s[i]]) // ASCII only\r\n"
+    assert apply_edit(crlf, spaced, new) == expected
+
+
+def test_fragment_within_one_line() -> None:
+    expected = once(TEMPLATE, "self._invalid(mo)", "self._invalid(mo, strict=True)")
+    assert apply_edit(TEMPLATE, "self._invalid(mo)", "self._invalid(mo, strict=True)") == expected
+
+
+@pytest.mark.parametrize("indent", [16, 0], ids=["exact", "whitespace"])
+def test_search_ends_with_newline_and_replace_does_not(indent: int) -> None:
+    search = shift(
+        "                except KeyError:\n                    return mo.group()\n", indent - 16
+    )
+    replace = shift(
+        "                except KeyError:\n                    return None", indent - 16
+    )
+    expected = once(
+        TEMPLATE,
+        "KeyError:\n                    return mo.group()\n",
+        "KeyError:\n                    return None\n",
+    )
+    assert apply_edit(TEMPLATE, search, replace) == expected
+
+
+def test_replace_without_search_newline_in_whitespace_match() -> None:
+    search = "except KeyError:\n    return mo.group()"
+    replace = "except KeyError:\n    return None\n"
+    expected = once(
+        TEMPLATE,
+        "KeyError:\n                    return mo.group()\n",
+        "KeyError:\n                    return None\n",
+    )
+    assert apply_edit(TEMPLATE, search, replace) == expected
+
+
+def test_module_source_read_at_test_time() -> None:
+    """The whole of Lib/string.py, whatever this Python's version of it says."""
+    module = inspect.getsource(string)
+    method = inspect.getsource(string.Template.safe_substitute)
+    assert module.count(method) == 1
+    body = method.splitlines(keepends=True)
+    changed = [*body[:-1], body[-1].replace("self.template)", "str(self.template))")]
+    # Quoted dedented to column 0, with its middle elided.
+    search = textwrap.dedent("".join([*body[:2], body[1][:8] + "...\n", body[-1]]))
+    replace = textwrap.dedent("".join([*body[:2], body[1][:8] + "...\n", changed[-1]]))
+    assert search.startswith("def safe_substitute(")
+    assert "\n    ...\n" in search
+    assert apply_edit(module, search, replace) == module.replace(method, "".join(changed))
+
+
+# -- refusals ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("search", ["", "\n", "   \n\t\n"], ids=["empty", "newline", "blank"])
+def test_empty_search_is_refused(search: str) -> None:
+    with pytest.raises(EditError, match="the search text is empty"):
+        apply_edit(TEMPLATE, search, "x = 1\n")
+
+
+def test_not_found_shows_the_closest_candidate() -> None:
+    search = "\tif isUnicode {\n\t\treturn strings.Map(unicode.ToTitle, s)\n\t}\n"
+    with pytest.raises(EditError) as info:
+        apply_edit(GO, search, "")
+    candidate = "   12 | \t\tif !hasUpper {\n   13 | \t\t\treturn s\n   14 | \t\t}"
+    assert info.value.candidate == candidate
+    assert info.value.found == 0
+    assert str(info.value) == (
+        "the search text was not found in the file: quote the lines exactly as they are. "
+        f"The closest lines (similarity 57%):\n{candidate}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("search", "lines"),
+    [
+        ("        if mapping is _sentinel_dict:\n            mapping = kws\n", "3, 22"),
+        ("if mapping is _sentinel_dict:\n    mapping = kws\n", "3, 22"),
+        ("_ChainMap(kws, mapping)", "6, 25"),
+        ("\t\tc := s[i]\n\t\tif c >= utf8.RuneSelf {\n", "4, 27"),
+    ],
+    ids=["exact", "whitespace", "fragment", "go-exact"],
+)
+def test_found_in_two_places_is_refused(search: str, lines: str) -> None:
+    with pytest.raises(EditError) as info:
+        apply_edit(TEMPLATE if "\t" not in search else GO, search, "x\n")
+    assert info.value.found == 2
+    assert str(info.value) == (
+        f"the search text matches 2 places (lines {lines}): include more surrounding lines so "
+        "that it matches one place"
+    )
+
+
+def test_ambiguous_fuzzy_match_is_refused() -> None:
+    search = "\tfor i := 0; i < len(s); i++ {\n\t\tc := s[i]\n\t\tif c >= utf8.RuneSel {\n"
+    with pytest.raises(EditError, match=r"matches 2 places \(lines 3, 26\)") as info:
+        apply_edit(GO, search + "\t\t\tisASCII = false\n", "x\n")
+    assert info.value.found == 2
+
+
+def test_elision_with_more_than_one_reading_is_refused() -> None:
+    search = (
+        "        if mapping is _sentinel_dict:\n"
+        "        ...\n"
+        "                             self.pattern)\n"
+    )
+    with pytest.raises(EditError, match="can be read in more than one way") as info:
+        apply_edit(TEMPLATE, search, "x\n")
+    assert info.value.found == 2
+
+
+def test_replacement_with_another_number_of_elisions_is_refused() -> None:
+    search = """\
+    def safe_substitute(self, mapping=_sentinel_dict, /, **kws):
+        ...
+            named = mo.group('named') or mo.group('braced')
+        ...
+        return self.pattern.sub(convert, self.template)
+"""
+    replace = """\
+    def safe_substitute(self, mapping=_sentinel_dict, /, **kws):
+        ...
+        return self.pattern.sub(convert, self.template)
+"""
+    with pytest.raises(EditError) as info:
+        apply_edit(TEMPLATE, search, replace)
+    assert str(info.value) == (
+        "the replacement has 1 `...` lines but the search has 2: use the same number, or none "
+        "to replace the elided lines too"
+    )
+
+
+def test_dots_line_read_literally_or_as_elision_is_refused() -> None:
+    search = (
+        "    def read(self) -> bytes:\n        ...\n    def close(self) -> None:\n        ...\n"
+    )
+    replace = search[: search.rindex("...")] + "raise NotImplementedError\n"
+    with pytest.raises(EditError, match=r"read as the file's own `\.\.\.` line or as elided"):
+        apply_edit(PROTOCOL, search, replace)
+    # Quoted exactly, the file's own `...` lines are text like any other.
+    exact = "    def read(self) -> bytes:\n        ...\n\n    def close(self) -> None:\n"
+    new = exact.replace("read(self)", "read(self, n: int = -1)")
+    assert apply_edit(PROTOCOL, exact, new) == once(
+        PROTOCOL, "read(self)", "read(self, n: int = -1)"
+    )
+
+
+# -- regressions: inputs that once gave wrong results --
+
+
+def test_one_shared_line_of_three_is_not_a_match() -> None:
+    # Only `def g():` is in the file: one shared line of three is no match.
+    original = "def f():\n    x = 1\n    return x\n\ndef g():\n    y = 2\n    return y\n"
+    with pytest.raises(EditError, match="not found"):
+        apply_edit(original, "def g():\n    total = compute()\n    print(total)\n", "pass\n")
+
+
+def test_a_window_never_runs_past_the_end_of_the_file() -> None:
+    original = "def f():\n    x = 1\n    return x\n\ndef g():\n    y = 2\n    return y\n"
+    with pytest.raises(EditError, match="not found"):
+        apply_edit(original, "return y\nfoo bar baz\nqux quux\n", "pass\n")
+
+
+def test_search_without_newline_and_replace_with_one_in_an_exact_match() -> None:
+    search = "                except KeyError:\n                    return mo.group()"
+    replace = "                except KeyError:\n                    return None\n"
+    expected = once(
+        TEMPLATE,
+        "KeyError:\n                    return mo.group()\n",
+        "KeyError:\n                    return None\n",
+    )
+    assert apply_edit(TEMPLATE, search, replace) == expected
+
+
+@pytest.mark.parametrize("gap", ["\n\n\n", "\n"], ids=["blank-added", "blank-dropped"])
+def test_blank_line_slip_in_search_and_replace_next_to_a_changed_line(gap: str) -> None:
+    # The model remembers two blank lines (or none) where the file has one, in search and
+    # replace alike: they agree on the gap, so the file's one blank line stays, although the
+    # line after the gap changes.
+    search = BOUNDARY.replace("\n\n", gap)
+    replace = search.replace("safe_substitute", "lenient_substitute")
+    expected = once(TEMPLATE, "def safe_substitute", "def lenient_substitute")
+    assert apply_edit(TEMPLATE, search, replace) == expected
