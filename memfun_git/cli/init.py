@@ -39,6 +39,8 @@ __all__ = [
     "ATTRIBUTES_LINE",
     "DEFAULT_MODELS",
     "OLLAMA_URL",
+    "Answers",
+    "Detected",
     "ensure_attributes",
     "ollama_root",
     "probe_ollama",

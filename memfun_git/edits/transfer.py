@@ -20,7 +20,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-__all__ = ["norm", "transfer"]
+__all__ = [
+    "align",
+    "norm",
+    "transfer",
+]
 
 
 def norm(line: str) -> str:
@@ -178,7 +182,7 @@ def _gap(x: _Out, y: _Out, s: _Side, r: _Side, o: _Side) -> list[str]:
     if r_gap is not None:
         return r_gap
     if x.o is not None and y.o is not None and y.o > x.o:
-        return [b for b in span_between(o, x.o, y.o) if not b.strip()]
+        return [b for b in _span_between(o, x.o, y.o) if not b.strip()]
     return []
 
 
@@ -193,7 +197,7 @@ def _same_gap(
     return f_gap
 
 
-def span_between(o: _Side, a: int, b: int) -> list[str]:
+def _span_between(o: _Side, a: int, b: int) -> list[str]:
     return o.lines[o.text[a] + 1 : o.text[b]]
 
 

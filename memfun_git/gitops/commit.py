@@ -36,7 +36,9 @@ __all__ = [
     "Trailers",
     "commit_paths",
     "identity",
+    "message_with_trailers",
     "signing_wanted",
+    "stage",
     "user_config",
 ]
 

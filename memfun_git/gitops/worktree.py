@@ -38,6 +38,8 @@ __all__ = [
     "Attempt",
     "Workspace",
     "attempt_refs",
+    "remove_worktree_dir",
+    "repo_key",
     "save_attempt",
     "worktree_root",
 ]

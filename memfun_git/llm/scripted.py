@@ -21,7 +21,15 @@ if TYPE_CHECKING:
     import dspy
     from dspy.lm15 import Request, Response
 
-__all__ = ["Answer", "ScriptExhausted", "ScriptedCall", "ScriptedEngine", "scripted_lm"]
+__all__ = [
+    "Answer",
+    "AsyncScriptedEngine",
+    "ScriptExhausted",
+    "ScriptedCall",
+    "ScriptedEngine",
+    "engine_of",
+    "scripted_lm",
+]
 
 _OUTPUTS = re.compile(r"Your output fields are:\n(.*?)(?:\nAll interactions|\Z)", re.DOTALL)
 _FIELD = re.compile(r"^\d+\. `([^`]+)`", re.MULTILINE)
