@@ -1,13 +1,15 @@
 """`memfun sandbox run`: a command run exactly as a task runs it.
 
 Without `--workspace` it makes a throwaway worktree of HEAD (never the user's own tree) and
-removes it afterwards. The command's output passes through; its exit status is memfun's
-(124 when the time limit stopped it).
+removes it afterwards, leaving no branch, worktree or attempt behind, also when the command
+cannot be run. The command's output passes through; its exit status is memfun's (124 when the
+time limit stopped it).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import uuid
 from collections.abc import Sequence
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from memfun_git import config
 from memfun_git.errors import RepoError, UsageError
-from memfun_git.gitops.repo import discover, require_repo
+from memfun_git.gitops.repo import RepoPaths, discover, require_repo
 from memfun_git.redact import redact, register_environ
 
 __all__ = ["run_sandbox"]
@@ -41,7 +43,7 @@ def run_sandbox(
                 f"{workspace} is not a worktree of {paths.workdir}",
                 "pass the folder of one of this repository's task worktrees",
             )
-        if tree.workdir == paths.workdir:
+        if tree.workdir in (paths.workdir, _main_tree(paths)) or tree.git_dir == tree.common_dir:
             raise UsageError(
                 "--workspace names your own working tree",
                 "pass a task's worktree, or leave --workspace out for a throwaway one",
@@ -55,18 +57,34 @@ def run_sandbox(
         )
         return _show(sandbox.run(command, timeout=timeout))
     root = Path(cfg.workspace.root) if cfg.workspace.root else None
+    failure: BaseException | None = None
+    result = None
     with Workspace(paths, f"sandbox-{uuid.uuid4().hex[:8]}", root=root) as ws:
-        sandbox = make_sandbox(
-            cfg.sandbox,
-            ws.path,
-            user_tree=paths.workdir,
-            common_dir=paths.common_dir,
-            confirm=confirm,
-        )
-        result = sandbox.run(command, timeout=timeout)
+        try:
+            sandbox = make_sandbox(
+                cfg.sandbox,
+                ws.path,
+                user_tree=paths.workdir,
+                common_dir=paths.common_dir,
+                confirm=confirm,
+            )
+            result = sandbox.run(command, timeout=timeout)
+        except BaseException as exc:
+            # Raised inside the Workspace, this would be kept as a failed task's attempt.
+            failure = exc
         # A throwaway worktree: what the command left there is not kept.
         _discard(ws.path)
+    if failure is not None:
+        raise failure
     return _show(result)
+
+
+def _main_tree(paths: RepoPaths) -> Path | None:
+    """The repository's main working tree (where memfun was started may be a linked one)."""
+    import pygit2
+
+    workdir = pygit2.Repository(str(paths.common_dir)).workdir
+    return Path(workdir).resolve() if workdir else None
 
 
 def _show(result: object) -> int:
@@ -97,6 +115,8 @@ def _discard(worktree: Path) -> None:
             target = worktree / rel
             if target.is_symlink() or target.is_file():
                 target.unlink()
+            elif target.is_dir():
+                shutil.rmtree(target)  # a nested repository: status does not list its files
 
 
 def _confirm(argv: list[str]) -> bool:

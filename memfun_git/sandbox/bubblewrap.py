@@ -7,7 +7,8 @@ read-only: the system folders, the parts of /etc programs need, each tool's reso
 chain, the git common dir (so `git status` and `git diff` work and `git add` fails with git's
 own read-only error), the user's node_modules at <worktree>/node_modules, `[sandbox]
 extra_ro_paths`. Bound writable: the worktree, except its `.git` file. Paths of the user's tree
-that the tool's environment imports from (editable installs) show the worktree's files.
+that the tool's environment imports from (editable installs) show the worktree's files; a
+symbolic link there stays a link (it is never followed out of the worktree on the host).
 Nothing else of the user's home or repository is visible.
 """
 
@@ -23,7 +24,7 @@ from memfun_git.backends.protocols import RunResult
 from memfun_git.config import SandboxConfig
 from memfun_git.errors import SandboxUnavailable, UsageError
 from memfun_git.sandbox.env import CACHE_ROOT, sandbox_environ
-from memfun_git.sandbox.process import Limits, run_limited
+from memfun_git.sandbox.process import BwrapPipes, Limits, run_limited
 from memfun_git.sandbox.resolve import Resolved, Resolver
 
 __all__ = ["BubblewrapSandbox", "find_bwrap"]
@@ -58,7 +59,10 @@ class BubblewrapSandbox:
         user_tree: Path,
         common_dir: Path,
         environ: Mapping[str, str] | None = None,
+        max_processes: int = 256,
     ) -> None:
+        """`max_processes`: the pids cgroup limit where one can be made (0: no cgroup; the
+        PID namespace still ends every process of the command)."""
         self.config = config
         self.worktree = worktree.resolve()
         self.user_tree = user_tree.resolve()
@@ -68,8 +72,11 @@ class BubblewrapSandbox:
         if bwrap is None:
             raise SandboxUnavailable("bubblewrap (bwrap) is not installed", INSTALL_HINT)
         self.bwrap = bwrap
-        self.resolver = Resolver(self.user_tree, self.worktree, self.environ)
+        self.resolver = Resolver(
+            self.user_tree, self.worktree, self.environ, common_dir=self.common_dir
+        )
         self.home = self.environ.get("HOME") or str(Path.home())
+        self.max_processes = max_processes
 
     def run(
         self,
@@ -83,16 +90,11 @@ class BubblewrapSandbox:
         if not argv:
             raise UsageError("no command given", "name the program to run")
         inside = _inside(self.worktree, cwd)
-        resolved = self.resolver.resolve(argv[0])
+        resolved = self.resolver.resolve(argv[0], inside)
         created = self._mount_points()
+        pipes: BwrapPipes | None = None
         try:
-            command = [
-                self.bwrap,
-                *self.arguments(resolved, inside),
-                "--",
-                resolved.program,
-                *argv[1:],
-            ]
+            arguments = self.arguments(resolved, inside)
             path = [*resolved.path_dirs, *_SYSTEM_PATH]
             environment = sandbox_environ(
                 self.environ,
@@ -107,7 +109,12 @@ class BubblewrapSandbox:
             limits = Limits(
                 timeout=timeout if timeout is not None else self.config.timeout_seconds,
                 max_output_bytes=self.config.max_output_bytes,
+                max_processes=self.max_processes,
             )
+            pipes = BwrapPipes()
+            command = [self.bwrap, *pipes.arguments, *arguments, "--", resolved.program]
+            command += argv[1:]
+            given, pipes = pipes, None  # run_limited closes them
             return run_limited(
                 command,
                 cwd=self.worktree,
@@ -115,8 +122,11 @@ class BubblewrapSandbox:
                 limits=limits,
                 stdin=stdin,
                 report_argv=argv,
+                bwrap=given,
             )
         finally:
+            if pipes is not None:
+                pipes.close()
             for folder in created:
                 _remove_if_empty(folder)
 
@@ -143,6 +153,9 @@ class BubblewrapSandbox:
         for name in _ETC:
             if os.path.lexists(f"/etc/{name}"):
                 args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+        # Links first: a folder bound below may hold the same link, and then hides this one.
+        for target, where in resolved.links:
+            args += ["--symlink", target, where]
         for extra in (*resolved.ro_binds, *self.config.extra_ro_paths):
             real = os.path.realpath(os.path.expanduser(extra))
             if not _is_system(real) and os.path.exists(real):
@@ -153,7 +166,13 @@ class BubblewrapSandbox:
         args += self._editable_binds(resolved)
         args += ["--bind", str(self.worktree), str(self.worktree)]
         git_file = self.worktree / ".git"
-        if git_file.exists():
+        if git_file.is_symlink():
+            # bwrap would follow it and show its target (anything on this machine) read-only.
+            raise SandboxUnavailable(
+                f"{git_file} is a symbolic link, not the file git made",
+                "remove the worktree (memfun gc) and start the task again",
+            )
+        if git_file.is_file():
             args += ["--ro-bind", str(git_file), str(git_file)]
         modules = self.user_tree / "node_modules"
         if modules.is_dir() and not (self.worktree / "node_modules").is_symlink():
@@ -162,18 +181,32 @@ class BubblewrapSandbox:
         return args
 
     def _editable_binds(self, resolved: Resolved) -> list[str]:
-        """Show the worktree's files at the user-tree paths an editable install imports."""
-        args: list[str] = []
+        """Show the worktree's files at the user-tree paths an editable install imports.
+
+        The worktree is the command's to write, so whatever is there may be a link made by an
+        earlier command: a link is recreated as a link (resolved inside the sandbox, where
+        only what is bound exists), and a source whose real path leaves the worktree is
+        skipped. Paths bound for the tool itself (its venv, node_modules) are left alone."""
+        bound = [Path(p) for p in resolved.ro_binds]
+        sources: dict[Path, Path] = {}
         for path in resolved.editable:
             rel = Path(path).relative_to(self.user_tree)
             if str(rel) == ".":
                 for entry in sorted(self.worktree.iterdir()):
                     if entry.name != ".git":
-                        args += ["--bind", str(entry), str(self.user_tree / entry.name)]
+                        sources[self.user_tree / entry.name] = entry
+            else:
+                sources[self.user_tree / rel] = self.worktree / rel
+        args: list[str] = []
+        for dest, source in sources.items():
+            if any(_contains(dest, b) or _contains(b, dest) for b in bound):
                 continue
-            source = self.worktree / rel
-            if source.exists():
-                args += ["--bind", str(source), path]
+            if source.is_symlink():
+                args += ["--symlink", os.readlink(source), str(dest)]
+                continue
+            real = Path(os.path.realpath(source))
+            if real.exists() and _contains(self.worktree, real):
+                args += ["--bind", str(real), str(dest)]
         return args
 
     def _mount_points(self) -> list[Path]:
@@ -194,6 +227,10 @@ def _inside(worktree: Path, cwd: str) -> Path:
     except ValueError:
         raise UsageError(f"{cwd} is outside the worktree", "run commands inside it") from None
     return target
+
+
+def _contains(folder: Path, path: Path) -> bool:
+    return path == folder or folder in path.parents
 
 
 def _is_system(path: str) -> bool:

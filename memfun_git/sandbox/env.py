@@ -20,10 +20,13 @@ CACHE_ROOT = "/tmp/.memfun-cache"
 
 
 def _no_caches(root: str) -> dict[str, str]:
-    """Tools write caches next to the code unless told otherwise."""
+    """Tools write caches next to the code unless told otherwise.
+
+    Python gets PYTHONDONTWRITEBYTECODE only: a PYTHONPYCACHEPREFIX would make it ignore every
+    installed `__pycache__` and compile the standard library and site-packages from source on
+    each start (`import pytest`: 0.13 s becomes 0.64 s)."""
     return {
         "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONPYCACHEPREFIX": f"{root}/pycache",
         "PYTEST_ADDOPTS": "-p no:cacheprovider",
         "RUFF_CACHE_DIR": f"{root}/ruff",
         "MYPY_CACHE_DIR": f"{root}/mypy",

@@ -8,7 +8,6 @@ person is at a terminal (the front end passes `confirm`), and refused otherwise.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -39,7 +38,8 @@ class LocalSandbox:
         self.user_tree = user_tree.resolve()
         self.environ = dict(os.environ if environ is None else environ)
         self.confirm = confirm
-        self._confirmed: set[str] = set()
+        self._confirmed: set[tuple[str, ...]] = set()
+        """Commands confirmed once, whole: a yes to `rm -r build` is no yes to `rm -r ~`."""
 
     def run(
         self,
@@ -77,10 +77,10 @@ class LocalSandbox:
 
     def _allow(self, argv: list[str]) -> None:
         program = os.path.basename(argv[0])
-        if program in self.config.allow or program in self._confirmed:
+        if program in self.config.allow or tuple(argv) in self._confirmed:
             return
         if self.confirm is not None and self.confirm(argv):
-            self._confirmed.add(program)
+            self._confirmed.add(tuple(argv))
             return
         if self.confirm is None:
             raise SandboxUnavailable(
@@ -89,7 +89,3 @@ class LocalSandbox:
                 f'add "{program}" to [sandbox] allow, or install bubblewrap',
             )
         raise SandboxUnavailable(f"running {program} was declined", "nothing was run")
-
-
-def which(program: str, environ: Mapping[str, str]) -> str | None:
-    return shutil.which(program, path=environ.get("PATH", os.defpath))

@@ -5,11 +5,21 @@ runs out the whole group is killed (for bubblewrap, killing bwrap ends its PID n
 which also takes `setsid` children that left the group). Where the pids cgroup controller is
 writable (cgroup v1 `pids`, or v2 with `pids` enabled) the tree is also put into a cgroup of its
 own with `pids.max`, and every process still in it is killed at the end.
+
+For bwrap (`BwrapPipes`), two pipes replace the `/bin/sh` that otherwise joins the cgroup
+before exec: bwrap reports the sandbox's init on one (`--info-fd`), and that init waits on the
+other (`--block-fd`), its mounts done, until it has been moved into the cgroup, so everything
+it starts is counted. Joining a cgroup can wait for an RCU grace period (5-15 ms on cgroup v1
+when no other process joined one just before); this way it overlaps bwrap's own set-up. The
+init is also what `run_limited` waits for at the end: bwrap exits as soon as the command does,
+while its init is still reaping (and, bwrap gone, killing) what the command left behind, so no
+process of the sandbox is alive when `run_limited` returns, with or without a cgroup.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import selectors
@@ -25,9 +35,11 @@ from typing import IO
 
 from memfun_git.backends.protocols import RunResult
 
-__all__ = ["Limits", "run_limited"]
+__all__ = ["BwrapPipes", "Limits", "pids_cgroup_available", "run_limited"]
 
 TIMEOUT_EXIT = 124
+_INIT_GRACE = 5.0
+"""Seconds to wait, after the command, for the sandbox's init to finish tearing it down."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +47,52 @@ class Limits:
     timeout: float
     max_output_bytes: int
     max_processes: int = 256
+    """pids.max of the command's cgroup (where one can be made); 0: no cgroup."""
+
+
+class BwrapPipes:
+    """The pipes `run_limited` and bwrap talk over; put `arguments` before bwrap's others."""
+
+    def __init__(self) -> None:
+        self.info_read, self.info_write = os.pipe()
+        self.block_read, self.block_write = os.pipe()
+        self.init: _Init | None = None
+
+    @property
+    def arguments(self) -> list[str]:
+        return ["--info-fd", str(self.info_write), "--block-fd", str(self.block_read)]
+
+    @property
+    def child_fds(self) -> tuple[int, int]:
+        return self.info_write, self.block_read
+
+    def started(self, deadline: float, group: _PidsCgroup | None) -> None:
+        """bwrap runs: close its ends, learn its init, put that into `group`, release it."""
+        for fd in self.child_fds:
+            os.close(fd)
+        data = bytearray()
+        with contextlib.suppress(OSError):
+            while True:
+                ready, _, _ = select.select(
+                    [self.info_read], [], [], max(0, deadline - time.monotonic())
+                )
+                chunk = os.read(self.info_read, 4096) if ready else b""
+                if not chunk:
+                    break
+                data += chunk
+        os.close(self.info_read)
+        self.init = _Init.from_info(bytes(data))
+        if group is not None and self.init is not None:
+            group.add(self.init.pid)
+        with contextlib.suppress(OSError):
+            os.write(self.block_write, b"go")
+        os.close(self.block_write)
+
+    def close(self) -> None:
+        """On failure to start bwrap: close every end still open."""
+        for fd in (self.info_read, self.info_write, self.block_read, self.block_write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 @dataclass
@@ -59,37 +117,54 @@ def run_limited(
     limits: Limits,
     stdin: bytes | None = None,
     report_argv: Sequence[str] | None = None,
+    bwrap: BwrapPipes | None = None,
 ) -> RunResult:
-    """Run `argv`; never raises for the command's own failure."""
-    group = _PidsCgroup.create(limits.max_processes)
+    """Run `argv`; never raises for the command's own failure.
+
+    `bwrap`: `argv` is bwrap, given `bwrap.arguments`; the pipes are closed here."""
+    group = _PidsCgroup.create(limits.max_processes) if limits.max_processes > 0 else None
     command = list(argv)
-    if group is not None:
+    if group is not None and bwrap is None:
         # Join the cgroup before exec, so every descendant is counted (no preexec_fn: it is
         # unsafe in a threaded process).
         command = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(group.procs), *command]
     started = time.monotonic()
-    proc = subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=dict(env),
-        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    try:
+        proc = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            pass_fds=bwrap.child_fds if bwrap is not None else (),
+        )
+    except BaseException:
+        if bwrap is not None:
+            bwrap.close()
+        if group:
+            group.remove()
+        raise
     out, err = _Capture(limits.max_output_bytes), _Capture(limits.max_output_bytes)
-    if stdin is not None and proc.stdin is not None:
-        writer = threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True)
-        writer.start()
     timed_out = False
     try:
+        if bwrap is not None:
+            bwrap.started(started + limits.timeout, group)
+        if stdin is not None and proc.stdin is not None:
+            writer = threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True)
+            writer.start()
         timed_out = not _collect(proc, out, err, started + limits.timeout)
     finally:
         _kill_group(proc.pid)
+        proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+        if bwrap is not None and bwrap.init is not None:
+            bwrap.init.wait_gone(_INIT_GRACE)
         if group:
             group.kill_all()
-        proc.wait()
-        if group:
             group.remove()
     code = TIMEOUT_EXIT if timed_out else proc.returncode
     return RunResult(
@@ -104,9 +179,12 @@ def run_limited(
 
 
 def _feed(pipe: IO[bytes], data: bytes) -> None:
-    with contextlib.suppress(BrokenPipeError, OSError):
-        pipe.write(data)
-        pipe.close()
+    try:
+        with contextlib.suppress(OSError):
+            pipe.write(data)
+    finally:
+        with contextlib.suppress(OSError):
+            pipe.close()  # also when the command never read it (BrokenPipeError)
 
 
 def _collect(proc: subprocess.Popen[bytes], out: _Capture, err: _Capture, deadline: float) -> bool:
@@ -158,9 +236,64 @@ def _collect(proc: subprocess.Popen[bytes], out: _Capture, err: _Capture, deadli
             os.close(pidfd)
 
 
+def pids_cgroup_available() -> bool:
+    """True when commands get a pids cgroup here (their process limit); else only the time
+    limit (and, for bubblewrap, the PID namespace) bounds what they start."""
+    group = _PidsCgroup.create(1)
+    if group is None:
+        return False
+    group.remove()
+    return True
+
+
 def _kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
+
+
+class _Init:
+    """The sandbox's init (PID 1 of its namespace), as bwrap reports it on `--info-fd`.
+
+    It ends only after every other process of the namespace has been killed and reaped, so
+    its end is the sandbox's end. Its pidfd is opened the moment its pid is known (bwrap
+    writes it before letting the init go on, so the pid cannot have been reused)."""
+
+    def __init__(self, pid: int, pidfd: int) -> None:
+        self.pid = pid
+        self.pidfd: int | None = pidfd
+
+    @classmethod
+    def from_info(cls, data: bytes) -> _Init | None:
+        try:
+            pid = int(json.loads(data)["child-pid"])
+        except (ValueError, KeyError, TypeError):
+            return None  # bwrap failed before starting the sandbox: nothing to wait for
+        try:
+            pidfd = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            return None
+        if not _is_namespace_init(pid):
+            os.close(pidfd)  # gone already, its pid taken by an unrelated process
+            return None
+        return cls(pid, pidfd)
+
+    def wait_gone(self, grace: float) -> None:
+        if self.pidfd is None:
+            return
+        try:
+            select.select([self.pidfd], [], [], grace)
+        finally:
+            os.close(self.pidfd)
+            self.pidfd = None
+
+
+def _is_namespace_init(pid: int) -> bool:
+    """True when `pid` is PID 1 of a namespace below ours (its last NSpid is 1)."""
+    for line in _read(Path(f"/proc/{pid}/status")).splitlines():
+        if line.startswith("NSpid:"):
+            ids = line.split()[1:]
+            return len(ids) > 1 and ids[-1] == "1"
+    return False
 
 
 class _PidsCgroup:
@@ -191,23 +324,39 @@ class _PidsCgroup:
     def procs(self) -> Path:
         return self.path / "cgroup.procs"
 
+    def add(self, pid: int) -> None:
+        with contextlib.suppress(OSError):
+            self.procs.write_text(str(pid))
+
     def kill_all(self) -> None:
-        for _ in range(50):
+        """Kill every process in the cgroup, and wait (up to ~2 s) until none is left."""
+        for pause in _pauses(2.0):
             pids = [int(p) for p in _read(self.path / "cgroup.procs").split() if p.strip()]
             if not pids:
                 return
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
-            time.sleep(0.01)
+            time.sleep(pause)
 
     def remove(self) -> None:
-        for _ in range(100):
+        for pause in _pauses(1.0):
             try:
                 self.path.rmdir()
                 return
             except OSError:
-                time.sleep(0.01)
+                time.sleep(pause)
+
+
+def _pauses(total: float) -> list[float]:
+    """Sleeps from 0.5 ms doubling to 10 ms, adding up to about `total` seconds: a process
+    killed a moment ago is usually gone within a millisecond."""
+    pauses: list[float] = []
+    pause = 0.0005
+    while sum(pauses) < total:
+        pauses.append(pause)
+        pause = min(pause * 2, 0.01)
+    return pauses
 
 
 def _read(path: Path) -> str:

@@ -3,10 +3,14 @@
 Resolved, never guessed: the binary's real path; a script's shebang interpreter (through
 `/usr/bin/env`); a venv's `pyvenv.cfg` home and its paths into the user's tree (editable
 installs, which the sandbox maps onto the worktree so tests test the task's code); the
-installation prefix of anything outside the system folders. Version-manager shims (pyenv,
-rustup, asdf, mise, volta) are resolved with the manager's own `which`, run in the user's main
-tree so its version files apply. What cannot be resolved is refused with a pointer to
-`[sandbox] extra_ro_paths`.
+installation prefix of anything outside the system folders (for a file in a `node_modules`
+folder: that folder, where its dependencies are). Symbolic links on the way (`~/.local/bin/x`
+pointing into a tool's own folder) are recreated as links, not bound with their folder. A
+prefix that would show the user's home, repository or worktrees (a program in the home
+folder's or the repository's root) shrinks to the program's folder, then to the file alone.
+Version-manager shims (pyenv, rustup, asdf, mise, volta) are resolved with the manager's own
+`which`, run in the user's main tree so its version files apply. What cannot be resolved is
+refused with a pointer to `[sandbox] extra_ro_paths`.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ class Resolved:
     """What to execute inside the sandbox (an absolute path)."""
     ro_binds: tuple[str, ...] = ()
     """Folders or files to bind read-only at their own path."""
+    links: tuple[tuple[str, str], ...] = ()
+    """Symbolic links to recreate: (target, where)."""
     path_dirs: tuple[str, ...] = ()
     """Folders to put first on the sandbox's PATH."""
     editable: tuple[str, ...] = ()
@@ -45,6 +51,7 @@ class Resolved:
 @dataclass
 class _Chain:
     binds: list[str] = field(default_factory=list[str])
+    links: list[tuple[str, str]] = field(default_factory=list[tuple[str, str]])
     path_dirs: list[str] = field(default_factory=list[str])
     editable: list[str] = field(default_factory=list[str])
     venv: str | None = None
@@ -54,28 +61,46 @@ class Resolver:
     """Resolves programs as the user's shell would find them, with a cache."""
 
     def __init__(
-        self, user_tree: Path, worktree: Path, environ: Mapping[str, str], *, timeout: float = 20
+        self,
+        user_tree: Path,
+        worktree: Path,
+        environ: Mapping[str, str],
+        *,
+        common_dir: Path | None = None,
+        timeout: float = 20,
     ) -> None:
         self.user_tree = user_tree.resolve()
+        self.common_dir = common_dir.resolve() if common_dir is not None else None
         self.worktree = worktree.resolve()
         self.environ = environ
         self.path = environ.get("PATH", os.defpath)
+        self.home = Path(os.path.abspath(environ.get("HOME") or Path.home()))
         self.timeout = timeout
-        self._cache: dict[str, Resolved] = {}
+        self._cache: dict[tuple[str, str], Resolved] = {}
 
-    def resolve(self, program: str) -> Resolved:
-        """The exec chain of `program` (a name looked up on PATH, or a path)."""
-        cached = self._cache.get(program)
+    def protected(self) -> tuple[Path, ...]:
+        """Folders no bind may show whole, or by an ancestor: the user's repository and home,
+        the folder of task worktrees, the root."""
+        common = (self.common_dir,) if self.common_dir is not None else ()
+        return (self.user_tree, self.worktree.parent, self.home, Path("/"), *common)
+
+    def resolve(self, program: str, cwd: Path | None = None) -> Resolved:
+        """The exec chain of `program` (a name looked up on PATH, or a path; a relative path
+        is taken from `cwd`, default the worktree's root)."""
+        base = (cwd or self.worktree).resolve()
+        key = (program, str(base))
+        cached = self._cache.get(key)
         if cached is not None:
             return cached
         chain = _Chain()
         if "/" in program:
             start = Path(program)
-            full = start if start.is_absolute() else self.worktree / start
-            if not (full.exists() or full.is_symlink()):
+            full = start if start.is_absolute() else base / start
+            seen = self._as_bound(full)
+            if not (seen.exists() or seen.is_symlink()):
                 raise UsageError(f"{program} does not exist", "check the command's path")
             target = str(full) if start.is_absolute() else program
-            self._walk(full, chain, depth=0)
+            self._walk(seen, chain, depth=0)
         else:
             found = shutil.which(program, path=self.path)
             if found is None:
@@ -87,12 +112,24 @@ class Resolver:
         result = Resolved(
             program=target,
             ro_binds=tuple(dict.fromkeys(chain.binds)),
+            links=tuple(dict.fromkeys(chain.links)),
             path_dirs=tuple(dict.fromkeys(chain.path_dirs)),
             editable=tuple(dict.fromkeys(chain.editable)),
             venv=chain.venv,
         )
-        self._cache[program] = result
+        self._cache[key] = result
         return result
+
+    def _as_bound(self, path: Path) -> Path:
+        """Where `path` is on this machine: `<worktree>/node_modules/...` is the user's
+        node_modules (the sandbox binds it there), e.g. `node_modules/.bin/eslint`."""
+        modules = self.worktree / "node_modules"
+        user_modules = self.user_tree / "node_modules"
+        if not _contains(modules, Path(os.path.abspath(path))) or modules.is_symlink():
+            return path
+        if not user_modules.is_dir():
+            return path
+        return user_modules / Path(os.path.abspath(path)).relative_to(modules)
 
     def _walk(self, path: Path, chain: _Chain, *, depth: int) -> str:
         """Bind what `path` needs to run; return the path to execute."""
@@ -107,8 +144,7 @@ class Resolver:
         real = Path(os.path.realpath(path))
         if not real.is_file():
             raise UsageError(f"{path} is not a program", "check the command")
-        for candidate in (path, real):
-            self._bind_install(candidate, chain)
+        self._bind_program(path, chain)
         self._venv(path, chain)
         interpreter = _shebang(real)
         if interpreter is not None:
@@ -135,15 +171,49 @@ class Resolver:
     def _inside_worktree(self, path: Path) -> bool:
         return _under(path, self.worktree)
 
+    def _bind_program(self, path: Path, chain: _Chain) -> None:
+        """Bind what `path` runs from: links on the way recreated, the real file's prefix."""
+        if path.is_symlink():
+            self._links(path, chain)
+        else:
+            self._bind_install(path, chain)
+        self._bind_install(Path(os.path.realpath(path)), chain)
+
+    def _links(self, path: Path, chain: _Chain) -> None:
+        hop = path
+        for _ in range(40):
+            if not hop.is_symlink():
+                return
+            target = os.readlink(hop)
+            # System folders and /etc (`/etc/alternatives`) are bound whole, before the links.
+            if not (str(hop).startswith((*SYSTEM_PREFIXES, "/etc/")) or self._inside_worktree(hop)):
+                chain.links.append((target, str(hop)))
+            hop = Path(os.path.normpath(os.path.join(os.path.realpath(hop.parent), target)))
+
     def _bind_install(self, path: Path, chain: _Chain) -> None:
         text = str(path)
         if text.startswith(SYSTEM_PREFIXES) or self._inside_worktree(path):
             return
         folder = path.parent
-        prefix = folder.parent if folder.name in ("bin", "sbin", "libexec") else folder
-        if str(prefix) in ("/", str(Path.home())) or prefix == self.user_tree:
+        if "node_modules" in folder.parts:
+            # Node resolves a package's dependencies in the node_modules folders above it.
+            prefix = Path(*folder.parts[: folder.parts.index("node_modules") + 1])
+        elif folder.name in ("bin", "sbin", "libexec"):
+            prefix = folder.parent
+        else:
             prefix = folder
-        chain.binds.append(str(prefix))
+        if prefix.name == ".local" and prefix.parent == self.home:
+            # `pip install --user`: the script and the user site, not ~/.local/share or state.
+            chain.binds.extend([text, str(prefix / "lib")])
+            return
+        for candidate in (prefix, folder, path):
+            if not self._exposes(candidate):
+                chain.binds.append(str(candidate))
+                return
+
+    def _exposes(self, folder: Path) -> bool:
+        """True when binding `folder` would show one of the protected folders whole."""
+        return any(_under(guarded, folder) for guarded in self.protected())
 
     def _venv(self, path: Path, chain: _Chain) -> None:
         folder = path.parent.parent
@@ -151,7 +221,12 @@ class Resolver:
         if not cfg.is_file():
             return
         chain.venv = str(folder)
-        chain.binds.append(str(folder))
+        if self._exposes(folder):
+            # A venv made in the repository's (or home's) root: its own parts, not the root.
+            parts = ("pyvenv.cfg", "bin", "lib", "lib64", "include")
+            chain.binds.extend(str(folder / p) for p in parts if (folder / p).exists())
+        else:
+            chain.binds.append(str(folder))
         chain.path_dirs.append(str(folder / "bin"))
         home = None
         for line in cfg.read_text(errors="replace").splitlines():
@@ -161,9 +236,7 @@ class Resolver:
         if home:
             base = shutil.which("python3", path=home) or shutil.which("python", path=home)
             if base is not None:
-                real = Path(os.path.realpath(base))
-                self._bind_install(real, chain)
-                self._bind_install(Path(base), chain)
+                self._bind_program(Path(base), chain)
         for site in folder.glob("lib/python*/site-packages"):
             chain.editable.extend(self._editable_paths(site))
 
@@ -261,3 +334,7 @@ def _under(path: Path, folder: Path) -> bool:
         except ValueError:
             return False
     return True
+
+
+def _contains(folder: Path, path: Path) -> bool:
+    return path == folder or folder in path.parents

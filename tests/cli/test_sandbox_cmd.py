@@ -1,0 +1,264 @@
+"""`memfun sandbox run`: a command run exactly as a task runs it, through the CLI door.
+
+Without --workspace it gets a throwaway worktree of HEAD that is gone afterwards, with its
+branch, and no attempt is kept, whether the command succeeded, failed or could not run; with
+--workspace it runs in a kept task worktree; the user's own tree is refused. The same escape
+attempts as the Python API's are tried here, and the user's machine checked on the host.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from memfun_git.cli.main import run
+from memfun_git.gitops.repo import require_repo
+from memfun_git.gitops.worktree import Workspace
+from tests.helpers.messy import run_git
+from tests.helpers.require import need_tool
+from tests.helpers.sandboxes import (
+    ATTEMPTS,
+    SECRETS,
+    Attempt,
+    Host,
+    User,
+    make_user,
+    processes_with,
+)
+
+
+@pytest.fixture
+def user(
+    isolated_env: Path,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> User:
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    return make_user(isolated_env, tmp_path / "watched", tmp_path_factory.getbasetemp())
+
+
+def memfun(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = run(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def worktree_root() -> Path:
+    return Path(os.environ["XDG_CACHE_HOME"]) / "memfun" / "worktrees"
+
+
+def assert_no_leftovers(user: User) -> None:
+    """No memfun branch, attempt or worktree, and no worktree folder on disk."""
+    assert run_git(user.tree, "for-each-ref", "refs/heads/memfun", "refs/memfun") == ""
+    listed = run_git(user.tree, "worktree", "list", "--porcelain").splitlines()
+    assert [line for line in listed if line.startswith("worktree ")] == [f"worktree {user.tree}"]
+    root = worktree_root()
+    assert not root.exists() or not any(p for p in root.rglob("*") if p.is_file())
+
+
+@pytest.fixture(autouse=True)
+def _bwrap() -> None:
+    need_tool("bwrap")
+
+
+def test_throwaway_worktree_is_made_and_removed(
+    user: User, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = Host(user)
+    script = (
+        "pwd; git rev-parse --abbrev-ref HEAD; git status --short | wc -l; "
+        "echo made > made.txt; mkdir -p out && echo x > out/x; "
+        "git init -q nested && echo x > nested/x"
+    )
+    code, out, err = memfun(
+        capsys, "-C", str(user.tree), "sandbox", "run", "--", "sh", "-c", script
+    )
+    assert (code, err) == (0, "")
+    where, branch, dirty = out.splitlines()
+    assert Path(where).parent.parent == worktree_root()
+    assert branch.startswith("memfun/sandbox-")
+    assert dirty == "0"  # HEAD, not the user's uncommitted work
+    assert not Path(where).exists()
+    assert_no_leftovers(user)
+    host.assert_untouched()
+
+
+@pytest.mark.parametrize("attempt", ATTEMPTS, ids=lambda a: a.id)
+def test_escape_attempt_through_the_cli(
+    user: User, capsys: pytest.CaptureFixture[str], attempt: Attempt
+) -> None:
+    host = Host(user)
+    args = [str(user.tree), str(user.home), str(user.watched)]
+    code, out, _ = memfun(
+        capsys,
+        "-C",
+        str(user.tree),
+        "sandbox",
+        "run",
+        "--",
+        "sh",
+        "-c",
+        attempt.script,
+        "sh",
+        *args,
+    )
+    assert "LEAK" not in out
+    if attempt.refused:
+        assert code != 0
+    host.assert_untouched()
+    assert_no_leftovers(user)
+
+
+def test_detached_child_and_local_servers_through_the_cli(
+    user: User, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    marker = f"1000.{uuid.uuid4().int % 10**9:09d}"
+    tcp = socket.socket()
+    tcp.bind(("127.0.0.1", 0))
+    tcp.listen(8)
+    unix = socket.socket(socket.AF_UNIX)
+    unix.bind(str(tmp_path / "agent.sock"))
+    unix.listen(8)
+    probe = (
+        "import socket, subprocess, sys\n"
+        "subprocess.Popen(['sleep', sys.argv[1]], start_new_session=True)\n"
+        "for family, address in ((socket.AF_INET, ('127.0.0.1', int(sys.argv[2]))),\n"
+        "                        (socket.AF_UNIX, sys.argv[3])):\n"
+        "    try:\n"
+        "        socket.socket(family).connect(address)\n"
+        "        print('LEAK: connected')\n"
+        "    except OSError as exc:\n"
+        "        print(type(exc).__name__)\n"
+    )
+    port = str(tcp.getsockname()[1])
+    try:
+        code, out, err = memfun(
+            capsys, "-C", str(user.tree), "sandbox", "run", "--",
+            sys.executable, "-c", probe, marker, port, str(tmp_path / "agent.sock"),
+        )  # fmt: skip
+        assert (code, out, err) == (0, "ConnectionRefusedError\nFileNotFoundError\n", "")
+        for server in (tcp, unix):
+            server.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                server.accept()
+    finally:
+        tcp.close()
+        unix.close()
+    assert processes_with(marker) == []
+    assert_no_leftovers(user)
+
+
+def test_exit_status_time_limit_and_unrunnable_commands(
+    user: User, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = Host(user)
+    tree = str(user.tree)
+    assert memfun(capsys, "-C", tree, "sandbox", "run", "--", "sh", "-c", "exit 3")[0] == 3
+    code, _, err = memfun(
+        capsys,
+        "-C",
+        tree,
+        "sandbox",
+        "run",
+        "--timeout",
+        "1",
+        "--",
+        "sh",
+        "-c",
+        "while :; do :; done",
+    )
+    assert code == 124
+    assert "memfun: the command was stopped after 1 s" in err
+    code, out, err = memfun(capsys, "-C", tree, "sandbox", "run", "--", "no-such-program-xyz")
+    assert (code, out) == (2, "")
+    assert err == (
+        "memfun: no-such-program-xyz is not installed (not found on PATH) — "
+        "install it, or run it by its full path\n"
+    )
+    assert_no_leftovers(user)
+    host.assert_untouched()
+
+
+def test_missing_bubblewrap_through_the_cli(
+    user: User, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("git", "sh"):
+        found = shutil.which(tool)
+        assert found is not None
+        (bin_dir / tool).symlink_to(found)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    host = Host(user)
+    code, out, err = memfun(capsys, "-C", str(user.tree), "sandbox", "run", "--", "true")
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1
+    assert err.startswith("memfun: bubblewrap (bwrap) is not installed — install bubblewrap")
+    assert '[sandbox] backend = "local"' in err
+    assert_no_leftovers(user)  # no attempt was kept for the command that never ran
+    host.assert_untouched()
+
+
+def test_workspace_runs_in_a_kept_task_worktree(
+    user: User, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Workspace(require_repo(user.tree), "kept-" + uuid.uuid4().hex[:6], keep=True) as ws:
+        pass
+    host = Host(user, ws.path)
+    script = 'pwd; echo made > made.txt; echo pwned > "$1/pwned"'
+    code, out, err = memfun(
+        capsys,
+        "-C",
+        str(user.tree),
+        "sandbox",
+        "run",
+        "--workspace",
+        str(ws.path),
+        "--",
+        "sh",
+        "-c",
+        script,
+        "sh",
+        str(user.tree),
+    )
+    assert (code, out, err) == (0, f"{ws.path}\n", "")
+    assert (ws.path / "made.txt").read_text() == "made\n"  # the task's worktree keeps it
+    host.assert_untouched()
+
+
+def test_workspace_refuses_the_users_own_tree(
+    user: User, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with Workspace(require_repo(user.tree), "kept-" + uuid.uuid4().hex[:6], keep=True) as ws:
+        pass
+    host = Host(user, ws.path)
+    other = tmp_path / "other"
+    other.mkdir()
+    run_git(other, "init", "-q")
+    own = "memfun: --workspace names your own working tree — pass a task's worktree"
+    cases = [
+        (str(user.tree), str(user.tree), own),
+        (str(user.tree), str(user.tree / "src"), own),
+        (str(ws.path), str(user.tree), own),  # started in a task worktree: still the user's
+        (str(user.tree), str(other), "is not a worktree of"),
+    ]
+    for start, workspace, expected in cases:
+        code, out, err = memfun(
+            capsys, "-C", start, "sandbox", "run", "--workspace", workspace, "--", "sh", "-c",
+            'echo pwned > "$PWD/pwned"',
+        )  # fmt: skip
+        assert (code, out) == (2, ""), (start, workspace)
+        assert err.count("\n") == 1
+        assert expected in err
+    assert not (user.tree / "pwned").exists()
+    assert not (user.tree / "src" / "pwned").exists()
+    host.assert_untouched()
