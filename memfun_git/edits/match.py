@@ -17,6 +17,7 @@ exact text, new lines take the file's indentation. CRLF line endings are preserv
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -172,11 +173,16 @@ def _steady(
 def _occurrences(haystack: list[str], needle: list[str]) -> list[int]:
     n = len(needle)
     first = needle[0]
-    return [
-        p
-        for p in range(len(haystack) - n + 1)
-        if haystack[p] == first and haystack[p : p + n] == needle
-    ]
+    out: list[int] = []
+    p = -1
+    last = len(haystack) - n
+    while True:
+        try:
+            p = haystack.index(first, p + 1, last + 1)
+        except ValueError:
+            return out
+        if n == 1 or haystack[p : p + n] == needle:
+            out.append(p)
 
 
 def _find_elided(lines: list[str], key: list[int], o_norm: list[str], search: list[str]) -> Match:
@@ -209,16 +215,26 @@ def _find_elided(lines: list[str], key: list[int], o_norm: list[str], search: li
         found = {_lead_width(lines[key[at + i]]) - w for i, w in enumerate(leads[k])}
         return found.pop() if len(found) == 1 else None
 
+    # Every place of every part, found once (bisect then answers "the first after x").
+    places = [_occurrences(o_norm, chunk) for chunk in chunks]
+
+    def between(k: int, lo: int, hi: int) -> list[int]:
+        """Places of part k lying wholly inside lines [lo, hi)."""
+        spots = places[k]
+        return spots[bisect_left(spots, lo) : bisect_left(spots, hi - len(chunks[k]) + 1)]
+
     readings: list[list[tuple[int, int]]] = []
-    for p in _occurrences(o_norm, chunks[0]):
+    for p in places[0]:
         parts = [(p, p + len(chunks[0]))]
         first = shift(p, 0)
         for k in range(1, len(chunks)):
             begin = parts[-1][1] + 1
-            spots = [begin + q for q in _occurrences(o_norm[begin:], chunks[k])]
+            spots = places[k][bisect_left(places[k], begin) :]
             if not spots:
                 break
-            at = next((a for a in spots if first is not None and shift(a, k) == first), spots[0])
+            at = spots[0]
+            if first is not None and shift(at, k) != first:
+                at = next((a for a in spots[:512] if shift(a, k) == first), at)
             parts.append((at, at + len(chunks[k])))
         if len(parts) == len(chunks):
             readings.append(parts)
@@ -232,8 +248,8 @@ def _find_elided(lines: list[str], key: list[int], o_norm: list[str], search: li
         for k in range(1, len(parts)):
             lo, hi = parts[k - 1][1], parts[k][0]
             for j in (k - 1, k):
-                for q in _occurrences(o_norm[lo:hi], chunks[j]):
-                    if same is None or shift(lo + q, j) == same:
+                for q in between(j, lo, hi):
+                    if same is None or shift(q, j) == same:
                         return False
         return True
 
