@@ -12,7 +12,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import os
+import re
 import tomllib
 import types
 from collections.abc import Mapping
@@ -211,9 +213,19 @@ _NOT_BUILT: dict[tuple[str, str], dict[str, str]] = {
 }
 
 _SECRET_HINT = (
-    "memfun.toml holds no secrets: put the key in an environment variable and set "
+    "memfun's configuration holds no secrets: put the key in an environment variable and set "
     '[llm] api_key_env to its name, e.g. api_key_env = "ANTHROPIC_API_KEY"'
 )
+# Time limits: 0 would stop everything at once, and an endless one is no limit.
+_POSITIVE = {
+    ("llm", "timeout_seconds"),
+    ("sandbox", "timeout_seconds"),
+    ("web", "fetch_timeout_seconds"),
+}
+_MAX_SECONDS = 86_400
+# MEMFUN_* variables that are not configuration (the test suite's switches).
+_NOT_CONFIG = {"MEMFUN_REQUIRE_SERVICES", "MEMFUN_REQUIRE_TOOLS"}
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def user_config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -340,12 +352,18 @@ def _did_you_mean(word: str, choices: Mapping[str, Any] | list[str]) -> str:
 
 
 def _env_key(name: str) -> tuple[str, str] | None:
-    """`MEMFUN_LLM_MODEL` -> ("llm", "model"); variables of other sections are not config."""
-    if not name.startswith("MEMFUN_"):
+    """`MEMFUN_LLM_MODEL` -> ("llm", "model"); a misspelt section is an error, not ignored."""
+    if not name.startswith("MEMFUN_") or name in _NOT_CONFIG:
         return None
     section, _, key = name[len("MEMFUN_") :].lower().partition("_")
-    if section not in _SECTIONS or not key:
-        return None
+    if section not in _SECTIONS:
+        raise ConfigError(
+            f"{name}: unknown section [{section}]{_did_you_mean(section, _SECTIONS)}",
+            "memfun reads MEMFUN_<SECTION>_<KEY>; sections are "
+            + ", ".join(s.upper() for s in _SECTIONS),
+        )
+    if not key:
+        raise ConfigError(f"{name}: no key named", f"use MEMFUN_{section.upper()}_<KEY>")
     return section, key
 
 
@@ -424,8 +442,15 @@ def _check(label: str, section: str, key: str, value: Any) -> Any:
         raise ConfigError(f"{where} is {_kind(value)}", "use a whole number, e.g. 3")
     if base is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(f"{where} is not a finite number", "use a number, e.g. 1.5")
             if value < 0:
                 raise ConfigError(f"{where} is negative", "use a number, 0 or more")
+            if (section, key) in _POSITIVE and not 0 < value <= _MAX_SECONDS:
+                raise ConfigError(
+                    f"{where} is out of range",
+                    f"use a number of seconds over 0, at most {_MAX_SECONDS:,}",
+                )
             return float(value)
         raise ConfigError(f"{where} is {_kind(value)}", "use a number, e.g. 1.5")
     if base is str:
@@ -447,6 +472,12 @@ def _check_whole(config: Config, origin: Mapping[tuple[str, str], str]) -> None:
         raise ConfigError(
             f'{where}: [llm] provider = "custom" needs base_url',
             'set [llm] base_url to the server\'s OpenAI-compatible root, e.g. "http://host:8000/v1"',
+        )
+    if llm.api_key_env and not _ENV_NAME.match(llm.api_key_env):
+        where = origin.get(("llm", "api_key_env"), CONFIG_FILE)
+        raise ConfigError(
+            f"{where}: [llm] api_key_env is not a variable name",
+            "give the NAME of the variable holding the key (e.g. ANTHROPIC_API_KEY), never the key",
         )
     if llm.base_url and not llm.base_url.startswith(("http://", "https://")):
         where = origin.get(("llm", "base_url"), CONFIG_FILE)

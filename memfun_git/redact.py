@@ -46,6 +46,8 @@ _SHAPES: tuple[re.Pattern[str], ...] = tuple(
         r"(?i)(?P<keep>aws_secret_access_key\s*[=:]\s*[\"']?)[A-Za-z0-9/+=]{40}",
         r"(?i)(?P<keep>\bauthorization\s*[:=]\s*[\"']?(?:bearer|token|basic)\s+)[A-Za-z0-9._~+/=\-]{8,}",
         r"(?i)(?P<keep>\b[a-z][a-z0-9+.\-]*://[^\s/:@\"'<>]*:)[^\s/@\"'<>]+(?=@)",
+        r"(?i)(?P<keep>[?&](?:api[_-]?key|key|token|access[_-]?token|secret|password|sig)=)"
+        r"[^&\s\"'<>#]{6,}",
     )
 )
 

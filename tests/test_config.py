@@ -59,7 +59,7 @@ BROKEN = [
     pytest.param(
         "[llm]\napi_key = 'sk-abc'\n",
         "memfun.toml: [llm] api_key is not allowed",
-        "memfun.toml holds no secrets",
+        "configuration holds no secrets",
         id="secret-in-file",
     ),
     pytest.param(
@@ -202,3 +202,35 @@ def test_user_config_errors_name_the_user_file(isolated_env: Path) -> None:
     with pytest.raises(ConfigError) as info:
         config.load(None, environ={"HOME": str(isolated_env)})
     assert str(info.value).startswith('~/.memfun/config.toml: [hook] threshold = "critical"')
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MEMFUN_LLM_TIMEOUT_SECONDS": "0"}, "[llm] timeout_seconds = 0.0 is out of range"),
+        ({"MEMFUN_LLM_TIMEOUT_SECONDS": "nan"}, "[llm] timeout_seconds = NaN is not a finite"),
+        ({"MEMFUN_SANDBOX_TIMEOUT_SECONDS": "1e12"}, "[sandbox] timeout_seconds = 1000000000000.0"),
+        (
+            {"MEMFUN_LMM_MODEL": "x"},
+            'MEMFUN_LMM_MODEL: unknown section [lmm] (did you mean "llm"?)',
+        ),
+        ({"MEMFUN_LLM_API_KEY_ENV": "sk-live-abc"}, "[llm] api_key_env is not a variable name"),
+    ],
+)
+def test_values_that_would_break_later_are_refused_now(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        config.load(None, environ={"HOME": "/nonexistent", **env})
+    assert message in str(info.value)
+    assert "sk-live-abc" not in str(info.value)
+
+
+def test_config_show_marks_the_source_of_every_kind_of_value(
+    git_repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEMFUN_LLM_CACHE", "yes")
+    (git_repo / "memfun.toml").write_text("[memory]\nenabled = false\nmax_recall = 3\n")
+    assert run(["-C", str(git_repo), "config", "show"]) == 0
+    out = capsys.readouterr().out
+    assert "cache = true # from MEMFUN_LLM_CACHE" in out
+    assert "enabled = false # from memfun.toml" in out
+    assert "max_recall = 3 # from memfun.toml" in out

@@ -115,3 +115,8 @@ def test_logging_filter_redacts_messages_arguments_and_tracebacks(tmp_path: Path
     assert TOKEN not in text
     assert text.count(MARKER) == 2
     assert "RuntimeError" in text
+
+
+def test_keys_in_url_query_strings_are_redacted() -> None:
+    out = Redactor()("base https://llm.example/v1?api_key=abc123secretvalue456&model=x")
+    assert out == f"base https://llm.example/v1?api_key={MARKER}&model=x"

@@ -119,10 +119,11 @@ def _as_toml(cfg: Config, environ: Mapping[str, str]) -> str:
             if value is None:
                 table.add(tomlkit.comment(f"{key} = (not set)"))
             else:
-                table.add(key, value)
+                item = tomlkit.item(value)
                 where = cfg.origin_of(name, key)
                 if where != "default":
-                    table[key].comment(f"from {where}")
+                    item.comment(f"from {where}")
+                table.add(key, item)
         if name == "llm":
             table.add(tomlkit.comment(f"key: {key_status(cfg.llm, environ)}"))
         doc.add(name, table)

@@ -22,7 +22,15 @@ from memfun_git import __version__
 from memfun_git.errors import ExitCode, MemfunError
 from memfun_git.redact import RedactingFilter, redact
 
-__all__ = ["crash_report", "error_line", "handle_errors", "logging_handler"]
+__all__ = ["Terminated", "crash_report", "error_line", "handle_errors", "logging_handler"]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (or another stop signal): unwinds like Ctrl-C, so cleanup runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 def error_line(message: str, stream: TextIO | None = None) -> None:
@@ -60,9 +68,18 @@ def handle_errors(
     except MemfunError as exc:
         error_line(str(exc), stream)
         result[0] = int(exc.exit_code)
+    except Terminated as exc:
+        error_line(f"stopped by signal {exc.signum} — nothing of yours was changed", stream)
+        result[0] = 128 + exc.signum
     except KeyboardInterrupt:
         error_line("interrupted — nothing of yours was changed", stream)
         result[0] = int(ExitCode.INTERRUPTED)
+    except EOFError:
+        error_line(
+            "the input ended before an answer — run with --yes and flags to answer nothing",
+            stream,
+        )
+        result[0] = int(ExitCode.BAD_INPUT)
     except Exception as exc:
         path = crash_report(exc, log_dir())
         where = f"details in {path}" if path else "no log file could be written"
@@ -92,6 +109,14 @@ def logging_handler(log_dir: Path | None, *, verbose: bool = False) -> Generator
     for handler in handlers:
         handler.addFilter(redacting)
         root.addHandler(handler)
+    # dspy and litellm print to stderr through handlers of their own: for the command's
+    # lifetime their records go to our log file (and to stderr only with -v).
+    libraries: list[tuple[logging.Logger, list[logging.Handler], bool]] = []
+    for name in _LIBRARIES:
+        library = logging.getLogger(name)
+        libraries.append((library, list(library.handlers), library.propagate))
+        library.handlers = [h for h in handlers if h is not console or verbose]
+        library.propagate = False
     old_level = root.level
     root.setLevel(logging.DEBUG)
     # Libraries (dspy, litellm) log through handlers of their own: redact every record where
@@ -108,10 +133,16 @@ def logging_handler(log_dir: Path | None, *, verbose: bool = False) -> Generator
         yield
     finally:
         logging.setLogRecordFactory(old_factory)
+        for library, own, propagate in libraries:
+            library.handlers = own
+            library.propagate = propagate
         for handler in handlers:
             root.removeHandler(handler)
             handler.close()
         root.setLevel(old_level)
+
+
+_LIBRARIES = ("dspy", "LiteLLM", "litellm", "httpx")
 
 
 class _LazyFileHandler(logging.handlers.RotatingFileHandler):

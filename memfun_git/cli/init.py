@@ -133,7 +133,14 @@ def run_init(
         return str(answer).strip() or default
 
     toml_path = root / config.CONFIG_FILE
-    old_text = toml_path.read_text(encoding="utf-8") if toml_path.is_file() else ""
+    for existing in (toml_path, root / ".gitattributes"):
+        _plain_file_or_none(existing)
+    try:
+        old_text = toml_path.read_text(encoding="utf-8") if toml_path.exists() else ""
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{config.CONFIG_FILE}: not UTF-8 text", f"save {config.CONFIG_FILE} as UTF-8"
+        ) from None
     doc = _parse(old_text)
     found = _detect(out, env, provider, base_url, ollama_url)
     old = _llm_table(doc)
@@ -268,6 +275,17 @@ def probe_ollama(root: str, timeout: float = 0.5) -> tuple[str, ...] | None:
     return tuple(n for n in names if isinstance(n, str) and n)
 
 
+def _plain_file_or_none(path: Path) -> None:
+    """init writes memfun.toml and .gitattributes in place: a link or a folder is refused."""
+    if path.is_symlink():
+        raise UsageError(
+            f"{path.name} is a symbolic link; memfun init would replace it with a file",
+            "edit the file it points to yourself, or replace the link with a copy",
+        )
+    if path.exists() and not path.is_file():
+        raise UsageError(f"{path.name} is not a file", "move it away, then run memfun init again")
+
+
 def ensure_attributes(path: Path) -> bool:
     """Append ATTRIBUTES_LINE to `path` unless it already sets MEMORY.md's merge; True if added."""
     data = path.read_bytes() if path.exists() else b""
@@ -303,8 +321,7 @@ def _check_key_env(name: str, environ: Mapping[str, str]) -> None:
         register_secret(name)
         raise UsageError(
             "--api-key-env takes the name of an environment variable, not a key",
-            "export the key, e.g. export ANTHROPIC_API_KEY=<your key>, and pass "
-            "--api-key-env ANTHROPIC_API_KEY",
+            "export the key, e.g. export MY_LLM_KEY=<your key>, and pass --api-key-env MY_LLM_KEY",
         )
 
 

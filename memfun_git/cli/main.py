@@ -7,16 +7,19 @@ Each command is a thin function that imports its implementation on use, so `memf
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from memfun_git import __version__
-from memfun_git.cli.handler import handle_errors, logging_handler
+from memfun_git.cli.handler import Terminated, handle_errors, logging_handler
 from memfun_git.errors import ExitCode, UsageError
 from memfun_git.redact import register_environ
 
@@ -41,15 +44,22 @@ app.add_typer(sandbox_app, name="sandbox")
 RepoOpt = Annotated[
     Path | None,
     typer.Option(
-        "-C", "--repo", help="Run as if memfun was started in this folder.", show_default=False
+        "-C",
+        "--repo",
+        help="Run as if memfun was started in this folder.",
+        show_default=False,
+        metavar="DIR",
     ),
 ]
 ProviderOpt = Annotated[
-    str | None, typer.Option("--provider", help="anthropic | openai | ollama | custom")
+    str | None,
+    typer.Option("--provider", help="anthropic | openai | ollama | custom", metavar="NAME"),
 ]
-ModelOpt = Annotated[str | None, typer.Option("--model", help="The model to use.")]
-BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="The endpoint root.")]
-EngineOpt = Annotated[str | None, typer.Option("--engine", help="auto | litellm")]
+ModelOpt = Annotated[str | None, typer.Option("--model", help="The model to use.", metavar="MODEL")]
+BaseUrlOpt = Annotated[
+    str | None, typer.Option("--base-url", help="The endpoint root.", metavar="URL")
+]
+EngineOpt = Annotated[str | None, typer.Option("--engine", help="auto | litellm", metavar="NAME")]
 
 
 class Globals:
@@ -92,7 +102,10 @@ def _start() -> Path:
 
 @app.command()
 def ask(
-    question: Annotated[str, typer.Argument(help="What you want to know about the project.")],
+    question: Annotated[
+        list[str],
+        typer.Argument(help="What you want to know about the project.", metavar="QUESTION..."),
+    ],
     provider: ProviderOpt = None,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
@@ -108,7 +121,9 @@ def ask(
         "llm.base_url": base_url,
         "llm.engine": engine,
     }
-    return run_ask(_start(), question, overrides, json_out=json_out, verbose=GLOBALS.verbose)
+    return run_ask(
+        _start(), " ".join(question), overrides, json_out=json_out, verbose=GLOBALS.verbose
+    )
 
 
 @app.command()
@@ -182,33 +197,55 @@ def gc(
     "run", context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True}
 )
 def sandbox_run(
-    command: Annotated[list[str], typer.Argument(help="The command, after --.")],
+    command: Annotated[
+        list[str], typer.Argument(help="The command, after --.", metavar="-- COMMAND...")
+    ],
     workspace: Annotated[
         Path | None,
         typer.Option(
-            "--workspace", help="A task's worktree to run in (default: a throwaway one of HEAD)."
+            "--workspace",
+            help="A task's worktree to run in (default: a throwaway one of HEAD).",
+            metavar="DIR",
         ),
     ] = None,
     timeout: Annotated[
-        float | None, typer.Option("--timeout", help="Seconds before the command is stopped.")
+        float | None,
+        typer.Option("--timeout", help="Seconds before the command is stopped.", metavar="SECONDS"),
     ] = None,
+    with_changes: Annotated[
+        bool,
+        typer.Option(
+            "--with-changes",
+            help="Copy your uncommitted changes into the throwaway worktree (default: HEAD only).",
+        ),
+    ] = False,
 ) -> int:
-    """Run a command exactly as a task would (see what the agent can and cannot do)."""
+    """Run a command exactly as a task would (see what the agent can and cannot do).
+
+    It runs in a throwaway worktree of HEAD (your uncommitted changes only with
+    --with-changes), in the subfolder you are in, with no network and no secrets.
+    """
     from memfun_git.cli.sandbox import run_sandbox
 
-    return run_sandbox(_start(), command, workspace=workspace, timeout=timeout)
+    return run_sandbox(
+        _start(), command, workspace=workspace, timeout=timeout, with_changes=with_changes
+    )
 
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with `argv` (default: sys.argv[1:]) and return the exit code."""
-    from memfun_git.cli.errors_click import click_usage_error, is_click_abort
+    from memfun_git.cli.errors_click import click_usage_error, is_click_abort, wants_help
 
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     command = typer.main.get_command(app)
     args = list(sys.argv[1:] if argv is None else argv)
     verbose = "-v" in args or "--verbose" in args
     register_environ()
-    with handle_errors(_crash_dir) as result, logging_handler(_log_dir(args), verbose=verbose):
+    with (
+        _sigterm_as_interrupt(),
+        handle_errors(_crash_dir) as result,
+        logging_handler(_log_dir(args), verbose=verbose),
+    ):
         try:
             # Not command.main(): typer turns Ctrl-C into a silent exit 130 there.
             with command.make_context("memfun", args) as ctx:
@@ -216,7 +253,11 @@ def run(argv: Sequence[str] | None = None) -> int:
         except typer.Exit as exc:
             rv = exc.exit_code
         except Exception as exc:
-            usage = click_usage_error(exc)
+            text = wants_help(exc)
+            if text is not None:
+                print(text)
+                return int(ExitCode.OK)
+            usage = click_usage_error(exc, args, _command_names(command))
             if usage is not None:
                 raise UsageError(*usage) from None
             if is_click_abort(exc):
@@ -224,6 +265,27 @@ def run(argv: Sequence[str] | None = None) -> int:
             raise
         result[0] = int(rv) if isinstance(rv, int) else int(ExitCode.OK)
     return result[0]
+
+
+def _command_names(command: object) -> list[str]:
+    return sorted(getattr(command, "commands", {}))
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Generator[None]:
+    """SIGTERM unwinds like Ctrl-C (exit 143), so workspaces clean up and keep attempts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _log_dir(args: list[str]) -> Path:

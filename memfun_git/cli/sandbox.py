@@ -8,6 +8,7 @@ time limit stopped it).
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import sys
@@ -22,18 +23,32 @@ from memfun_git.redact import redact, register_environ
 
 __all__ = ["run_sandbox"]
 
+_MAX_TIMEOUT = 86_400
+
 
 def run_sandbox(
-    start: Path, command: Sequence[str], *, workspace: Path | None, timeout: float | None
+    start: Path,
+    command: Sequence[str],
+    *,
+    workspace: Path | None,
+    timeout: float | None,
+    with_changes: bool = False,
 ) -> int:
-    from memfun_git.gitops.worktree import Workspace
+    from memfun_git.gitops.worktree import Workspace, worktree_root
     from memfun_git.sandbox import make_sandbox
 
-    if not command:
+    if not command or not command[0].strip():
         raise UsageError("no command given", "put it after --, e.g. memfun sandbox run -- ls")
+    if timeout is not None and not (math.isfinite(timeout) and 0 < timeout <= _MAX_TIMEOUT):
+        raise UsageError(
+            f"--timeout {timeout:g} is not a time limit",
+            f"give a number of seconds over 0, at most {_MAX_TIMEOUT:,}",
+        )
     paths = require_repo(start)
     assert paths.workdir is not None
     cfg = config.load(paths.workdir)
+    # The same subfolder as the one memfun was started in.
+    cwd = _relative(start, paths.workdir)
     register_environ(os.environ, cfg.sandbox.extra_env)
     confirm = _confirm if sys.stdin.isatty() else None
     if workspace is not None:
@@ -48,6 +63,13 @@ def run_sandbox(
                 "--workspace names your own working tree",
                 "pass a task's worktree, or leave --workspace out for a throwaway one",
             )
+        branch = _branch_of(tree.workdir)
+        if not branch.startswith(("refs/heads/memfun/", "refs/heads/memfun-agents/")):
+            raise UsageError(
+                f"--workspace {workspace} is not a memfun task's worktree "
+                f"(it has {branch.removeprefix('refs/heads/') or 'no branch'} checked out)",
+                "pass a task's worktree, or leave --workspace out for a throwaway one",
+            )
         sandbox = make_sandbox(
             cfg.sandbox,
             tree.workdir,
@@ -55,11 +77,15 @@ def run_sandbox(
             common_dir=paths.common_dir,
             confirm=confirm,
         )
-        return _show(sandbox.run(command, timeout=timeout))
-    root = Path(cfg.workspace.root) if cfg.workspace.root else None
+        inside = cwd if (tree.workdir / cwd).is_dir() else "."
+        return _show(sandbox.run(command, timeout=timeout, cwd=inside))
+    root = worktree_root(cfg.workspace.root) if cfg.workspace.root else None
     failure: BaseException | None = None
     result = None
-    with Workspace(paths, f"sandbox-{uuid.uuid4().hex[:8]}", root=root) as ws:
+    throwaway = Workspace(
+        paths, f"sandbox-{uuid.uuid4().hex[:8]}", root=root, with_changes=with_changes
+    )
+    with throwaway as ws:
         try:
             sandbox = make_sandbox(
                 cfg.sandbox,
@@ -68,15 +94,41 @@ def run_sandbox(
                 common_dir=paths.common_dir,
                 confirm=confirm,
             )
-            result = sandbox.run(command, timeout=timeout)
+            inside = cwd if (ws.path / cwd).is_dir() else "."
+            result = sandbox.run(command, timeout=timeout, cwd=inside)
         except BaseException as exc:
             # Raised inside the Workspace, this would be kept as a failed task's attempt.
             failure = exc
         # A throwaway worktree: what the command left there is not kept.
         _discard(ws.path)
+    # With --with-changes the throwaway branch holds a copy of the user's changes: not kept.
+    _drop_branch(paths, throwaway.branch)
     if failure is not None:
         raise failure
     return _show(result)
+
+
+def _relative(start: Path, workdir: Path) -> str:
+    try:
+        return str(start.resolve().relative_to(workdir)) or "."
+    except ValueError:
+        return "."
+
+
+def _branch_of(worktree: Path) -> str:
+    import pygit2
+
+    repo = pygit2.Repository(str(worktree))
+    return "" if repo.head_is_detached or repo.head_is_unborn else repo.head.name
+
+
+def _drop_branch(paths: RepoPaths, branch: str) -> None:
+    import pygit2
+
+    assert paths.workdir is not None
+    ref = pygit2.Repository(str(paths.workdir)).branches.local.get(branch)
+    if ref is not None:
+        ref.delete()
 
 
 def _main_tree(paths: RepoPaths) -> Path | None:

@@ -113,6 +113,18 @@ def map_lm_error(exc: BaseException, llm: LLMConfig) -> LLMError | None:
         "timeout": llm.timeout_seconds,
     }
     row = next(r for r in _TABLE if r[0] in names)
+    status = str(getattr(exc, "status", "") or "")
+    code = str(getattr(exc, "provider_code", "") or "").lower()
+    missing = status == "404" or "not_found" in code
+    missing = missing or any(w in text for w in ("not found", "does not exist", "unknown model"))
+    if row[0] in ("LMInvalidRequestError", "LMError") and missing and "model" in text + code:
+        # Providers word an unknown model differently (Anthropic: a 404 not_found_error).
+        row = next(r for r in _TABLE if r[0] == "LMUnsupportedModelError")
+    if row[0] == "LMAuthError" and not llm.key_env:
+        return LLMAuthError(
+            f"{facts['endpoint']} refused the request: it wants a key, and none is configured",
+            "export the key and set [llm] api_key_env to the variable's name",
+        )
     if row[0] in ("LMTransportError", "LMServerError", "LMError"):
         # Transport failures arrive as several classes across engines; their text tells.
         if "timed out" in text or "timeout" in text:

@@ -45,6 +45,7 @@ def set_litellm_env(environ: MutableMapping[str, str] | None = None) -> None:
     """Use litellm's bundled price list unless the user chose otherwise: no start-up fetch."""
     env = os.environ if environ is None else environ
     env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    env.setdefault("LITELLM_LOG", "ERROR")
 
 
 def model_string(llm: LLMConfig) -> str:
@@ -100,6 +101,11 @@ def build_lm(llm: LLMConfig, environ: Mapping[str, str] | None = None) -> dspy.L
     key = _api_key(llm, env)
     set_litellm_env()
     import dspy
+    from dspy.utils.logging_utils import disable_logging
+
+    # dspy prints its warnings to stderr itself; ours go to the log file (and with -v to
+    # stderr), redacted, and failures reach the user as one line of ours.
+    disable_logging()
 
     kwargs: dict[str, object] = {
         "api_key": key,

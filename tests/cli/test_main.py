@@ -45,7 +45,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     ("argv", "line"),
     [
         (["nope"], "memfun: No such command 'nope' — see `memfun --help`"),
-        (["ask"], "memfun: Missing argument 'question' — see `memfun ask --help`"),
+        (["ask"], "memfun: Missing argument 'QUESTION...' — see `memfun ask --help`"),
         (["ask", "--bogus", "x"], "memfun: No such option: --bogus — see `memfun ask --help`"),
     ],
 )
@@ -154,3 +154,64 @@ def test_every_log_record_is_redacted_whichever_logger(
 def test_commands_that_log_nothing_leave_no_log_file(git_repo: Path) -> None:
     assert run(["-C", str(git_repo), "config", "show"]) == 0
     assert not (git_repo / ".git" / "memfun" / "logs").exists()
+
+
+@pytest.mark.parametrize("argv", [[], ["config"], ["sandbox"]])
+def test_a_bare_command_group_prints_its_help(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Usage: memfun")
+    assert "Commands:" in out
+
+
+def test_global_options_after_the_command_get_a_hint(
+    git_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["ask", "hi", "-C", str(git_repo)]) == 2
+    assert capsys.readouterr().err == (
+        "memfun: No such option: -C — options of memfun itself (-C) go before the command\n"
+    )
+
+
+def test_a_missing_option_value_points_at_the_subcommand(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run(["init", "--provider"]) == 2
+    assert capsys.readouterr().err == (
+        "memfun: Option '--provider' requires an argument — see `memfun init --help`\n"
+    )
+
+
+def test_sigterm_unwinds_like_ctrl_c_and_exits_143(git_repo: Path) -> None:
+    with StubLLMServer(
+        [StubReply("[[ ## answer ## ]]\nlate\n\n[[ ## completed ## ]]", delay=30)]
+    ) as stub:
+        env = {**os.environ, "MEMFUN_LLM_PROVIDER": "custom", "MEMFUN_LLM_MODEL": "m"}
+        env["MEMFUN_LLM_BASE_URL"] = stub.url
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "memfun_git", "ask", "what?"],
+            cwd=git_repo,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 30
+        while not stub.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143
+    assert err.strip().splitlines() == [
+        "memfun: stopped by signal 15 — nothing of yours was changed"
+    ]
+
+
+def test_input_that_ends_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    stream = io.StringIO()
+    with handle_errors(lambda: Path("/nonexistent"), stream) as result:
+        raise EOFError
+    assert result == [2]
+    assert stream.getvalue().startswith("memfun: the input ended before an answer — ")

@@ -262,3 +262,54 @@ def test_workspace_refuses_the_users_own_tree(
     assert not (user.tree / "pwned").exists()
     assert not (user.tree / "src" / "pwned").exists()
     host.assert_untouched()
+
+
+def test_workspace_refuses_the_users_own_linked_worktree(
+    user: User, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    linked = tmp_path / "feature-tree"
+    run_git(user.tree, "worktree", "add", "-q", "-b", "feature", str(linked))
+    (linked / "mywork.txt").write_text("uncommitted\n")
+    code, out, err = memfun(
+        capsys, "-C", str(user.tree), "sandbox", "run", "--workspace", str(linked), "--",
+        "sh", "-c", "echo pwned > mywork.txt",
+    )  # fmt: skip
+    assert (code, out) == (2, "")
+    assert err.startswith(f"memfun: --workspace {linked} is not a memfun task's worktree")
+    assert "(it has feature checked out)" in err
+    assert (linked / "mywork.txt").read_text() == "uncommitted\n"
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf", "1e12"])
+def test_timeouts_that_are_no_limit_are_refused(
+    user: User, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    code, out, err = memfun(
+        capsys, "-C", str(user.tree), "sandbox", "run", "--timeout", value, "--", "true"
+    )
+    assert (code, out) == (2, "")
+    assert err.startswith("memfun: --timeout ")
+    assert err.endswith("give a number of seconds over 0, at most 86,400\n")
+    assert_no_leftovers(user)
+
+
+def test_runs_in_the_subfolder_it_was_started_in_and_with_changes_on_request(
+    user: User, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sub = user.tree / "src"
+    assert run_git(user.tree, "ls-files", "src").split(), "the messy repository tracks src/"
+    (user.tree / "uncommitted-note.txt").write_text("mine\n")
+    code, out, _ = memfun(capsys, "-C", str(sub), "sandbox", "run", "--", "sh", "-c", "pwd")
+    assert code == 0
+    assert out.strip().endswith("/" + sub.name)
+    code, out, _ = memfun(
+        capsys, "-C", str(user.tree), "sandbox", "run", "--", "cat", "uncommitted-note.txt"
+    )
+    assert code != 0
+    code, out, _ = memfun(
+        capsys, "-C", str(user.tree), "sandbox", "run", "--with-changes", "--",
+        "cat", "uncommitted-note.txt",
+    )  # fmt: skip
+    assert (code, out) == (0, "mine\n")
+    assert_no_leftovers(user)
+    assert (user.tree / "uncommitted-note.txt").read_text() == "mine\n"

@@ -178,3 +178,35 @@ def test_usage_belongs_to_the_session_not_the_process() -> None:
     a.predict("question -> answer", question="q")
     assert (a.usage.calls, b.usage.calls) == (1, 0)
     assert dspy.settings.lm is None
+
+
+def test_an_unknown_model_reads_the_same_from_anthropic() -> None:
+    body = {
+        "type": "error",
+        "error": {"type": "not_found_error", "message": "model: claude-nope"},
+    }
+    with StubLLMServer([StubReply(status=404, error_body=body)]) as stub:
+        cfg = LLMConfig(
+            provider="anthropic",
+            model="claude-nope",
+            base_url=stub.url,
+            api_key_env="STUB_KEY",
+            num_retries=0,
+        )
+        session = LMSession.from_config(cfg, {"STUB_KEY": KEY})
+        with pytest.raises(LLMUnknownModel) as info:
+            session.predict("question -> answer", question="ping")
+    assert str(info.value).startswith(f"{stub.url} does not serve the model 'claude-nope'")
+    assert info.value.exit_code == 2
+
+
+def test_a_refused_request_without_a_configured_key_says_so() -> None:
+    with StubLLMServer([StubReply(status=401)]) as stub:
+        cfg = LLMConfig(provider="custom", model="m", base_url=stub.url, num_retries=0)
+        session = LMSession.from_config(cfg, {})
+        with pytest.raises(LLMAuthError) as info:
+            session.predict("question -> answer", question="ping")
+    assert str(info.value) == (
+        f"{stub.url} refused the request: it wants a key, and none is configured — "
+        "export the key and set [llm] api_key_env to the variable's name"
+    )
