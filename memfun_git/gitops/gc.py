@@ -13,6 +13,7 @@ Removal never follows a symlink out of a worktree.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,9 @@ __all__ = ["GcItem", "apply", "plan"]
 
 Kind = Literal["worktree", "branch", "attempt"]
 _OURS = ("refs/heads/" + BRANCH_PREFIX, "refs/heads/" + AGENT_BRANCH_PREFIX, "refs/memfun/")
+
+
+_THROWAWAY = "memfun/sandbox-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +150,12 @@ def plan(
             items.append(GcItem("worktree", short, True, "its folder is gone", str(folder), name))
             continue
         dirty = _dirty(folder)
+        if dirty and short.startswith(_THROWAWAY):
+            # `memfun sandbox run`'s own worktree, left by a killed run: never anyone's work.
+            items.append(
+                GcItem("worktree", short, True, "a throwaway sandbox worktree", str(folder), name)
+            )
+            continue
         if dirty and not force:
             shown = ", ".join(dirty[:3]) + (f" and {len(dirty) - 3} more" if len(dirty) > 3 else "")
             items.append(
@@ -212,8 +222,8 @@ def plan(
         if commit.commit_time < limit:
             items.append(GcItem("attempt", ref, True, f"older than {keep_attempts_days} days"))
         else:
-            days = max(0, int((commit.commit_time - limit) // 86400))
-            items.append(GcItem("attempt", ref, False, f"kept {days} more days"))
+            days = max(1, math.ceil((commit.commit_time - limit) / 86400))
+            items.append(GcItem("attempt", ref, False, f"kept {_plural(days, 'more day')}"))
     return items
 
 
@@ -256,4 +266,14 @@ def apply(paths: RepoPaths, items: list[GcItem]) -> None:
 
 
 def _keep_as_attempt(user: pygit2.Repository, branch: str, oid: str) -> None:
-    save_attempt(user, branch.split("/", 1)[1].replace("/", "-"), oid)
+    """Keep a branch's tip as an attempt made now: a commit on top of it (same tree), so the
+    retention period counts from today, not from the tip's own date."""
+    import pygit2
+
+    from memfun_git.gitops.commit import identity
+
+    tip = user.revparse_single(oid).peel(pygit2.Commit)
+    author, committer = identity(user)
+    message = f"memfun: kept {branch} when gc --force removed it\n"
+    kept = user.create_commit(None, author, committer, message, tip.tree_id, [tip.id])
+    save_attempt(user, branch.split("/", 1)[1].replace("/", "-"), str(kept))

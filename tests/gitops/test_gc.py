@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from memfun_git.cli.main import run
-from memfun_git.gitops.gc import GcItem, plan
+from memfun_git.gitops.gc import GcItem, apply, plan
 from memfun_git.gitops.repo import RepoPaths, require_repo
 from memfun_git.gitops.worktree import Workspace
 from tests.conftest import git
@@ -224,7 +224,7 @@ def _expected(s: Scene, *, force: bool) -> dict[Key, Verdict]:
         "delivered (reachable from refs/remotes/origin/memfun/pushed)",
     )
     want["attempt", "refs/memfun/attempts/old/1", ""] = (True, "older than 30 days")
-    want["attempt", s.fresh_attempt, ""] = (False, "kept 29 more days")
+    want["attempt", s.fresh_attempt, ""] = (False, "kept 30 more days")
     return want
 
 
@@ -311,9 +311,17 @@ def test_gc_removes_exactly_what_holds_no_work(
         "refs/remotes/origin/memfun/pushed": refs["refs/remotes/origin/memfun/pushed"],
         "refs/notes/memfun": refs["refs/notes/memfun"],
         s.fresh_attempt: refs[s.fresh_attempt],
-        "refs/memfun/attempts/finished/1": s.tips["memfun/finished"],
-        "refs/memfun/attempts/undelivered/1": s.tips["memfun/undelivered"],
+        "refs/memfun/attempts/finished/1": after["refs/memfun/attempts/finished/1"],
+        "refs/memfun/attempts/undelivered/1": after["refs/memfun/attempts/undelivered/1"],
     }
+    # A forced branch's tip is kept under a commit made now (same tree, the tip its parent),
+    # so the retention period counts from the removal, not from the tip's own date.
+    for name in ("finished", "undelivered"):
+        kept = git(repo, "rev-parse", f"refs/memfun/attempts/{name}/1^").strip()
+        assert kept == s.tips[f"memfun/{name}"]
+        assert git(repo, "rev-parse", f"refs/memfun/attempts/{name}/1^{{tree}}") == git(
+            repo, "rev-parse", f"{kept}^{{tree}}"
+        )
     # gc never touched the user's HEAD or index.
     assert ((repo / ".git" / "HEAD").read_bytes(), (repo / ".git" / "index").read_bytes()) == (
         user_state
@@ -340,14 +348,28 @@ def test_attempts_expire_after_keep_attempts_days(git_repo: Path) -> None:
         return [(i.name, i.remove, i.reason) for i in plan(paths, keep_attempts_days=days, now=at)]
 
     assert verdicts(30, now) == [
-        ("refs/memfun/attempts/t/1", False, "kept 19 more days"),
-        ("refs/memfun/attempts/t/2", False, "kept 27 more days"),
+        ("refs/memfun/attempts/t/1", False, "kept 20 more days"),
+        ("refs/memfun/attempts/t/2", False, "kept 28 more days"),
     ]
     assert verdicts(5, now) == [
         ("refs/memfun/attempts/t/1", True, "older than 5 days"),
-        ("refs/memfun/attempts/t/2", False, "kept 2 more days"),
+        ("refs/memfun/attempts/t/2", False, "kept 3 more days"),
     ]
     assert verdicts(30, now + 25 * DAY) == [
         ("refs/memfun/attempts/t/1", True, "older than 30 days"),
-        ("refs/memfun/attempts/t/2", False, "kept 2 more days"),
+        ("refs/memfun/attempts/t/2", False, "kept 3 more days"),
     ]
+
+
+def test_a_killed_sandbox_runs_throwaway_worktree_goes_without_force(git_repo: Path) -> None:
+    paths = require_repo(git_repo)
+    with Workspace(paths, "sandbox-0badc0de", keep=True) as ws:
+        (ws.path / "junk.txt").write_text("left by a killed command\n")
+    with Workspace(paths, "real-task", keep=True) as task:
+        (task.path / "work.txt").write_text("the user's task\n")
+    items = {(i.kind, i.name): (i.remove, i.reason) for i in plan(paths)}
+    assert items["worktree", "memfun/sandbox-0badc0de"] == (True, "a throwaway sandbox worktree")
+    assert items["worktree", "memfun/real-task"] == (False, "holds uncommitted work: work.txt")
+    apply(paths, plan(paths))
+    assert not ws.path.exists()
+    assert (task.path / "work.txt").exists()
