@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import sys
 import uuid
 from collections.abc import Sequence
@@ -158,17 +157,10 @@ def _show(result: object) -> int:
 
 
 def _discard(worktree: Path) -> None:
-    import pygit2
+    """Put the throwaway worktree back to HEAD without following links the command planted."""
+    from memfun_git.gitops.worktree import discard_changes
 
-    repo = pygit2.Repository(str(worktree))
-    repo.reset(repo.head.target, pygit2.enums.ResetMode.HARD)
-    for rel, status in repo.status(untracked_files="all").items():
-        if status & pygit2.enums.FileStatus.WT_NEW:
-            target = worktree / rel
-            if target.is_symlink() or target.is_file():
-                target.unlink()
-            elif target.is_dir():
-                shutil.rmtree(target)  # a nested repository: status does not list its files
+    discard_changes(worktree)
 
 
 def _confirm(argv: list[str]) -> bool:

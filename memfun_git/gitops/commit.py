@@ -17,12 +17,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from memfun_git.errors import RepoError
 from memfun_git.redact import redact
 
 if TYPE_CHECKING:
@@ -31,10 +33,13 @@ if TYPE_CHECKING:
 __all__ = [
     "FALLBACK_EMAIL",
     "FALLBACK_NAME",
+    "MAX_FILE_BYTES",
     "NOTES_REF",
     "CommitResult",
     "Trailers",
     "commit_paths",
+    "git_environ",
+    "git_program",
     "identity",
     "message_with_trailers",
     "signing_wanted",
@@ -45,6 +50,10 @@ __all__ = [
 NOTES_REF = "refs/notes/memfun"
 FALLBACK_NAME = "memfun"
 FALLBACK_EMAIL = "memfun@localhost"
+MAX_FILE_BYTES = 100 * 1024 * 1024
+"""Larger files are never staged (GitHub refuses them too): a sandboxed command makes a sparse
+file of any size in an instant, and libgit2 would read and compress all of it into the user's
+object store. An attempt keeps such a file in the worktree instead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +83,13 @@ def user_config(
     repo: pygit2.Repository, environ: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """user.name, user.email and commit.gpgsign of the worktree `repo`, as git reads them."""
-    env = None if environ is None else {**os.environ, **environ}
+    env = git_environ({**os.environ, **(environ or {})})
+    git = git_program(env)
+    if git is None:
+        return _pygit2_config(repo)
     try:
         proc = subprocess.run(
-            ["git", "config", "-z", "--get-regexp", _CONFIG_KEYS],
+            [git, "config", "-z", "--get-regexp", _CONFIG_KEYS],
             cwd=repo.workdir or repo.path,
             env=env,
             capture_output=True,
@@ -93,6 +105,22 @@ def user_config(
         key, _, value = record.partition("\n")
         found[key.lower()] = value  # later files win, as in git
     return found
+
+
+def git_program(environ: Mapping[str, str] | None = None) -> str | None:
+    """The `git` on PATH's absolute folders. git runs in a worktree here, whose files a task
+    wrote: a relative PATH entry (`.`, an empty one, `node_modules/.bin`) would run theirs."""
+    env = git_environ(os.environ if environ is None else environ)
+    return shutil.which("git", path=env["PATH"])
+
+
+def git_environ(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`environ` (default: ours) with only PATH's absolute folders: what git runs in turn
+    (gpg, ssh-keygen, git-lfs) is looked up on it too, from the worktree."""
+    environ = os.environ if environ is None else environ
+    path = environ.get("PATH", os.defpath)
+    absolute = os.pathsep.join(p for p in path.split(os.pathsep) if os.path.isabs(p))
+    return {**environ, "PATH": absolute}
 
 
 def _pygit2_config(repo: pygit2.Repository) -> dict[str, str]:
@@ -145,8 +173,12 @@ def message_with_trailers(message: str, trailers: Trailers) -> str:
     return f"{body}\n\n{trailers.render()}\n"
 
 
-def stage(repo: pygit2.Repository, paths: Iterable[str]) -> tuple[str, ...]:
-    """Put exactly `paths` (relative, '/'-separated) into the worktree's index; return them."""
+def stage(
+    repo: pygit2.Repository, paths: Iterable[str], *, max_file_bytes: int | None = MAX_FILE_BYTES
+) -> tuple[str, ...]:
+    """Put exactly `paths` (relative, '/'-separated) into the worktree's index; return them.
+
+    A file over `max_file_bytes` is refused (None: any size, for the user's own files)."""
     import pygit2
 
     workdir = Path(repo.workdir)
@@ -169,6 +201,14 @@ def stage(repo: pygit2.Repository, paths: Iterable[str]) -> tuple[str, ...]:
                     index.remove(rel)
         for rel in wanted:
             full = workdir / rel
+            if max_file_bytes is not None and full.is_file() and not full.is_symlink():
+                size = full.stat().st_size
+                if size > max_file_bytes:
+                    raise RepoError(
+                        f"{rel} is {size:,} bytes, over the {max_file_bytes:,} bytes a commit "
+                        "may hold in one file",
+                        "leave it out of the commit (or in Git LFS)",
+                    )
             if full.is_symlink() or full.is_file():
                 index.add(rel)
             elif full.exists():
@@ -195,6 +235,7 @@ def commit_paths(
     note: str | None = None,
     environ: Mapping[str, str] | None = None,
     allow_empty: bool = False,
+    max_file_bytes: int | None = MAX_FILE_BYTES,
 ) -> CommitResult | None:
     """Commit exactly `paths` of the worktree `repo` on its current branch.
 
@@ -202,7 +243,7 @@ def commit_paths(
     """
     import pygit2
 
-    staged = stage(repo, paths)
+    staged = stage(repo, paths, max_file_bytes=max_file_bytes)
     tree = repo.index.write_tree()
     head = repo.head.target
     parent = repo.revparse_single(str(head)).peel(pygit2.Commit)
@@ -233,15 +274,20 @@ def _commit_tree_signed(
     author: pygit2.Signature,
     committer: pygit2.Signature,
 ) -> tuple[str | None, str]:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": author.name,
-        "GIT_AUTHOR_EMAIL": author.email,
-        "GIT_COMMITTER_NAME": committer.name,
-        "GIT_COMMITTER_EMAIL": committer.email,
-    }
+    env = git_environ(
+        {
+            **os.environ,
+            "GIT_AUTHOR_NAME": author.name,
+            "GIT_AUTHOR_EMAIL": author.email,
+            "GIT_COMMITTER_NAME": committer.name,
+            "GIT_COMMITTER_EMAIL": committer.email,
+        }
+    )
+    git = git_program(env)
+    if git is None:
+        return None, "git is not installed"
     proc = subprocess.run(
-        ["git", "commit-tree", tree, "-p", parent, "-S", "-F", "-"],
+        [git, "commit-tree", tree, "-p", parent, "-S", "-F", "-"],
         cwd=repo.workdir,
         input=message,
         env=env,

@@ -40,6 +40,8 @@ def lfs_unchanged(repo: pygit2.Repository, rel: str) -> bool:
     pointer = blob.data
     if not pointer.startswith(_LFS_SPEC):
         return False
+    if f"\nsize {full.stat().st_size}\n".encode() not in pointer:
+        return False  # not the size the pointer names: no need to read (maybe a huge) file
     digest = hashlib.sha256()
     size = 0
     with full.open("rb") as handle:

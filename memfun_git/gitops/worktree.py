@@ -24,7 +24,15 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from memfun_git.errors import RepoError
-from memfun_git.gitops.commit import CommitResult, Trailers, commit_paths, identity
+from memfun_git.gitops.commit import (
+    MAX_FILE_BYTES,
+    CommitResult,
+    Trailers,
+    commit_paths,
+    git_environ,
+    git_program,
+    identity,
+)
 from memfun_git.gitops.lfs import is_lfs, lfs_unchanged
 from memfun_git.gitops.repo import RepoPaths
 from memfun_git.redact import redact
@@ -38,6 +46,7 @@ __all__ = [
     "Attempt",
     "Workspace",
     "attempt_refs",
+    "discard_changes",
     "remove_worktree_dir",
     "repo_key",
     "save_attempt",
@@ -191,12 +200,21 @@ class Workspace:
                 f"the worktree folder {self.path} already exists",
                 "remove it, or run `memfun gc` to clean up old worktrees",
             )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RepoError(
+                f"cannot make the worktree folder {self.path.parent} ({exc.strerror})",
+                "set [workspace] root to a folder you can write",
+            ) from None
         self._owns_path = True
         if _uses_lfs(user, self.base_oid):
             # libgit2 runs no smudge filters: let git (and git-lfs, when installed) check out.
+            # No hooks: the checkout holds the task's content, not the user's.
             _git(
                 user.workdir,
+                "-c",
+                "core.hooksPath=/dev/null",
                 "worktree",
                 "add",
                 "--quiet",
@@ -236,6 +254,7 @@ class Workspace:
                 "memfun: carry over uncommitted changes",
                 gate="n/a (the user's uncommitted changes)",
                 note=f"task {self.task_id}: {len(changed)} uncommitted paths copied in",
+                max_file_bytes=None,
             )
 
     # -- working ---------------------------------------------------------------------------
@@ -285,8 +304,11 @@ class Workspace:
         gate: str,
         agent: str | None = None,
         note: str | None = None,
+        max_file_bytes: int | None = MAX_FILE_BYTES,
     ) -> CommitResult | None:
-        """Commit exactly `paths` on the task's branch; None when they hold no change."""
+        """Commit exactly `paths` on the task's branch; None when they hold no change.
+
+        A file over `max_file_bytes` is refused (None: any size, for the user's own files)."""
         wanted = list(paths)
         for rel in wanted:
             reason = self.readonly_reason(rel)
@@ -300,6 +322,7 @@ class Workspace:
             Trailers(task=self.task_id, agent=agent or self.agent, gate=gate),
             note=note,
             environ=self.environ,
+            max_file_bytes=max_file_bytes,
         )
         if result is not None:
             self.commits.append(result)
@@ -384,8 +407,13 @@ class Workspace:
             try:
                 if rel.endswith("/") or is_lfs(self.repo, rel):
                     unsaved.append(rel)  # a folder status does not descend into: a repository
-                elif full.is_symlink() or full.is_file():
+                elif full.is_symlink():
                     index.add(rel)
+                elif full.is_file():
+                    if full.stat().st_size > MAX_FILE_BYTES:
+                        unsaved.append(rel)  # kept in the worktree, not in the object store
+                    else:
+                        index.add(rel)
                 elif not full.exists():
                     index.remove(rel)
                 else:
@@ -424,6 +452,30 @@ def remove_worktree_dir(path: Path) -> None:
         return
     if path.exists():
         shutil.rmtree(path)
+
+
+def discard_changes(path: Path) -> None:
+    """Put the worktree at `path` back to its HEAD, whatever commands left in it.
+
+    libgit2's checkout (`reset --hard`) writes through a symbolic link standing where a
+    tracked folder was (`src -> ~/.config/autostart`): a file of HEAD would land outside the
+    worktree. So everything but `.git` is removed first (links unlinked, never followed, a
+    folder by `rmtree`, which follows none), and HEAD is then checked out into the empty
+    worktree."""
+    import pygit2
+
+    for entry in path.iterdir():
+        if entry.name == ".git":
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    repo = pygit2.Repository(str(path))
+    try:
+        repo.reset(repo.head.target, pygit2.enums.ResetMode.HARD)
+    finally:
+        repo.free()
 
 
 def _delete_branch(user: pygit2.Repository, branch: str) -> None:
@@ -484,8 +536,14 @@ def _uses_lfs(user: pygit2.Repository, commit_oid: str) -> bool:
 
 
 def _git(cwd: str | Path | None, *args: str) -> str:
+    env = git_environ()
     proc = subprocess.run(
-        ["git", "--no-optional-locks", *args], cwd=cwd, capture_output=True, text=True, check=False
+        [git_program(env) or "git", "--no-optional-locks", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0:
         lines = proc.stderr.strip().splitlines()

@@ -1,15 +1,24 @@
 """The bubblewrap sandbox (default): no network, no secrets, nothing outside the worktree.
 
 bwrap is started with an allowlisted environment (never ours: `/proc/1/environ` of the sandbox
-shows what bwrap got) and `--unshare-all --die-with-parent --new-session --cap-drop ALL`;
-a fresh /proc and /dev; tmpfs on /tmp, /run and $HOME (before any bind below them). Bound
-read-only: the system folders, the parts of /etc programs need, each tool's resolved exec
-chain, the git common dir (so `git status` and `git diff` work and `git add` fails with git's
-own read-only error), the user's node_modules at <worktree>/node_modules, `[sandbox]
-extra_ro_paths`. Bound writable: the worktree, except its `.git` file. Paths of the user's tree
-that the tool's environment imports from (editable installs) show the worktree's files; a
+shows what bwrap got) and `--unshare-all --die-with-parent --new-session --cap-drop ALL`,
+with a seccomp filter that keeps the kernel keyrings (memfun's session keyring) out of reach;
+a fresh /proc (its /proc/sys read-only: root in the sandbox is root to sysctls) and /dev;
+tmpfs on /tmp, /run, /dev/shm and $HOME (before any bind below them), sized so that together
+they take at most half of the memory (where bwrap knows `--size`); everything else of the
+sandbox's own root and /dev read-only. Bound read-only: the system folders, the parts of /etc
+programs need (never /etc/ssl/private), each tool's resolved exec chain, the git common dir
+(so `git status` and `git diff` work and `git add` fails with git's own read-only error) with
+its `config` replaced by a copy without credentials (remote URLs, `http.*` headers: only the
+sections git needs to read the repository), the user's node_modules at
+<worktree>/node_modules, `[sandbox] extra_ro_paths` (never one that shows the home or the
+repository whole). Bound writable: the worktree, except its `.git` file. Paths of the user's
+tree that the tool's environment imports from (editable installs) show the worktree's files; a
 symbolic link there stays a link (it is never followed out of the worktree on the host).
 Nothing else of the user's home or repository is visible.
+
+After each command, named pipes and sockets it left in the worktree (and links to named pipes)
+are removed: see `process.remove_special_files`.
 """
 
 from __future__ import annotations
@@ -17,15 +26,19 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
+import tempfile
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from memfun_git.backends.protocols import RunResult
 from memfun_git.config import SandboxConfig
-from memfun_git.errors import SandboxUnavailable, UsageError
+from memfun_git.errors import ConfigError, SandboxUnavailable, UsageError
 from memfun_git.sandbox.env import CACHE_ROOT, sandbox_environ
-from memfun_git.sandbox.process import BwrapPipes, Limits, run_limited
+from memfun_git.sandbox.process import BwrapPipes, Limits, remove_special_files, run_limited
 from memfun_git.sandbox.resolve import Resolved, Resolver
+from memfun_git.sandbox.seccomp import keyring_filter
 
 __all__ = ["BubblewrapSandbox", "find_bwrap"]
 
@@ -41,11 +54,25 @@ _ETC = (
 )  # fmt: skip
 _SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
 _SYSTEM_PATH = ("/usr/local/bin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/sbin", "/sbin")
+_PRIVATE_KEYS = ("/etc/ssl/private", "/etc/pki/tls/private")
+"""Hidden under /etc folders that are bound (readable to root, and root may run memfun)."""
+_GIT_SECTIONS = frozenset(
+    ("core", "extensions", "index", "feature", "status", "diff", "color", "advice", "i18n",
+     "branch")
+)  # fmt: skip
+"""Sections of the common dir's config the sandbox sees (and `remote.<name>.fetch`)."""
+_SIZE_SUPPORT: dict[str, bool] = {}
 
 
 def find_bwrap(environ: Mapping[str, str] | None = None) -> str | None:
+    """bwrap on PATH's absolute folders: a relative entry (`.`, an empty one) would find a
+    `bwrap` in the folder memfun runs bwrap in, the worktree."""
     env = os.environ if environ is None else environ
-    return shutil.which("bwrap", path=env.get("PATH", os.defpath))
+    return shutil.which("bwrap", path=_absolute_path(env.get("PATH", os.defpath)))
+
+
+def _absolute_path(path: str) -> str:
+    return os.pathsep.join(p for p in path.split(os.pathsep) if os.path.isabs(p))
 
 
 class BubblewrapSandbox:
@@ -60,9 +87,12 @@ class BubblewrapSandbox:
         common_dir: Path,
         environ: Mapping[str, str] | None = None,
         max_processes: int = 256,
+        max_tmpfs_bytes: int | None = None,
     ) -> None:
         """`max_processes`: the pids cgroup limit where one can be made (0: no cgroup; the
-        PID namespace still ends every process of the command)."""
+        PID namespace still ends every process of the command). `max_tmpfs_bytes`: what the
+        sandbox's tmpfs mounts may hold together (default: half of the memory); /tmp gets
+        half of it, $HOME a quarter, /run and /dev/shm an eighth each."""
         self.config = config
         self.worktree = worktree.resolve()
         self.user_tree = user_tree.resolve()
@@ -77,6 +107,8 @@ class BubblewrapSandbox:
         )
         self.home = self.environ.get("HOME") or str(Path.home())
         self.max_processes = max_processes
+        self.max_tmpfs_bytes = max_tmpfs_bytes or _half_the_memory()
+        self._git_config = _GitConfigCopy(self.common_dir / "config", self.environ)
 
     def run(
         self,
@@ -111,7 +143,7 @@ class BubblewrapSandbox:
                 max_output_bytes=self.config.max_output_bytes,
                 max_processes=self.max_processes,
             )
-            pipes = BwrapPipes()
+            pipes = BwrapPipes(seccomp=keyring_filter())
             command = [self.bwrap, *pipes.arguments, *arguments, "--", resolved.program]
             command += argv[1:]
             given, pipes = pipes, None  # run_limited closes them
@@ -129,9 +161,11 @@ class BubblewrapSandbox:
                 pipes.close()
             for folder in created:
                 _remove_if_empty(folder)
+            remove_special_files(self.worktree)
 
     def arguments(self, resolved: Resolved, cwd: Path) -> list[str]:
         """bwrap's options for one command (mounts are applied in this order)."""
+        budget = self.max_tmpfs_bytes
         args = [
             "--unshare-all",
             "--die-with-parent",
@@ -139,10 +173,12 @@ class BubblewrapSandbox:
             "--cap-drop", "ALL",
             "--hostname", "memfun-sandbox",
             "--proc", "/proc",
+            "--ro-bind", "/proc/sys", "/proc/sys",
             "--dev", "/dev",
-            "--tmpfs", "/tmp",
-            "--tmpfs", "/run",
-            "--tmpfs", self.home,
+            *self._size(budget // 8), "--tmpfs", "/dev/shm",
+            *self._size(budget // 2), "--tmpfs", "/tmp",
+            *self._size(budget // 8), "--tmpfs", "/run",
+            *self._size(budget // 4), "--tmpfs", self.home,
             "--dir", CACHE_ROOT,
         ]  # fmt: skip
         for folder in _SYSTEM:
@@ -153,9 +189,20 @@ class BubblewrapSandbox:
         for name in _ETC:
             if os.path.lexists(f"/etc/{name}"):
                 args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+        for folder in _PRIVATE_KEYS:
+            if os.path.isdir(folder) and not os.path.islink(folder):
+                args += ["--tmpfs", folder, "--remount-ro", folder]
         # Links first: a folder bound below may hold the same link, and then hides this one.
         for target, where in resolved.links:
             args += ["--symlink", target, where]
+        for extra in self.config.extra_ro_paths:
+            real = os.path.realpath(os.path.expanduser(extra))
+            if self.resolver.exposes(Path(real)):
+                raise ConfigError(
+                    f"[sandbox] extra_ro_paths names {extra}, which would show your home "
+                    "folder or repository whole to sandboxed commands",
+                    "name the folder the tool needs",
+                )
         for extra in (*resolved.ro_binds, *self.config.extra_ro_paths):
             real = os.path.realpath(os.path.expanduser(extra))
             if not _is_system(real) and os.path.exists(real):
@@ -163,22 +210,42 @@ class BubblewrapSandbox:
                 if real != extra and os.path.isabs(extra) and not _is_system(extra):
                     args += ["--ro-bind", real, extra]
         args += ["--ro-bind", str(self.common_dir), str(self.common_dir)]
+        config = self._git_config.path()
+        if config is not None:
+            args += ["--ro-bind", config, str(self.common_dir / "config")]
         args += self._editable_binds(resolved)
         args += ["--bind", str(self.worktree), str(self.worktree)]
         git_file = self.worktree / ".git"
-        if git_file.is_symlink():
-            # bwrap would follow it and show its target (anything on this machine) read-only.
+        if git_file.is_symlink() or not git_file.is_file():
+            # A link: bwrap would follow it and show its target (anything on this machine).
+            # Missing: the command could make a `.git` folder whose config (`gpg.program`)
+            # memfun's own git on the host would then follow.
             raise SandboxUnavailable(
-                f"{git_file} is a symbolic link, not the file git made",
+                f"{git_file} is not the file git made",
                 "remove the worktree (memfun gc) and start the task again",
             )
-        if git_file.is_file():
-            args += ["--ro-bind", str(git_file), str(git_file)]
+        args += ["--ro-bind", str(git_file), str(git_file)]
         modules = self.user_tree / "node_modules"
         if modules.is_dir() and not (self.worktree / "node_modules").is_symlink():
             args += ["--ro-bind", str(modules.resolve()), str(self.worktree / "node_modules")]
+        # Last: the sandbox's own root and /dev (tmpfs bwrap makes, of no set size) read-only.
+        args += ["--remount-ro", "/dev", "--remount-ro", "/"]
         args += ["--chdir", str(cwd)]
         return args
+
+    def _size(self, size: int) -> list[str]:
+        """`--size` for the next tmpfs, where this bwrap knows it (0.7 and later)."""
+        supported = _SIZE_SUPPORT.get(self.bwrap)
+        if supported is None:
+            try:
+                done = subprocess.run(
+                    [self.bwrap, "--help"], capture_output=True, text=True, timeout=10, check=False
+                )
+                supported = "--size" in done.stdout
+            except (OSError, subprocess.TimeoutExpired):
+                supported = False
+            _SIZE_SUPPORT[self.bwrap] = supported
+        return ["--size", str(max(size, 1 << 20))] if supported else []
 
     def _editable_binds(self, resolved: Resolved) -> list[str]:
         """Show the worktree's files at the user-tree paths an editable install imports.
@@ -218,6 +285,83 @@ class BubblewrapSandbox:
             modules.mkdir()
             created.append(modules)
         return created
+
+
+class _GitConfigCopy:
+    """The common dir's `config` with only what git needs to read the repository: a GitHub
+    checkout keeps its token there (`http.<url>.extraheader`), a clone by a URL with a token
+    keeps it in `remote.<name>.url`. Made by git's own parser (`--list`, includes not
+    followed), in a private folder removed with the sandbox; made again when `config` changes."""
+
+    def __init__(self, source: Path, environ: Mapping[str, str]) -> None:
+        self.source = source
+        self.path_env = _absolute_path(environ.get("PATH", os.defpath))
+        self._folder: str | None = None
+        self._stamp: tuple[int, ...] | None = None
+
+    def path(self) -> str | None:
+        try:
+            st = os.stat(self.source)
+        except OSError:
+            return None
+        if self._folder is None:
+            self._folder = tempfile.mkdtemp(prefix="memfun-gitconfig-")
+            weakref.finalize(self, shutil.rmtree, self._folder, True)
+        target = os.path.join(self._folder, "config")
+        stamp = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+        if stamp != self._stamp:
+            new = target + ".new"
+            with open(new, "wb") as handle:
+                handle.write(_git_config_without_credentials(self.source, self.path_env))
+            os.replace(new, target)
+            self._stamp = stamp
+        return target
+
+
+def _git_config_without_credentials(source: Path, path_env: str) -> bytes:
+    try:
+        done = subprocess.run(
+            ["git", "config", "--file", str(source), "--null", "--list"],
+            cwd="/",
+            capture_output=True,
+            env={"PATH": path_env, "LC_ALL": "C", "GIT_CONFIG_NOSYSTEM": "1"},
+            timeout=20,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return b""  # git then reads the defaults: a SHA-1 repository of format 0
+    if done.returncode != 0:
+        return b""
+    lines: list[str] = []
+    header: tuple[str, str | None] | None = None
+    for record in done.stdout.decode("utf-8", "surrogateescape").split("\0"):
+        key, newline, value = record.partition("\n")
+        section, _, rest = key.partition(".")
+        sub, _, name = rest.rpartition(".")
+        if not name:
+            continue
+        if section not in _GIT_SECTIONS and not (section == "remote" and name == "fetch"):
+            continue
+        if header != (section, sub or None):
+            header = (section, sub or None)
+            quoted = sub.replace("\\", "\\\\").replace('"', '\\"')
+            lines.append(f'[{section} "{quoted}"]' if sub else f"[{section}]")
+        if not newline:
+            lines.append(f"\t{name}")  # a key without a value: true
+            continue
+        escaped = (
+            value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+            .replace("\t", "\\t")
+        )  # fmt: skip
+        lines.append(f'\t{name} = "{escaped}"')
+    return "".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape")
+
+
+def _half_the_memory() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (OSError, ValueError):
+        return 4 << 30
 
 
 def _inside(worktree: Path, cwd: str) -> Path:

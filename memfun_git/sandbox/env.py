@@ -2,7 +2,9 @@
 
 Kept: locale, terminal and time-zone variables, the user's name, and the variables named in
 `[sandbox] extra_env`. Never kept: anything else, keys and tokens included (a name in extra_env
-that looks like a secret is refused). Added: settings that keep tool caches out of the worktree.
+that looks like a secret is refused, and so is one whose value the redactor would hide: a
+configured key, a token's or a password-in-URL's shape). Added: settings that keep tool caches
+out of the worktree.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from memfun_git.errors import ConfigError
-from memfun_git.redact import secret_names
+from memfun_git.redact import redact, secret_names
 
 __all__ = ["CACHE_ROOT", "sandbox_environ"]
 
@@ -55,6 +57,13 @@ def sandbox_environ(
     if risky:
         raise ConfigError(
             f"[sandbox] extra_env names {', '.join(sorted(risky))}, which holds a credential",
+            "sandboxed commands never get keys or tokens; remove it from extra_env",
+        )
+    carrying = sorted(n for n in extra if environ.get(n) and redact(environ[n]) != environ[n])
+    if carrying:
+        raise ConfigError(
+            f"[sandbox] extra_env names {', '.join(carrying)}, whose value is a credential "
+            "(a configured key, or a token's or a password's shape)",
             "sandboxed commands never get keys or tokens; remove it from extra_env",
         )
     env = {name: environ[name] for name in (*_PASS, *extra) if name in environ}

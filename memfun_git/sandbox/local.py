@@ -2,12 +2,15 @@
 
 Same environment allowlist, time limit and output cap as bubblewrap; tool caches go to a
 temporary folder. A program not in `[sandbox] allow` is shown and confirmed first when a
-person is at a terminal (the front end passes `confirm`), and refused otherwise.
+person is at a terminal (the front end passes `confirm`), and refused otherwise; `allow` names
+programs by their name, and never lets through a program in the worktree, named by its path or
+found on PATH (a `./pytest` the task wrote is not the user's pytest).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -16,7 +19,7 @@ from memfun_git.backends.protocols import RunResult
 from memfun_git.config import SandboxConfig
 from memfun_git.errors import SandboxUnavailable, UsageError
 from memfun_git.sandbox.env import sandbox_environ
-from memfun_git.sandbox.process import Limits, run_limited
+from memfun_git.sandbox.process import Limits, remove_special_files, run_limited
 
 __all__ = ["LocalSandbox"]
 
@@ -57,8 +60,8 @@ class LocalSandbox:
             target.relative_to(self.worktree)
         except ValueError:
             raise UsageError(f"{cwd} is outside the worktree", "run commands inside it") from None
-        self._allow(list(argv))
         path = self.environ.get("PATH", os.defpath).split(os.pathsep)
+        self._allow(list(argv), target, (env or {}).get("PATH", os.pathsep.join(path)))
         with tempfile.TemporaryDirectory(prefix="memfun-local-") as scratch:
             environment = sandbox_environ(
                 self.environ,
@@ -73,11 +76,16 @@ class LocalSandbox:
                 timeout=timeout if timeout is not None else self.config.timeout_seconds,
                 max_output_bytes=self.config.max_output_bytes,
             )
-            return run_limited(argv, cwd=target, env=environment, limits=limits, stdin=stdin)
+            try:
+                return run_limited(argv, cwd=target, env=environment, limits=limits, stdin=stdin)
+            finally:
+                remove_special_files(self.worktree)
 
-    def _allow(self, argv: list[str]) -> None:
+    def _allow(self, argv: list[str], cwd: Path, search: str) -> None:
         program = os.path.basename(argv[0])
-        if program in self.config.allow or tuple(argv) in self._confirmed:
+        if tuple(argv) in self._confirmed:
+            return
+        if program in self.config.allow and self._installed(argv[0], cwd, search):
             return
         if self.confirm is not None and self.confirm(argv):
             self._confirmed.add(tuple(argv))
@@ -89,3 +97,17 @@ class LocalSandbox:
                 f'add "{program}" to [sandbox] allow, or install bubblewrap',
             )
         raise SandboxUnavailable(f"running {program} was declined", "nothing was run")
+
+    def _installed(self, name: str, cwd: Path, search: str) -> bool:
+        """True when `name` (a path, or a name looked up on PATH) is a program outside the
+        worktree: `allow` trusts the user's `git`, not a `./git` (or a `git` in a PATH entry
+        such as `.` or `node_modules/.bin`) that the task wrote."""
+        if "/" in name:
+            found = os.path.join(cwd, name)
+        else:
+            folders = [os.path.join(cwd, folder or ".") for folder in search.split(os.pathsep)]
+            found = shutil.which(name, path=os.pathsep.join(folders))
+        if found is None or not os.path.isfile(found):
+            return False
+        real = Path(os.path.realpath(found))
+        return real != self.worktree and self.worktree not in real.parents

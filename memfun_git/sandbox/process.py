@@ -14,6 +14,11 @@ when no other process joined one just before); this way it overlaps bwrap's own 
 init is also what `run_limited` waits for at the end: bwrap exits as soon as the command does,
 while its init is still reaping (and, bwrap gone, killing) what the command left behind, so no
 process of the sandbox is alive when `run_limited` returns, with or without a cgroup.
+
+`remove_special_files`, run by both members after each command: what the command left in the
+worktree that is no file, folder or link (named pipes, sockets; links to named pipes) is
+removed, since memfun reads the worktree on the host afterwards (libgit2 opens `.gitignore` and
+`.gitattributes` files, following links, and would wait on a named pipe forever).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import os
 import select
 import selectors
 import signal
+import stat
 import subprocess
 import threading
 import time
@@ -35,7 +41,13 @@ from typing import IO
 
 from memfun_git.backends.protocols import RunResult
 
-__all__ = ["BwrapPipes", "Limits", "pids_cgroup_available", "run_limited"]
+__all__ = [
+    "BwrapPipes",
+    "Limits",
+    "pids_cgroup_available",
+    "remove_special_files",
+    "run_limited",
+]
 
 TIMEOUT_EXIT = 124
 _INIT_GRACE = 5.0
@@ -53,18 +65,30 @@ class Limits:
 class BwrapPipes:
     """The pipes `run_limited` and bwrap talk over; put `arguments` before bwrap's others."""
 
-    def __init__(self) -> None:
+    def __init__(self, seccomp: bytes = b"") -> None:
+        """`seccomp`: a compiled filter for bwrap to load before the command (`--seccomp`)."""
         self.info_read, self.info_write = os.pipe()
         self.block_read, self.block_write = os.pipe()
+        self.seccomp_read: int | None = None
         self.init: _Init | None = None
+        if seccomp:
+            self.seccomp_read, write = os.pipe()
+            try:
+                os.write(write, seccomp)  # a few hundred bytes: the pipe holds them
+            finally:
+                os.close(write)
 
     @property
     def arguments(self) -> list[str]:
-        return ["--info-fd", str(self.info_write), "--block-fd", str(self.block_read)]
+        args = ["--info-fd", str(self.info_write), "--block-fd", str(self.block_read)]
+        if self.seccomp_read is not None:
+            args += ["--seccomp", str(self.seccomp_read)]
+        return args
 
     @property
-    def child_fds(self) -> tuple[int, int]:
-        return self.info_write, self.block_read
+    def child_fds(self) -> tuple[int, ...]:
+        extra = () if self.seccomp_read is None else (self.seccomp_read,)
+        return self.info_write, self.block_read, *extra
 
     def started(self, deadline: float, group: _PidsCgroup | None) -> None:
         """bwrap runs: close its ends, learn its init, put that into `group`, release it."""
@@ -90,7 +114,10 @@ class BwrapPipes:
 
     def close(self) -> None:
         """On failure to start bwrap: close every end still open."""
-        for fd in (self.info_read, self.info_write, self.block_read, self.block_write):
+        for fd in (self.info_read, self.info_write, self.block_read, self.block_write,
+                   self.seccomp_read):  # fmt: skip
+            if fd is None:
+                continue
             with contextlib.suppress(OSError):
                 os.close(fd)
 
@@ -234,6 +261,36 @@ def _collect(proc: subprocess.Popen[bytes], out: _Capture, err: _Capture, deadli
         selector.close()
         if pidfd is not None:
             os.close(pidfd)
+
+
+def remove_special_files(root: Path) -> list[str]:
+    """Remove what a command left under `root` that is no file, folder or link (named pipes,
+    sockets), and links to named pipes; return their paths. Links are never followed."""
+    removed: list[str] = []
+    stack = [str(root)]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+                continue
+            if entry.is_file(follow_symlinks=False):
+                continue
+            if entry.is_symlink():
+                try:
+                    special = stat.S_ISFIFO(os.stat(entry.path).st_mode)
+                except OSError:
+                    special = False
+            else:
+                special = True
+            if special:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed.append(entry.path)
+    return removed
 
 
 def pids_cgroup_available() -> bool:

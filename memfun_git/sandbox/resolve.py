@@ -8,6 +8,10 @@ folder: that folder, where its dependencies are). Symbolic links on the way (`~/
 pointing into a tool's own folder) are recreated as links, not bound with their folder. A
 prefix that would show the user's home, repository or worktrees (a program in the home
 folder's or the repository's root) shrinks to the program's folder, then to the file alone.
+Inside the user's repository, its git dir and the worktrees, only a venv or a node_modules
+folder is bound whole, anything else by the file alone (a folder there holds ignored files,
+`.env`); a tool's own folder directly in the home (`~/.cargo`, `~/.fly`) is bound by the
+program's folder and its `lib` only (the rest holds the tool's settings and credentials).
 Version-manager shims (pyenv, rustup, asdf, mise, volta) are resolved with the manager's own
 `which`, run in the user's main tree so its version files apply. What cannot be resolved is
 refused with a pointer to `[sandbox] extra_ro_paths`.
@@ -206,12 +210,31 @@ class Resolver:
             # `pip install --user`: the script and the user site, not ~/.local/share or state.
             chain.binds.extend([text, str(prefix / "lib")])
             return
+        if self._private(path) and not (
+            prefix.name == "node_modules" or (prefix / "pyvenv.cfg").is_file()
+        ):
+            # In the user's repository (or a task's worktree) a folder holds the user's
+            # ignored files (.env): an environment there is bound whole, anything else alone.
+            chain.binds.append(text)
+            return
+        if prefix != folder and prefix.parent in (self.home, Path(os.path.realpath(self.home))):
+            # A tool's own folder in the home (~/.cargo, ~/.fly, ~/.pulumi) keeps the user's
+            # settings and credentials beside its programs: its programs and libraries only.
+            chain.binds.append(str(folder))
+            if (prefix / "lib").is_dir():
+                chain.binds.append(str(prefix / "lib"))
+            return
         for candidate in (prefix, folder, path):
-            if not self._exposes(candidate):
+            if not self.exposes(candidate):
                 chain.binds.append(str(candidate))
                 return
 
-    def _exposes(self, folder: Path) -> bool:
+    def _private(self, path: Path) -> bool:
+        """True when `path` lies in the user's repository, its git dir or the worktrees."""
+        common = (self.common_dir,) if self.common_dir is not None else ()
+        return any(_under(path, f) for f in (self.user_tree, self.worktree.parent, *common))
+
+    def exposes(self, folder: Path) -> bool:
         """True when binding `folder` would show one of the protected folders whole."""
         return any(_under(guarded, folder) for guarded in self.protected())
 
@@ -221,7 +244,7 @@ class Resolver:
         if not cfg.is_file():
             return
         chain.venv = str(folder)
-        if self._exposes(folder):
+        if self.exposes(folder):
             # A venv made in the repository's (or home's) root: its own parts, not the root.
             parts = ("pyvenv.cfg", "bin", "lib", "lib64", "include")
             chain.binds.extend(str(folder / p) for p in parts if (folder / p).exists())
@@ -258,7 +281,13 @@ class Resolver:
         return found
 
     def _shim(self, path: Path) -> str | None:
-        """The real program behind a version manager's shim, or None if `path` is none."""
+        """The real program behind a version manager's shim, or None if `path` is none.
+
+        The manager runs here, outside the sandbox: so a program in the user's repository or
+        a worktree (which a task may have written, a `cargo` linked to a `./rustup`) is never
+        taken for a shim, and only a manager installed elsewhere is run."""
+        if self._private(path):
+            return None
         text = str(path)
         real = os.path.realpath(path)
         manager: list[str] | None = None
@@ -274,6 +303,12 @@ class Resolver:
             manager = [shutil.which("volta", path=self.path) or "volta", "which", path.name]
         if manager is None:
             return None
+        if not os.path.isabs(manager[0]) or self._private(Path(manager[0])):
+            raise SandboxUnavailable(
+                f"{path} looks like a version manager's shim, but {manager[0]} is no installed "
+                "version manager",
+                "call the tool by its full path, or add its folder to [sandbox] extra_ro_paths",
+            )
         try:
             proc = subprocess.run(
                 manager,

@@ -313,3 +313,18 @@ def test_runs_in_the_subfolder_it_was_started_in_and_with_changes_on_request(
     assert (code, out) == (0, "mine\n")
     assert_no_leftovers(user)
     assert (user.tree / "uncommitted-note.txt").read_text() == "mine\n"
+
+
+def test_cleanup_never_writes_through_a_link_the_command_planted(
+    user: User, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside-target"
+    outside.mkdir()
+    before = sorted(p.name for p in outside.iterdir())
+    code, _, _ = memfun(
+        capsys, "-C", str(user.tree), "sandbox", "run", "--", "sh", "-c",
+        f"rm -rf src && ln -s {outside} src",
+    )  # fmt: skip
+    assert code == 0
+    assert sorted(p.name for p in outside.iterdir()) == before
+    assert_no_leftovers(user)
