@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from memfun_git.sandbox.process import OutputSink
 
 __all__ = ["RunResult", "SandboxAdapter"]
 
@@ -45,12 +48,14 @@ class SandboxAdapter(Protocol):
         timeout: float | None = None,
         env: Mapping[str, str] | None = None,
         stdin: bytes | None = None,
+        on_output: OutputSink | None = None,
     ) -> RunResult:
         """Run `argv` with `cwd` relative to the worktree; never raises for a failing command.
 
         The whole command (every process it starts) ends when `timeout` (default:
         [sandbox] timeout_seconds) runs out; output is captured and capped. `env` adds
-        variables to the allowlisted environment. Raises SandboxUnavailable or UsageError
+        variables to the allowlisted environment; `on_output` receives the output as it arrives
+        (within the same cap) as well. Raises SandboxUnavailable or UsageError
         when the command cannot be run at all (no sandbox, unresolvable program, refused).
         """
         ...

@@ -77,7 +77,12 @@ def run_sandbox(
             confirm=confirm,
         )
         inside = cwd if (tree.workdir / cwd).is_dir() else "."
-        return _show(sandbox.run(command, timeout=timeout, cwd=inside))
+        stream = _Stream()
+        try:
+            result = sandbox.run(command, timeout=timeout, cwd=inside, on_output=stream)
+        finally:
+            stream.close()
+        return _show(result)
     root = worktree_root(cfg.workspace.root) if cfg.workspace.root else None
     failure: BaseException | None = None
     result = None
@@ -94,7 +99,11 @@ def run_sandbox(
                 confirm=confirm,
             )
             inside = cwd if (ws.path / cwd).is_dir() else "."
-            result = sandbox.run(command, timeout=timeout, cwd=inside)
+            stream = _Stream()
+            try:
+                result = sandbox.run(command, timeout=timeout, cwd=inside, on_output=stream)
+            finally:
+                stream.close()
         except BaseException as exc:
             # Raised inside the Workspace, this would be kept as a failed task's attempt.
             failure = exc
@@ -142,9 +151,6 @@ def _show(result: object) -> int:
     from memfun_git.backends.protocols import RunResult
 
     assert isinstance(result, RunResult)
-    sys.stdout.write(redact(result.stdout))
-    sys.stdout.flush()
-    sys.stderr.write(redact(result.stderr))
     if result.truncated:
         print("memfun: output was cut at [sandbox] max_output_bytes", file=sys.stderr)
     if result.timed_out:
@@ -154,6 +160,42 @@ def _show(result: object) -> int:
             file=sys.stderr,
         )
     return result.exit_code if result.exit_code >= 0 else 128 - result.exit_code
+
+
+class _Stream:
+    """Passes the command's output through as it arrives, line by line, redacted."""
+
+    _FLUSH_AT = 65_536
+
+    def __init__(self) -> None:
+        self._pending = {1: bytearray(), 2: bytearray()}
+
+    def stdout(self, chunk: bytes) -> None:
+        self._add(1, chunk)
+
+    def stderr(self, chunk: bytes) -> None:
+        self._add(2, chunk)
+
+    def _add(self, fd: int, chunk: bytes) -> None:
+        pending = self._pending[fd]
+        pending += chunk
+        cut = pending.rfind(b"\n") + 1
+        if cut == 0 and len(pending) >= self._FLUSH_AT:
+            cut = len(pending)  # a very long line: pass it on in parts
+        if cut:
+            self._write(fd, bytes(pending[:cut]))
+            del pending[:cut]
+
+    def _write(self, fd: int, data: bytes) -> None:
+        target = sys.stdout if fd == 1 else sys.stderr
+        target.write(redact(data.decode("utf-8", errors="replace")))
+        target.flush()
+
+    def close(self) -> None:
+        for fd, pending in self._pending.items():
+            if pending:
+                self._write(fd, bytes(pending))
+                pending.clear()
 
 
 def _discard(worktree: Path) -> None:

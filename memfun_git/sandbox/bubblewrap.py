@@ -36,7 +36,13 @@ from memfun_git.backends.protocols import RunResult
 from memfun_git.config import SandboxConfig
 from memfun_git.errors import ConfigError, SandboxUnavailable, UsageError
 from memfun_git.sandbox.env import CACHE_ROOT, sandbox_environ
-from memfun_git.sandbox.process import BwrapPipes, Limits, remove_special_files, run_limited
+from memfun_git.sandbox.process import (
+    BwrapPipes,
+    Limits,
+    OutputSink,
+    remove_special_files,
+    run_limited,
+)
 from memfun_git.sandbox.resolve import Resolved, Resolver
 from memfun_git.sandbox.seccomp import keyring_filter
 
@@ -118,6 +124,7 @@ class BubblewrapSandbox:
         timeout: float | None = None,
         env: Mapping[str, str] | None = None,
         stdin: bytes | None = None,
+        on_output: OutputSink | None = None,
     ) -> RunResult:
         if not argv:
             raise UsageError("no command given", "name the program to run")
@@ -155,6 +162,7 @@ class BubblewrapSandbox:
                 stdin=stdin,
                 report_argv=argv,
                 bwrap=given,
+                on_output=on_output,
             )
         finally:
             if pipes is not None:

@@ -19,7 +19,7 @@ from memfun_git.backends.protocols import RunResult
 from memfun_git.config import SandboxConfig
 from memfun_git.errors import SandboxUnavailable, UsageError
 from memfun_git.sandbox.env import sandbox_environ
-from memfun_git.sandbox.process import Limits, remove_special_files, run_limited
+from memfun_git.sandbox.process import Limits, OutputSink, remove_special_files, run_limited
 
 __all__ = ["LocalSandbox"]
 
@@ -52,6 +52,7 @@ class LocalSandbox:
         timeout: float | None = None,
         env: Mapping[str, str] | None = None,
         stdin: bytes | None = None,
+        on_output: OutputSink | None = None,
     ) -> RunResult:
         if not argv:
             raise UsageError("no command given", "name the program to run")
@@ -77,7 +78,14 @@ class LocalSandbox:
                 max_output_bytes=self.config.max_output_bytes,
             )
             try:
-                return run_limited(argv, cwd=target, env=environment, limits=limits, stdin=stdin)
+                return run_limited(
+                    argv,
+                    cwd=target,
+                    env=environment,
+                    limits=limits,
+                    stdin=stdin,
+                    on_output=on_output,
+                )
             finally:
                 remove_special_files(self.worktree)
 

@@ -34,16 +34,17 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from memfun_git.backends.protocols import RunResult
 
 __all__ = [
     "BwrapPipes",
     "Limits",
+    "OutputSink",
     "pids_cgroup_available",
     "remove_special_files",
     "run_limited",
@@ -122,16 +123,29 @@ class BwrapPipes:
                 os.close(fd)
 
 
+class OutputSink(Protocol):
+    """Receives a command's output as it arrives (for `memfun sandbox run` to stream it)."""
+
+    def stdout(self, chunk: bytes) -> None: ...
+
+    def stderr(self, chunk: bytes) -> None: ...
+
+
 @dataclass
 class _Capture:
     limit: int
+    echo: Callable[[bytes], None] | None = None
+    """Called with each kept chunk as it arrives (to stream it), within the same cap."""
     data: bytearray = field(default_factory=bytearray)
     truncated: bool = False
 
     def add(self, chunk: bytes) -> None:
         room = self.limit - len(self.data)
         if room > 0:
-            self.data += chunk[:room]
+            kept = chunk[:room]
+            self.data += kept
+            if self.echo is not None:
+                self.echo(kept)
         if len(chunk) > max(room, 0):
             self.truncated = True
 
@@ -145,6 +159,7 @@ def run_limited(
     stdin: bytes | None = None,
     report_argv: Sequence[str] | None = None,
     bwrap: BwrapPipes | None = None,
+    on_output: OutputSink | None = None,
 ) -> RunResult:
     """Run `argv`; never raises for the command's own failure.
 
@@ -173,7 +188,8 @@ def run_limited(
         if group:
             group.remove()
         raise
-    out, err = _Capture(limits.max_output_bytes), _Capture(limits.max_output_bytes)
+    out = _Capture(limits.max_output_bytes, on_output.stdout if on_output else None)
+    err = _Capture(limits.max_output_bytes, on_output.stderr if on_output else None)
     timed_out = False
     try:
         if bwrap is not None:

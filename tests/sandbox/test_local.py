@@ -126,3 +126,28 @@ def test_cwd_outside_the_worktree_is_refused(ws: Workspace, git_repo: Path) -> N
     sandbox = local(ws, git_repo, allow=("sh",))
     with pytest.raises(UsageError, match="outside the worktree"):
         sandbox.run(["sh", "-c", "true"], cwd="..")
+
+
+def test_output_reaches_on_output_as_it_arrives(ws: Workspace, git_repo: Path) -> None:
+    import time
+
+    seen: list[tuple[str, bytes, float]] = []
+
+    class Sink:
+        def stdout(self, chunk: bytes) -> None:
+            seen.append(("out", chunk, time.monotonic()))
+
+        def stderr(self, chunk: bytes) -> None:
+            seen.append(("err", chunk, time.monotonic()))
+
+    sandbox = local(ws, git_repo, allow=("sh",), max_output_bytes=100)
+    started = time.monotonic()
+    result = sandbox.run(
+        ["sh", "-c", "echo first; sleep 1; echo second; echo oops >&2"], on_output=Sink()
+    )
+    ended = time.monotonic()
+    assert result.stdout == "first\nsecond\n"
+    assert b"".join(c for kind, c, _ in seen if kind == "out") == b"first\nsecond\n"
+    assert b"".join(c for kind, c, _ in seen if kind == "err") == b"oops\n"
+    first_at = next(t for _, c, t in seen if c.startswith(b"first"))
+    assert first_at - started < ended - started - 0.5  # well before the command ended
