@@ -25,6 +25,7 @@ from memfun_git.gitops.worktree import (
     AGENT_BRANCH_PREFIX,
     BRANCH_PREFIX,
     attempt_refs,
+    remove_empty_parents,
     remove_worktree_dir,
     save_attempt,
 )
@@ -253,6 +254,7 @@ def apply(paths: RepoPaths, items: list[GcItem]) -> None:
             remove_worktree_dir(Path(item.path))
             if item.worktree in user.list_worktrees():
                 user.lookup_worktree(item.worktree).prune(True)
+            remove_empty_parents(Path(item.path), Path(user.path))
         elif item.kind == "branch":
             branch = user.branches.local.get(item.name)
             if branch is None:

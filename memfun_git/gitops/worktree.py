@@ -10,6 +10,7 @@ branches, stash and config are only ever read. On leaving the context:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -47,6 +48,7 @@ __all__ = [
     "Workspace",
     "attempt_refs",
     "discard_changes",
+    "remove_empty_parents",
     "remove_worktree_dir",
     "repo_key",
     "save_attempt",
@@ -427,6 +429,15 @@ class Workspace:
         for name in (self._worktree_name, self.path.name):
             if name in user.list_worktrees():
                 user.lookup_worktree(name).prune(True)
+        remove_empty_parents(self.path, Path(user.path))
+
+
+def remove_empty_parents(worktree: Path, git_dir: Path) -> None:
+    """Leave no empty folder behind: the repository's folder under the worktree root, and
+    `<git-dir>/worktrees` once no worktree is left (git makes both again when needed)."""
+    for folder in (worktree.parent, git_dir / "worktrees"):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def save_attempt(user: pygit2.Repository, task_id: str, oid: str) -> str:

@@ -610,3 +610,11 @@ def test_root_inside_the_users_tree_is_refused(plain: UserRepo, tmp_path: Path) 
     assert not (repo / ".git" / "memfun-worktrees").exists()
     assert not ref_exists(repo, "refs/heads/memfun/t-inside")
     plain.assert_untouched()
+
+
+def test_no_empty_folder_is_left_behind(git_repo: Path) -> None:
+    paths = require_repo(git_repo)
+    with Workspace(paths, "tidy") as ws:
+        pass
+    assert not ws.path.parent.exists()
+    assert not (git_repo / ".git" / "worktrees").exists()
