@@ -6,6 +6,8 @@ with the error's `exit_code`. Anything else reaching a front end is a bug (exit 
 
     MemfunError                      exit 2 unless noted
      ├── UsageError                  bad arguments or input on the command line
+     │    ├── ProgramNotFound        a command to run does not exist (exit 127)
+     │    └── ProgramNotExecutable   a command to run cannot be executed (exit 126)
      ├── ConfigError                 memfun.toml / ~/.memfun/config.toml / MEMFUN_* / flags
      ├── RepoError                   not a repository, bare, no commits, unsafe state
      ├── BackendUnavailable          the configured backend's service cannot be reached
@@ -46,6 +48,8 @@ __all__ = [
     "LLMUnknownModel",
     "LLMUnreachable",
     "MemfunError",
+    "ProgramNotExecutable",
+    "ProgramNotFound",
     "RepoError",
     "SandboxUnavailable",
     "TaskFailed",
@@ -77,6 +81,18 @@ class MemfunError(Exception):
 
 class UsageError(MemfunError):
     """Bad arguments or input."""
+
+
+class ProgramNotFound(UsageError):
+    """The command to run does not exist (exit 127, as a shell says)."""
+
+    exit_code = 127  # pyright: ignore[reportAssignmentType]
+
+
+class ProgramNotExecutable(UsageError):
+    """The command to run is not executable (exit 126, as a shell says)."""
+
+    exit_code = 126  # pyright: ignore[reportAssignmentType]
 
 
 class ConfigError(MemfunError):

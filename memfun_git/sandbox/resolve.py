@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from memfun_git.errors import SandboxUnavailable, UsageError
+from memfun_git.errors import ProgramNotExecutable, ProgramNotFound, SandboxUnavailable, UsageError
 
 __all__ = ["SYSTEM_PREFIXES", "Resolved", "Resolver"]
 
@@ -102,13 +102,18 @@ class Resolver:
             full = start if start.is_absolute() else base / start
             seen = self._as_bound(full)
             if not (seen.exists() or seen.is_symlink()):
-                raise UsageError(f"{program} does not exist", "check the command's path")
+                raise ProgramNotFound(f"{program} does not exist", "check the command's path")
             target = str(full) if start.is_absolute() else program
+            real = os.path.realpath(seen)
+            if Path(real).is_file() and not os.access(real, os.X_OK):
+                raise ProgramNotExecutable(
+                    f"{program} is not executable", "chmod +x it, or run it with its interpreter"
+                )
             self._walk(seen, chain, depth=0)
         else:
             found = shutil.which(program, path=self.path)
             if found is None:
-                raise UsageError(
+                raise ProgramNotFound(
                     f"{program} is not installed (not found on PATH)",
                     "install it, or run it by its full path",
                 )
@@ -147,7 +152,7 @@ class Resolver:
             return self._walk(Path(shim), chain, depth=depth + 1)
         real = Path(os.path.realpath(path))
         if not real.is_file():
-            raise UsageError(f"{path} is not a program", "check the command")
+            raise ProgramNotExecutable(f"{path} is not a program", "check the command")
         self._bind_program(path, chain)
         self._venv(path, chain)
         interpreter = _shebang(real)

@@ -179,10 +179,15 @@ def test_exit_status_time_limit_and_unrunnable_commands(
     assert code == 124
     assert "memfun: the command was stopped after 1 s" in err
     code, out, err = memfun(capsys, "-C", tree, "sandbox", "run", "--", "no-such-program-xyz")
-    assert (code, out) == (2, "")
+    assert (code, out) == (127, "")  # as a shell says
     assert err == (
         "memfun: no-such-program-xyz is not installed (not found on PATH) — "
         "install it, or run it by its full path\n"
+    )
+    code, out, err = memfun(capsys, "-C", tree, "sandbox", "run", "--", "./README.md")
+    assert (code, out) == (126, "")
+    assert err == (
+        "memfun: ./README.md is not executable — chmod +x it, or run it with its interpreter\n"
     )
     assert_no_leftovers(user)
     host.assert_untouched()
