@@ -22,7 +22,6 @@ def run_ask(
     overrides: Mapping[str, Any],
     *,
     json_out: bool = False,
-    verbose: bool = False,
     environ: Mapping[str, str] | None = None,
 ) -> int:
     from memfun_git.errors import UsageError

@@ -66,7 +66,6 @@ class Globals:
     """Options of the `memfun` command itself, before the subcommand."""
 
     repo: Path | None = None
-    verbose: bool = False
 
 
 GLOBALS = Globals()
@@ -93,7 +92,7 @@ def _root(
     made in a git worktree that never touches your files.
     """
     GLOBALS.repo = repo
-    GLOBALS.verbose = verbose
+    del verbose  # read from argv by run(), so that logging is set up before parsing
 
 
 def _start() -> Path:
@@ -121,9 +120,7 @@ def ask(
         "llm.base_url": base_url,
         "llm.engine": engine,
     }
-    return run_ask(
-        _start(), " ".join(question), overrides, json_out=json_out, verbose=GLOBALS.verbose
-    )
+    return run_ask(_start(), " ".join(question), overrides, json_out=json_out)
 
 
 @app.command()

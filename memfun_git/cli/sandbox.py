@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from memfun_git import config
+from memfun_git.backends.protocols import RunResult, SandboxAdapter
 from memfun_git.errors import RepoError, UsageError
 from memfun_git.gitops.repo import RepoPaths, discover, require_repo
 from memfun_git.redact import redact, register_environ
@@ -76,13 +77,7 @@ def run_sandbox(
             common_dir=paths.common_dir,
             confirm=confirm,
         )
-        inside = cwd if (tree.workdir / cwd).is_dir() else "."
-        stream = _Stream()
-        try:
-            result = sandbox.run(command, timeout=timeout, cwd=inside, on_output=stream)
-        finally:
-            stream.close()
-        return _show(result)
+        return _show(_run_streamed(sandbox, tree.workdir, command, cwd, timeout))
     root = worktree_root(cfg.workspace.root) if cfg.workspace.root else None
     failure: BaseException | None = None
     result = None
@@ -98,12 +93,7 @@ def run_sandbox(
                 common_dir=paths.common_dir,
                 confirm=confirm,
             )
-            inside = cwd if (ws.path / cwd).is_dir() else "."
-            stream = _Stream()
-            try:
-                result = sandbox.run(command, timeout=timeout, cwd=inside, on_output=stream)
-            finally:
-                stream.close()
+            result = _run_streamed(sandbox, ws.path, command, cwd, timeout)
         except BaseException as exc:
             # Raised inside the Workspace, this would be kept as a failed task's attempt.
             failure = exc
@@ -114,6 +104,22 @@ def run_sandbox(
     if failure is not None:
         raise failure
     return _show(result)
+
+
+def _run_streamed(
+    sandbox: SandboxAdapter,
+    worktree: Path,
+    command: Sequence[str],
+    cwd: str,
+    timeout: float | None,
+) -> RunResult:
+    """Run in `cwd` (the worktree's root when the worktree lacks it), streaming the output."""
+    inside = cwd if (worktree / cwd).is_dir() else "."
+    stream = _Stream()
+    try:
+        return sandbox.run(command, timeout=timeout, cwd=inside, on_output=stream)
+    finally:
+        stream.close()
 
 
 def _relative(start: Path, workdir: Path) -> str:
@@ -147,10 +153,8 @@ def _main_tree(paths: RepoPaths) -> Path | None:
     return Path(workdir).resolve() if workdir else None
 
 
-def _show(result: object) -> int:
-    from memfun_git.backends.protocols import RunResult
-
-    assert isinstance(result, RunResult)
+def _show(result: RunResult | None) -> int:
+    assert result is not None
     if result.truncated:
         print("memfun: output was cut at [sandbox] max_output_bytes", file=sys.stderr)
     if result.timed_out:
