@@ -24,7 +24,9 @@ from pathlib import Path
 
 from memfun_git.config import Config, LLMConfig, SandboxConfig, load
 from memfun_git.errors import ConfigError, MemfunError, RepoError
+from memfun_git.gitops.git import git_program, run_git
 from memfun_git.gitops.repo import RepoPaths, require_repo, state_dir
+from memfun_git.sandbox.bubblewrap import find_bwrap
 
 __all__ = [
     "LINTERS",
@@ -84,15 +86,14 @@ def run_checks(
 
 
 def check_git(environ: Mapping[str, str]) -> Check:
-    git = shutil.which("git", path=_path(environ))
+    """git as memfun itself finds and runs it (`gitops.git`)."""
+    git = git_program(environ)
     if git is None:
         return Check("git", Status.FAILURE, "git is not on PATH", "install git, then run again")
     try:
-        done = subprocess.run(
-            [git, "--version"], capture_output=True, text=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return Check("git", Status.FAILURE, f"{git} does not run ({exc})", "reinstall git")
+        done = run_git(["--version"], cwd=None, environ=environ, timeout=10, check=False)
+    except RepoError as exc:
+        return Check("git", Status.FAILURE, f"{git} does not run ({exc.message})", "reinstall git")
     version = done.stdout.strip() or f"{git} exited with {done.returncode}"
     return Check("git", Status.OK if done.returncode == 0 else Status.FAILURE, version)
 
@@ -168,7 +169,7 @@ def check_sandbox(sandbox: SandboxConfig, environ: Mapping[str, str]) -> Check:
             'install bubblewrap and set [sandbox] backend = "bubblewrap"',
         )
     path = _path(environ)
-    bwrap = shutil.which("bwrap", path=path)
+    bwrap = find_bwrap(environ)
     if bwrap is None:
         install = (
             "bubblewrap does not exist on macOS"

@@ -17,14 +17,13 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from memfun_git.errors import RepoError
+from memfun_git.gitops.git import git_program, run_git
 from memfun_git.redact import redact
 
 if TYPE_CHECKING:
@@ -38,8 +37,6 @@ __all__ = [
     "CommitResult",
     "Trailers",
     "commit_paths",
-    "git_environ",
-    "git_program",
     "identity",
     "message_with_trailers",
     "signing_wanted",
@@ -83,44 +80,25 @@ def user_config(
     repo: pygit2.Repository, environ: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """user.name, user.email and commit.gpgsign of the worktree `repo`, as git reads them."""
-    env = git_environ({**os.environ, **(environ or {})})
-    git = git_program(env)
-    if git is None:
+    env = {**os.environ, **(environ or {})}
+    if git_program(env) is None:
         return _pygit2_config(repo)
     try:
-        proc = subprocess.run(
-            [git, "config", "-z", "--get-regexp", _CONFIG_KEYS],
+        proc = run_git(
+            ["config", "-z", "--get-regexp", _CONFIG_KEYS],
             cwd=repo.workdir or repo.path,
-            env=env,
-            capture_output=True,
-            text=True,
+            environ=env,
             check=False,
         )
-    except OSError:
-        proc = None
-    if proc is None or proc.returncode not in (0, 1):  # 1: none of the keys is set
+    except RepoError:
+        return _pygit2_config(repo)
+    if proc.returncode not in (0, 1):  # 1: none of the keys is set
         return _pygit2_config(repo)
     found: dict[str, str] = {}
     for record in filter(None, proc.stdout.split("\0")):
         key, _, value = record.partition("\n")
         found[key.lower()] = value  # later files win, as in git
     return found
-
-
-def git_program(environ: Mapping[str, str] | None = None) -> str | None:
-    """The `git` on PATH's absolute folders. git runs in a worktree here, whose files a task
-    wrote: a relative PATH entry (`.`, an empty one, `node_modules/.bin`) would run theirs."""
-    env = git_environ(os.environ if environ is None else environ)
-    return shutil.which("git", path=env["PATH"])
-
-
-def git_environ(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """`environ` (default: ours) with only PATH's absolute folders: what git runs in turn
-    (gpg, ssh-keygen, git-lfs) is looked up on it too, from the worktree."""
-    environ = os.environ if environ is None else environ
-    path = environ.get("PATH", os.defpath)
-    absolute = os.pathsep.join(p for p in path.split(os.pathsep) if os.path.isabs(p))
-    return {**environ, "PATH": absolute}
 
 
 def _pygit2_config(repo: pygit2.Repository) -> dict[str, str]:
@@ -255,7 +233,9 @@ def commit_paths(
     signed, reason = False, ""
     oid: str | None = None
     if signing_wanted(repo, settings=settings):
-        oid, reason = _commit_tree_signed(repo, str(tree), str(head), text, author, committer)
+        oid, reason = _commit_tree_signed(
+            repo, str(tree), str(head), text, author, committer, environ
+        )
         signed = oid is not None
     if oid is None:
         oid = str(repo.create_commit(None, author, committer, text, tree, [head]))
@@ -273,28 +253,28 @@ def _commit_tree_signed(
     message: str,
     author: pygit2.Signature,
     committer: pygit2.Signature,
+    environ: Mapping[str, str] | None = None,
 ) -> tuple[str | None, str]:
-    env = git_environ(
-        {
-            **os.environ,
-            "GIT_AUTHOR_NAME": author.name,
-            "GIT_AUTHOR_EMAIL": author.email,
-            "GIT_COMMITTER_NAME": committer.name,
-            "GIT_COMMITTER_EMAIL": committer.email,
-        }
-    )
-    git = git_program(env)
-    if git is None:
+    env = {
+        **os.environ,
+        **(environ or {}),
+        "GIT_AUTHOR_NAME": author.name,
+        "GIT_AUTHOR_EMAIL": author.email,
+        "GIT_COMMITTER_NAME": committer.name,
+        "GIT_COMMITTER_EMAIL": committer.email,
+    }
+    if git_program(env) is None:
         return None, "git is not installed"
-    proc = subprocess.run(
-        [git, "commit-tree", tree, "-p", parent, "-S", "-F", "-"],
-        cwd=repo.workdir,
-        input=message,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    try:
+        proc = run_git(
+            ["commit-tree", tree, "-p", parent, "-S", "-F", "-"],
+            cwd=repo.workdir,
+            environ=env,
+            input=message,
+            check=False,
+        )
+    except RepoError as exc:
+        return None, exc.message
     if proc.returncode != 0:
         lines = proc.stderr.strip().splitlines()
         detail = lines[-1] if lines else f"git exited with {proc.returncode}"

@@ -15,7 +15,6 @@ import hashlib
 import os
 import shutil
 import signal
-import subprocess
 import threading
 from collections.abc import Generator, Iterable, Mapping
 from contextlib import contextmanager
@@ -30,10 +29,9 @@ from memfun_git.gitops.commit import (
     CommitResult,
     Trailers,
     commit_paths,
-    git_environ,
-    git_program,
     identity,
 )
+from memfun_git.gitops.git import run_git
 from memfun_git.gitops.lfs import is_lfs, lfs_unchanged
 from memfun_git.gitops.repo import RepoPaths
 from memfun_git.redact import redact
@@ -222,6 +220,7 @@ class Workspace:
                 "--quiet",
                 str(self.path),
                 self.branch,
+                environ={**os.environ, **(self.environ or {})},
             )
             if self._worktree_name not in user.list_worktrees():
                 self._worktree_name = self.path.name
@@ -546,23 +545,8 @@ def _uses_lfs(user: pygit2.Repository, commit_oid: str) -> bool:
     return isinstance(blob, pygit2.Blob) and b"filter=lfs" in blob.data
 
 
-def _git(cwd: str | Path | None, *args: str) -> str:
-    env = git_environ()
-    proc = subprocess.run(
-        [git_program(env) or "git", "--no-optional-locks", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        lines = proc.stderr.strip().splitlines()
-        detail = lines[-1] if lines else f"exit code {proc.returncode}"
-        raise RepoError(
-            f"git {args[0]} failed: {redact(detail)}", "run `memfun doctor` to check git"
-        )
-    return proc.stdout
+def _git(cwd: str | Path | None, *args: str, environ: Mapping[str, str] | None = None) -> str:
+    return run_git(args, cwd=cwd, environ=environ).stdout
 
 
 @contextmanager

@@ -34,7 +34,8 @@ from pathlib import Path
 
 from memfun_git.backends.protocols import RunResult
 from memfun_git.config import SandboxConfig
-from memfun_git.errors import ConfigError, SandboxUnavailable, UsageError
+from memfun_git.errors import ConfigError, RepoError, SandboxUnavailable, UsageError
+from memfun_git.gitops.git import run_git
 from memfun_git.sandbox.env import CACHE_ROOT, sandbox_environ
 from memfun_git.sandbox.process import (
     BwrapPipes,
@@ -328,21 +329,17 @@ class _GitConfigCopy:
 
 def _git_config_without_credentials(source: Path, path_env: str) -> bytes:
     try:
-        done = subprocess.run(
-            ["git", "config", "--file", str(source), "--null", "--list"],
+        done = run_git(
+            ["config", "--file", str(source), "--null", "--list"],
             cwd="/",
-            capture_output=True,
-            env={"PATH": path_env, "LC_ALL": "C", "GIT_CONFIG_NOSYSTEM": "1"},
+            environ={"PATH": path_env, "LC_ALL": "C", "GIT_CONFIG_NOSYSTEM": "1"},
             timeout=20,
-            check=False,
         )
-    except (OSError, subprocess.TimeoutExpired):
+    except RepoError:
         return b""  # git then reads the defaults: a SHA-1 repository of format 0
-    if done.returncode != 0:
-        return b""
     lines: list[str] = []
     header: tuple[str, str | None] | None = None
-    for record in done.stdout.decode("utf-8", "surrogateescape").split("\0"):
+    for record in done.stdout.split("\0"):
         key, newline, value = record.partition("\n")
         section, _, rest = key.partition(".")
         sub, _, name = rest.rpartition(".")
