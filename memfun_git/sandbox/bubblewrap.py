@@ -18,7 +18,7 @@ symbolic link there stays a link (it is never followed out of the worktree on th
 Nothing else of the user's home or repository is visible.
 
 After each command, named pipes and sockets it left in the worktree (and links to named pipes)
-are removed: see `process.remove_special_files`.
+are removed, and folder permissions restored: see `gitops.tidy`.
 """
 
 from __future__ import annotations
@@ -36,12 +36,12 @@ from memfun_git.backends.protocols import RunResult
 from memfun_git.config import SandboxConfig
 from memfun_git.errors import ConfigError, RepoError, SandboxUnavailable, UsageError
 from memfun_git.gitops.git import run_git
+from memfun_git.gitops.tidy import Tidier
 from memfun_git.sandbox.env import CACHE_ROOT, sandbox_environ
 from memfun_git.sandbox.process import (
     BwrapPipes,
     Limits,
     OutputSink,
-    remove_special_files,
     run_limited,
 )
 from memfun_git.sandbox.resolve import Resolved, Resolver
@@ -102,6 +102,7 @@ class BubblewrapSandbox:
         half of it, $HOME a quarter, /run and /dev/shm an eighth each."""
         self.config = config
         self.worktree = worktree.resolve()
+        self._tidier = Tidier(self.worktree)
         self.user_tree = user_tree.resolve()
         self.common_dir = common_dir.resolve()
         self.environ = dict(os.environ if environ is None else environ)
@@ -170,7 +171,7 @@ class BubblewrapSandbox:
                 pipes.close()
             for folder in created:
                 _remove_if_empty(folder)
-            remove_special_files(self.worktree)
+            self._tidier.tidy()
 
     def arguments(self, resolved: Resolved, cwd: Path) -> list[str]:
         """bwrap's options for one command (mounts are applied in this order)."""

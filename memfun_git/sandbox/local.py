@@ -18,8 +18,9 @@ from pathlib import Path
 from memfun_git.backends.protocols import RunResult
 from memfun_git.config import SandboxConfig
 from memfun_git.errors import SandboxUnavailable, UsageError
+from memfun_git.gitops.tidy import Tidier
 from memfun_git.sandbox.env import sandbox_environ
-from memfun_git.sandbox.process import Limits, OutputSink, remove_special_files, run_limited
+from memfun_git.sandbox.process import Limits, OutputSink, run_limited
 
 __all__ = ["LocalSandbox"]
 
@@ -38,6 +39,7 @@ class LocalSandbox:
     ) -> None:
         self.config = config
         self.worktree = worktree.resolve()
+        self._tidier = Tidier(self.worktree)
         self.user_tree = user_tree.resolve()
         self.environ = dict(os.environ if environ is None else environ)
         self.confirm = confirm
@@ -87,7 +89,7 @@ class LocalSandbox:
                     on_output=on_output,
                 )
             finally:
-                remove_special_files(self.worktree)
+                self._tidier.tidy()
 
     def _allow(self, argv: list[str], cwd: Path, search: str) -> None:
         program = os.path.basename(argv[0])

@@ -15,10 +15,9 @@ init is also what `run_limited` waits for at the end: bwrap exits as soon as the
 while its init is still reaping (and, bwrap gone, killing) what the command left behind, so no
 process of the sandbox is alive when `run_limited` returns, with or without a cgroup.
 
-`remove_special_files`, run by both members after each command: what the command left in the
-worktree that is no file, folder or link (named pipes, sockets; links to named pipes) is
-removed, since memfun reads the worktree on the host afterwards (libgit2 opens `.gitignore` and
-`.gitattributes` files, following links, and would wait on a named pipe forever).
+After each command both members tidy the worktree (`gitops.tidy.Tidier`): folder permissions
+restored, named pipes, sockets and links to them removed, since memfun reads the worktree on
+the host afterwards.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ import os
 import select
 import selectors
 import signal
-import stat
 import subprocess
 import threading
 import time
@@ -46,7 +44,6 @@ __all__ = [
     "Limits",
     "OutputSink",
     "pids_cgroup_available",
-    "remove_special_files",
     "run_limited",
 ]
 
@@ -277,36 +274,6 @@ def _collect(proc: subprocess.Popen[bytes], out: _Capture, err: _Capture, deadli
         selector.close()
         if pidfd is not None:
             os.close(pidfd)
-
-
-def remove_special_files(root: Path) -> list[str]:
-    """Remove what a command left under `root` that is no file, folder or link (named pipes,
-    sockets), and links to named pipes; return their paths. Links are never followed."""
-    removed: list[str] = []
-    stack = [str(root)]
-    while stack:
-        try:
-            entries = list(os.scandir(stack.pop()))
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(entry.path)
-                continue
-            if entry.is_file(follow_symlinks=False):
-                continue
-            if entry.is_symlink():
-                try:
-                    special = stat.S_ISFIFO(os.stat(entry.path).st_mode)
-                except OSError:
-                    special = False
-            else:
-                special = True
-            if special:
-                with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
-                    removed.append(entry.path)
-    return removed
 
 
 def pids_cgroup_available() -> bool:
