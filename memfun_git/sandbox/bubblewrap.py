@@ -38,6 +38,7 @@ from memfun_git.errors import ConfigError, RepoError, SandboxUnavailable, UsageE
 from memfun_git.gitops.git import run_git
 from memfun_git.gitops.tidy import Tidier
 from memfun_git.sandbox.env import CACHE_ROOT, sandbox_environ
+from memfun_git.sandbox.installs import is_system
 from memfun_git.sandbox.process import (
     BwrapPipes,
     Limits,
@@ -205,20 +206,32 @@ class BubblewrapSandbox:
         # Links first: a folder bound below may hold the same link, and then hides this one.
         for target, where in resolved.links:
             args += ["--symlink", target, where]
+        places = self.resolver.places
         for extra in self.config.extra_ro_paths:
-            real = os.path.realpath(os.path.expanduser(extra))
-            if self.resolver.exposes(Path(real)):
+            real = Path(os.path.realpath(os.path.expanduser(extra)))
+            if not places.bindable(real):
                 raise ConfigError(
                     f"[sandbox] extra_ro_paths names {extra}, which would show your home "
-                    "folder or repository whole to sandboxed commands",
+                    "folder, repository or task worktrees whole to sandboxed commands",
                     "name the folder the tool needs",
                 )
-        for extra in (*resolved.ro_binds, *self.config.extra_ro_paths):
-            real = os.path.realpath(os.path.expanduser(extra))
-            if not _is_system(real) and os.path.exists(real):
-                args += ["--ro-bind", real, real]
-                if real != extra and os.path.isabs(extra) and not _is_system(extra):
-                    args += ["--ro-bind", real, extra]
+            if not is_system(real) and real.exists():
+                args += ["--ro-bind", str(real), str(real)]
+                shown = os.path.abspath(os.path.expanduser(extra))
+                if shown != str(real) and not is_system(Path(shown)):
+                    args += ["--ro-bind", str(real), shown]  # also where the user named it
+        for bind in resolved.ro_binds:
+            real = Path(os.path.realpath(bind))
+            if is_system(real) or not real.exists():
+                continue
+            if not places.bindable(real):
+                # The resolver binds real paths that pass this check; anything else is a bug
+                # that would show the user's files: refuse rather than run.
+                raise SandboxUnavailable(
+                    f"refusing to show {real} to a sandboxed command",
+                    "report this; add the tool's own folder to [sandbox] extra_ro_paths",
+                )
+            args += ["--ro-bind", str(real), str(real)]
         args += ["--ro-bind", str(self.common_dir), str(self.common_dir)]
         config = self._git_config.path()
         if config is not None:
@@ -381,10 +394,6 @@ def _inside(worktree: Path, cwd: str) -> Path:
 
 def _contains(folder: Path, path: Path) -> bool:
     return path == folder or folder in path.parents
-
-
-def _is_system(path: str) -> bool:
-    return any(path == s or path.startswith(s + "/") for s in _SYSTEM)
 
 
 def _remove_if_empty(folder: Path) -> None:

@@ -1,20 +1,25 @@
-"""Resolving a program's whole exec chain, so exactly that is bound into the sandbox.
+"""Resolving a program's exec chain, so exactly that is bound into the sandbox.
 
-Resolved, never guessed: the binary's real path; a script's shebang interpreter (through
-`/usr/bin/env`); a venv's `pyvenv.cfg` home and its paths into the user's tree (editable
-installs, which the sandbox maps onto the worktree so tests test the task's code); the
-installation prefix of anything outside the system folders (for a file in a `node_modules`
-folder: that folder, where its dependencies are). Symbolic links on the way (`~/.local/bin/x`
-pointing into a tool's own folder) are recreated as links, not bound with their folder. A
-prefix that would show the user's home, repository or worktrees (a program in the home
-folder's or the repository's root) shrinks to the program's folder, then to the file alone.
-Inside the user's repository, its git dir and the worktrees, only a venv or a node_modules
-folder is bound whole, anything else by the file alone (a folder there holds ignored files,
-`.env`); a tool's own folder directly in the home (`~/.cargo`, `~/.fly`) is bound by the
-program's folder and its `lib` only (the rest holds the tool's settings and credentials).
-Version-manager shims (pyenv, rustup, asdf, mise, volta) are resolved with the manager's own
-`which`, run in the user's main tree so its version files apply. What cannot be resolved is
-refused with a pointer to `[sandbox] extra_ro_paths`.
+Two kinds of program, never mixed:
+- **Programs in the worktree** (`./run.sh`, `scripts/test`, anything whose path leads into it):
+  the task may have written them, so nothing about them decides a mount. They are visible in
+  the sandbox as they are; their `#!` interpreter is found there, on the sandbox's PATH (the
+  user's environment and the system). A link out of the worktree is refused (run the target
+  by its own path instead). The file must be a program the kernel starts itself (an ELF file,
+  or a `#!` line it can read): otherwise the exec would fall back to `/bin/sh <file>`.
+- **Programs outside the worktree** (found on PATH, or named by an absolute path): resolved on
+  the host, on real paths only. Every hop (each link, the real file, its `#!` interpreter,
+  what `/usr/bin/env` finds, a venv's base interpreter) must be an executable file outside the
+  worktrees; what is bound for each follows `installs.py`.
+
+The search path, as the quality gate will use it: the user's main tree's virtual environment
+(`.venv` or `venv`) and `node_modules/.bin` first, then the absolute folders of PATH (a relative
+entry would be looked up in the worktree). Version-manager shims (pyenv, rustup, asdf, mise,
+volta) are resolved with the manager's own `which`, run in the user's main tree so its version
+files apply; a "shim" in the worktree or the user's repository never runs anything on the host.
+A venv's paths into the user's tree (editable installs) are recorded, so the sandbox shows the
+worktree's files there. What cannot be resolved is refused with a pointer to
+`[sandbox] extra_ro_paths`.
 """
 
 from __future__ import annotations
@@ -23,18 +28,22 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from memfun_git.errors import ProgramNotExecutable, ProgramNotFound, SandboxUnavailable, UsageError
+from memfun_git.sandbox.installs import SYSTEM_PREFIXES, Places, is_system, real, under
 
-__all__ = ["SYSTEM_PREFIXES", "Resolved", "Resolver"]
+__all__ = ["SYSTEM_PREFIXES", "Resolved", "Resolver", "exec_format_problem"]
 
-SYSTEM_PREFIXES = ("/usr/", "/bin/", "/sbin/", "/lib/", "/lib64/", "/lib32/")
 _MAX_DEPTH = 12
 _SHEBANG = re.compile(rb"^#!\s*(\S+)(?:[ \t]+(.*))?$")
 _PATHLIKE = re.compile(r"(/[^\s'\"=:;,\]\)]+)")
+_BINPRM_BUF = 256
+"""The kernel reads this much of a file to start it: a longer `#!` line is refused (ENOEXEC)."""
+_ELF = b"\x7fELF"
+_VENVS = (".venv", "venv")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +51,7 @@ class Resolved:
     program: str
     """What to execute inside the sandbox (an absolute path)."""
     ro_binds: tuple[str, ...] = ()
-    """Folders or files to bind read-only at their own path."""
+    """Real folders or files to bind read-only at their own path."""
     links: tuple[tuple[str, str], ...] = ()
     """Symbolic links to recreate: (target, where)."""
     path_dirs: tuple[str, ...] = ()
@@ -50,6 +59,8 @@ class Resolved:
     editable: tuple[str, ...] = ()
     """Paths in the user's tree that the program's environment imports from."""
     venv: str | None = None
+    shown: str = ""
+    """The program as the user would recognise it (the path that was found)."""
 
 
 @dataclass
@@ -60,9 +71,16 @@ class _Chain:
     editable: list[str] = field(default_factory=list[str])
     venv: str | None = None
 
+    def add(self, other: _Chain) -> None:
+        self.binds += other.binds
+        self.links += other.links
+        self.path_dirs += other.path_dirs
+        self.editable += other.editable
+        self.venv = self.venv or other.venv
+
 
 class Resolver:
-    """Resolves programs as the user's shell would find them, with a cache."""
+    """Resolves programs as the task's commands will find them, with a cache."""
 
     def __init__(
         self,
@@ -73,198 +91,202 @@ class Resolver:
         common_dir: Path | None = None,
         timeout: float = 20,
     ) -> None:
-        self.user_tree = user_tree.resolve()
-        self.common_dir = common_dir.resolve() if common_dir is not None else None
-        self.worktree = worktree.resolve()
+        home = os.path.abspath(environ.get("HOME") or Path.home())
+        self.places = Places.of(home, user_tree, worktree, common_dir)
+        self.user_tree = self.places.user_tree
+        self.worktree = self.places.worktree
         self.environ = environ
-        self.path = environ.get("PATH", os.defpath)
-        self.home = Path(os.path.abspath(environ.get("HOME") or Path.home()))
         self.timeout = timeout
+        self.user_env = self._user_environment()
+        self.search = os.pathsep.join([*self._user_bins(), *self._path_entries()])
         self._cache: dict[tuple[str, str], Resolved] = {}
 
-    def protected(self) -> tuple[Path, ...]:
-        """Folders no bind may show whole, or by an ancestor: the user's repository and home,
-        the folder of task worktrees, the root."""
-        common = (self.common_dir,) if self.common_dir is not None else ()
-        return (self.user_tree, self.worktree.parent, self.home, Path("/"), *common)
+    # -- public ------------------------------------------------------------------------------
+
+    def exposes(self, folder: Path) -> bool:
+        """True when binding `folder` (resolved first) would show a protected folder whole."""
+        return self.places.exposes(real(folder))
 
     def resolve(self, program: str, cwd: Path | None = None) -> Resolved:
-        """The exec chain of `program` (a name looked up on PATH, or a path; a relative path
-        is taken from `cwd`, default the worktree's root)."""
+        """The exec chain of `program` (a name looked up on the search path, or a path; a
+        relative path is taken from `cwd`, default the worktree's root)."""
         base = (cwd or self.worktree).resolve()
         key = (program, str(base))
         cached = self._cache.get(key)
-        if cached is not None:
-            return cached
+        if cached is None:
+            cached = self._resolve(program, base)
+            self._cache[key] = cached
+        return cached
+
+    # -- the two kinds -----------------------------------------------------------------------
+
+    def _resolve(self, program: str, base: Path) -> Resolved:
         chain = _Chain()
-        if "/" in program:
-            start = Path(program)
-            full = start if start.is_absolute() else base / start
-            seen = self._as_bound(full)
-            if not (seen.exists() or seen.is_symlink()):
-                raise ProgramNotFound(f"{program} does not exist", "check the command's path")
-            target = str(full) if start.is_absolute() else program
-            real = os.path.realpath(seen)
-            if Path(real).is_file() and not os.access(real, os.X_OK):
-                raise ProgramNotExecutable(
-                    f"{program} is not executable", "chmod +x it, or run it with its interpreter"
-                )
-            self._walk(seen, chain, depth=0)
-        else:
-            found = shutil.which(program, path=self.path)
+        chain.add(self.user_env)
+        if "/" not in program:
+            found = shutil.which(program, path=self.search)
             if found is None:
+                places = [_where(Path(b)) for b in self._user_bins()]
                 raise ProgramNotFound(
-                    f"{program} is not installed (not found on PATH)",
+                    f"{program} is not installed (not found {', '.join([*places, 'on PATH'])})",
                     "install it, or run it by its full path",
                 )
-            target = self._walk(Path(found), chain, depth=0)
-        result = Resolved(
-            program=target,
+            return self._finish(self._outside(Path(found), chain, depth=0), chain, found)
+        given = Path(program) if os.path.isabs(program) else base / program
+        mapped = self._user_environment_path(given)
+        if mapped is not None:
+            target, shown = mapped
+            return self._finish(self._outside(target, chain, depth=0, shown=shown), chain, shown)
+        if self._leads_into_worktree(given):
+            return self._finish(self._in_worktree(given, program), chain, str(given))
+        return self._finish(self._outside(given, chain, depth=0), chain, str(given))
+
+    def _finish(self, program: str, chain: _Chain, shown: str) -> Resolved:
+        return Resolved(
+            program=program,
             ro_binds=tuple(dict.fromkeys(chain.binds)),
             links=tuple(dict.fromkeys(chain.links)),
             path_dirs=tuple(dict.fromkeys(chain.path_dirs)),
             editable=tuple(dict.fromkeys(chain.editable)),
             venv=chain.venv,
+            shown=shown,
         )
-        self._cache[key] = result
-        return result
 
-    def _as_bound(self, path: Path) -> Path:
-        """Where `path` is on this machine: `<worktree>/node_modules/...` is the user's
-        node_modules (the sandbox binds it there), e.g. `node_modules/.bin/eslint`."""
-        modules = self.worktree / "node_modules"
-        user_modules = self.user_tree / "node_modules"
-        if not _contains(modules, Path(os.path.abspath(path))) or modules.is_symlink():
-            return path
-        if not user_modules.is_dir():
-            return path
-        return user_modules / Path(os.path.abspath(path)).relative_to(modules)
+    def _leads_into_worktree(self, given: Path) -> bool:
+        lexical = Path(os.path.abspath(given))
+        return self.places.in_worktree(lexical) or self.places.in_worktree(real(given))
 
-    def _walk(self, path: Path, chain: _Chain, *, depth: int) -> str:
-        """Bind what `path` needs to run; return the path to execute."""
+    def _in_worktree(self, given: Path, program: str) -> str:
+        """A program the task may have written: checked, never followed out, mounts nothing."""
+        target = real(given)
+        if not self.places.in_worktree(target):
+            raise UsageError(
+                f"{program} is a link out of the worktree (to {target})",
+                f"run {target} by its own path",
+            )
+        if not under(target, self.worktree):
+            raise UsageError(f"{program} is in another worktree", "run programs of this one")
+        _check_program(target, program)
+        problem = exec_format_problem(target)
+        if problem is not None:
+            raise ProgramNotExecutable(f"{program} {problem}", "run it with its interpreter")
+        # The path as given, made absolute: links inside the worktree resolve the same way in
+        # the sandbox, where the worktree is bound at its own path.
+        return os.path.abspath(given)
+
+    def _outside(self, path: Path, chain: _Chain, *, depth: int, shown: str = "") -> str:
+        """Bind what the program at `path` (outside the worktree) needs; return what to exec."""
         if depth > _MAX_DEPTH:
             raise SandboxUnavailable(
                 f"could not resolve how {path} runs (too many indirections)",
                 "add its installation folder to [sandbox] extra_ro_paths",
             )
-        shim = self._shim(path)
+        where = _real_parent(path)
+        if self.places.in_worktree(where) or self.places.in_worktree(real(where)):
+            raise UsageError(
+                f"{shown or path} leads into a task's worktree",
+                "run programs of the worktree by their path in it",
+            )
+        shim = self._shim(where)
         if shim is not None:
-            return self._walk(Path(shim), chain, depth=depth + 1)
-        real = Path(os.path.realpath(path))
-        if not real.is_file():
-            raise ProgramNotExecutable(f"{path} is not a program", "check the command")
-        self._bind_program(path, chain)
-        self._venv(path, chain)
-        interpreter = _shebang(real)
+            return self._outside(Path(shim), chain, depth=depth + 1)
+        target = self._follow_links(where, chain)
+        _check_program(target, shown or str(path))
+        self._bind_file(target, chain)
+        self._venv(where, chain)
+        interpreter = _shebang(target)
         if interpreter is not None:
-            name, arg = interpreter
-            if name.endswith("/env") and arg:
-                words = [w for w in arg.split() if not w.startswith("-") and "=" not in w]
-                program = words[0] if words else arg
-                venv_bin = [str(Path(chain.venv) / "bin")] if chain.venv else []
-                search = os.pathsep.join([*venv_bin, str(path.parent), self.path])
-                found = shutil.which(program, path=search)
-                if found is None:
-                    raise UsageError(
-                        f"{path} needs {program}, which is not installed",
-                        f"install {program}",
-                    )
-                self._walk(Path(found), chain, depth=depth + 1)
-                chain.path_dirs.append(str(Path(found).parent))
-            else:
-                self._walk(Path(name), chain, depth=depth + 1)
-        if not self._inside_worktree(path):
-            chain.path_dirs.append(str(path.parent))
-        return str(path)
+            self._interpreter(where, interpreter, chain, depth)
+        if not is_system(where.parent):
+            chain.path_dirs.append(str(where.parent))
+        return str(where)
 
-    def _inside_worktree(self, path: Path) -> bool:
-        return _under(path, self.worktree)
-
-    def _bind_program(self, path: Path, chain: _Chain) -> None:
-        """Bind what `path` runs from: links on the way recreated, the real file's prefix."""
-        if path.is_symlink():
-            self._links(path, chain)
+    def _interpreter(
+        self, where: Path, interpreter: tuple[str, str], chain: _Chain, depth: int
+    ) -> None:
+        name, arg = interpreter
+        if name.endswith("/env") and arg:
+            words = [w for w in arg.split() if not w.startswith("-") and "=" not in w]
+            program = words[0] if words else arg
+            venv_bin = [str(Path(chain.venv) / "bin")] if chain.venv else []
+            search = os.pathsep.join([*venv_bin, self.search])
+            found = shutil.which(program, path=search)
+            if found is None:
+                raise UsageError(
+                    f"{where} needs {program}, which is not installed", f"install {program}"
+                )
+            self._outside(Path(found), chain, depth=depth + 1)
+            chain.path_dirs.append(str(_real_parent(Path(found)).parent))
+        elif os.path.isabs(name):
+            self._outside(Path(name), chain, depth=depth + 1)
         else:
-            self._bind_install(path, chain)
-        self._bind_install(Path(os.path.realpath(path)), chain)
+            raise UsageError(f"{where} names a relative interpreter ({name})", "fix its #! line")
 
-    def _links(self, path: Path, chain: _Chain) -> None:
-        hop = path
+    # -- binds -------------------------------------------------------------------------------
+
+    def _follow_links(self, where: Path, chain: _Chain) -> Path:
+        """Recreate the links from `where` to the real file; return the real file."""
+        hop = where
         for _ in range(40):
             if not hop.is_symlink():
-                return
+                return hop
             target = os.readlink(hop)
-            # System folders and /etc (`/etc/alternatives`) are bound whole, before the links.
-            if not (str(hop).startswith((*SYSTEM_PREFIXES, "/etc/")) or self._inside_worktree(hop)):
+            nxt = _real_parent(Path(os.path.join(hop.parent, target)))
+            if self.places.in_worktree(nxt):
+                raise UsageError(
+                    f"{where} is a link into a task's worktree", "run the program by its path"
+                )
+            # System folders and /etc (`/etc/alternatives`) are bound whole, links included.
+            if not (is_system(hop) or str(hop).startswith("/etc/")):
                 chain.links.append((target, str(hop)))
-            hop = Path(os.path.normpath(os.path.join(os.path.realpath(hop.parent), target)))
+            hop = nxt
+        raise SandboxUnavailable(f"{where} is a loop of links", "run the program by its real path")
 
-    def _bind_install(self, path: Path, chain: _Chain) -> None:
-        text = str(path)
-        if text.startswith(SYSTEM_PREFIXES) or self._inside_worktree(path):
+    def _bind_file(self, path: Path, chain: _Chain) -> None:
+        """Bind what the real file `path` runs from (installs.py's rules)."""
+        places = self.places
+        if is_system(path):
+            return
+        install = places.installation(path)
+        if install is not None:
+            if places.bindable(install):
+                chain.binds.append(str(install))
+                return
+            if (install / "pyvenv.cfg").is_file():
+                # A venv made in the home's or repository's root: its own parts, not the root.
+                parts = ("pyvenv.cfg", "bin", "lib", "lib64", "include")
+                chain.binds.extend(str(install / p) for p in parts if (install / p).exists())
+                return
+        if places.private(path):
+            chain.binds.append(str(path))
             return
         folder = path.parent
-        if "node_modules" in folder.parts:
-            # Node resolves a package's dependencies in the node_modules folders above it.
-            prefix = Path(*folder.parts[: folder.parts.index("node_modules") + 1])
-        elif folder.name in ("bin", "sbin", "libexec"):
-            prefix = folder.parent
-        else:
-            prefix = folder
-        if prefix.name == ".local" and prefix.parent == self.home:
-            # `pip install --user`: the script and the user site, not ~/.local/share or state.
-            chain.binds.extend([text, str(prefix / "lib")])
-            return
-        if self._private(path) and not (
-            prefix.name == "node_modules" or (prefix / "pyvenv.cfg").is_file()
-        ):
-            # In the user's repository (or a task's worktree) a folder holds the user's
-            # ignored files (.env): an environment there is bound whole, anything else alone.
-            chain.binds.append(text)
-            return
-        if prefix != folder and prefix.parent in (self.home, Path(os.path.realpath(self.home))):
-            # A tool's own folder in the home (~/.cargo, ~/.fly, ~/.pulumi) keeps the user's
-            # settings and credentials beside its programs: its programs and libraries only.
-            chain.binds.append(str(folder))
-            if (prefix / "lib").is_dir():
-                chain.binds.append(str(prefix / "lib"))
-            return
+        prefix = folder.parent if folder.name in ("bin", "sbin", "libexec") else folder
         for candidate in (prefix, folder, path):
-            if not self.exposes(candidate):
+            if places.bindable(candidate):
                 chain.binds.append(str(candidate))
                 return
+        raise SandboxUnavailable(f"{path} cannot be shown to the sandbox", "install it elsewhere")
 
-    def _private(self, path: Path) -> bool:
-        """True when `path` lies in the user's repository, its git dir or the worktrees."""
-        common = (self.common_dir,) if self.common_dir is not None else ()
-        return any(_under(path, f) for f in (self.user_tree, self.worktree.parent, *common))
-
-    def exposes(self, folder: Path) -> bool:
-        """True when binding `folder` would show one of the protected folders whole."""
-        return any(_under(guarded, folder) for guarded in self.protected())
-
-    def _venv(self, path: Path, chain: _Chain) -> None:
-        folder = path.parent.parent
+    def _venv(self, where: Path, chain: _Chain) -> None:
+        folder = where.parent.parent
         cfg = folder / "pyvenv.cfg"
-        if not cfg.is_file():
+        if not cfg.is_file() or where.parent.name != "bin":
             return
         chain.venv = str(folder)
-        if self.exposes(folder):
-            # A venv made in the repository's (or home's) root: its own parts, not the root.
-            parts = ("pyvenv.cfg", "bin", "lib", "lib64", "include")
-            chain.binds.extend(str(folder / p) for p in parts if (folder / p).exists())
-        else:
-            chain.binds.append(str(folder))
+        self._bind_file(real(cfg), chain)
         chain.path_dirs.append(str(folder / "bin"))
         home = None
         for line in cfg.read_text(errors="replace").splitlines():
             key, _, value = line.partition("=")
             if key.strip() == "home":
                 home = value.strip()
-        if home:
+        if home and os.path.isabs(home):
             base = shutil.which("python3", path=home) or shutil.which("python", path=home)
-            if base is not None:
-                self._bind_program(Path(base), chain)
+            if base is not None and not self.places.in_worktree(real(base)):
+                target = self._follow_links(_real_parent(Path(base)), chain)
+                if target.is_file() and os.access(target, os.X_OK):
+                    self._bind_file(target, chain)
         for site in folder.glob("lib/python*/site-packages"):
             chain.editable.extend(self._editable_paths(site))
 
@@ -280,61 +302,175 @@ class Resolver:
                 continue
             text = text.replace("file://", "")
             for match in _PATHLIKE.findall(text):
-                candidate = Path(match.rstrip("/"))
-                if _under(candidate, self.user_tree):
+                candidate = Path(os.path.abspath(match.rstrip("/")))
+                if under(candidate, self.user_tree):
                     found.append(str(candidate))
         return found
 
-    def _shim(self, path: Path) -> str | None:
-        """The real program behind a version manager's shim, or None if `path` is none.
+    # -- the user's environment ----------------------------------------------------------------
 
-        The manager runs here, outside the sandbox: so a program in the user's repository or
-        a worktree (which a task may have written, a `cargo` linked to a `./rustup`) is never
-        taken for a shim, and only a manager installed elsewhere is run."""
-        if self._private(path):
+    def _user_environment(self) -> _Chain:
+        """The user's main tree's venv and node_modules/.bin: first on the search path, and on
+        the sandbox's PATH for every command (what `#!/usr/bin/env python3` finds there)."""
+        chain = _Chain()
+        for name in _VENVS:
+            venv = self.user_tree / name
+            python = venv / "bin" / "python"
+            if (venv / "pyvenv.cfg").is_file() and python.exists():
+                try:
+                    self._venv(python, chain)
+                except (UsageError, SandboxUnavailable):
+                    continue
+                break
+        if (self.user_tree / "node_modules" / ".bin").is_dir():
+            # The sandbox binds the user's node_modules at <worktree>/node_modules.
+            chain.path_dirs.append(str(self.worktree / "node_modules" / ".bin"))
+        return chain
+
+    def _user_bins(self) -> list[str]:
+        """Where the host looks first: the user's venv and node_modules/.bin (real places)."""
+        bins = [str(self.user_tree / name / "bin") for name in _VENVS]
+        bins = [b for b in bins if (Path(b).parent / "pyvenv.cfg").is_file()][:1]
+        modules = self.user_tree / "node_modules" / ".bin"
+        return [*bins, *([str(modules)] if modules.is_dir() else [])]
+
+    def _user_environment_path(self, given: Path) -> tuple[Path, str] | None:
+        """`node_modules/...` or `.venv/...` in a worktree that has none: the user's own
+        (ignored, so never in the worktree). Returns (the real place, what to exec)."""
+        lexical = Path(os.path.abspath(given))
+        if not under(lexical, self.worktree):
             return None
-        text = str(path)
-        real = os.path.realpath(path)
+        rel = lexical.relative_to(self.worktree)
+        if not rel.parts or rel.parts[0] not in ("node_modules", *_VENVS):
+            return None
+        if os.path.lexists(self.worktree / rel.parts[0]) and rel.parts[0] != "node_modules":
+            return None
+        user = self.user_tree / rel
+        if rel.parts[0] == "node_modules":
+            if not (self.user_tree / "node_modules").is_dir():
+                return None
+            if (self.worktree / "node_modules").is_symlink():
+                return None
+            # Executed at the worktree path, where the sandbox binds the user's node_modules.
+            return user, str(lexical)
+        return user, str(user)
+
+    def _path_entries(self) -> list[str]:
+        """PATH's absolute folders outside the worktrees (a relative entry, or one into a
+        worktree, would find programs the task wrote)."""
+        kept: list[str] = []
+        for entry in self.environ.get("PATH", os.defpath).split(os.pathsep):
+            if not os.path.isabs(entry):
+                continue
+            if self.places.in_worktree(real(entry)) or self.places.in_worktree(Path(entry)):
+                continue
+            kept.append(entry)
+        return kept
+
+    # -- version managers ------------------------------------------------------------------
+
+    def _shim(self, where: Path) -> str | None:
+        """The real program behind a version manager's shim, or None if `where` is none.
+
+        The manager runs here, outside the sandbox: a program in the user's repository or a
+        worktree (which a task may have written) is never taken for a shim, and only a
+        manager installed elsewhere is run."""
+        if self.places.in_worktree(real(where)) or under(real(where), self.user_tree):
+            return None
+        text = str(where)
+        target = os.path.realpath(where)
         manager: list[str] | None = None
-        if "/shims/" in text and ("/.pyenv/" in text or _mentions(path, b"pyenv")):
-            manager = [_pyenv(path, self.environ), "which", path.name]
-        elif os.path.basename(real) in ("rustup", "rustup-init") and path.name != "rustup":
-            manager = [real, "which", path.name]
+        if "/shims/" in text and ("/.pyenv/" in text or _mentions(where, b"pyenv")):
+            manager = [_pyenv(where, self.environ), "which", where.name]
+        elif os.path.basename(target) in ("rustup", "rustup-init") and where.name != "rustup":
+            manager = [target, "which", where.name]
         elif "/.asdf/shims/" in text:
-            manager = [shutil.which("asdf", path=self.path) or "asdf", "which", path.name]
+            manager = [shutil.which("asdf", path=self.search) or "asdf", "which", where.name]
         elif "/mise/shims/" in text:
-            manager = [shutil.which("mise", path=self.path) or "mise", "which", path.name]
-        elif "/.volta/bin/" in text and path.name != "volta":
-            manager = [shutil.which("volta", path=self.path) or "volta", "which", path.name]
+            manager = [shutil.which("mise", path=self.search) or "mise", "which", where.name]
+        elif "/.volta/bin/" in text and where.name != "volta":
+            manager = [shutil.which("volta", path=self.search) or "volta", "which", where.name]
         if manager is None:
             return None
-        if not os.path.isabs(manager[0]) or self._private(Path(manager[0])):
+        program = real(manager[0]) if os.path.isabs(manager[0]) else None
+        if program is None or self.places.in_worktree(program) or under(program, self.user_tree):
             raise SandboxUnavailable(
-                f"{path} looks like a version manager's shim, but {manager[0]} is no installed "
+                f"{where} looks like a version manager's shim, but {manager[0]} is no installed "
                 "version manager",
                 "call the tool by its full path, or add its folder to [sandbox] extra_ro_paths",
             )
-        try:
-            proc = subprocess.run(
-                manager,
-                cwd=self.user_tree,
-                env=dict(self.environ),
-                capture_output=True,
-                text=True,
-                timeout=self.timeout,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            proc = None
-        answer = proc.stdout.strip().splitlines() if proc and proc.returncode == 0 else []
-        if not answer or not Path(answer[-1]).is_file():
+        answer = _run_manager(manager, self.user_tree, self.environ, self.timeout)
+        if answer is None or not Path(answer).is_file():
             raise SandboxUnavailable(
-                f"{path} is a version manager's shim that could not be resolved "
+                f"{where} is a version manager's shim that could not be resolved "
                 f"(`{' '.join(manager[1:])}` failed)",
                 "check the tool runs in your repository, or add its folder to "
                 "[sandbox] extra_ro_paths and call it by its full path",
             )
-        return answer[-1]
+        return answer
+
+
+def _check_program(target: Path, named: str) -> None:
+    """`target` (a real path) is an executable file, or the one-line error saying why not."""
+    if not target.exists():
+        raise ProgramNotFound(f"{named} does not exist", "check the command's path")
+    if not target.is_file():
+        raise ProgramNotExecutable(f"{named} is not a program", "check the command")
+    if not os.access(target, os.X_OK):
+        raise ProgramNotExecutable(
+            f"{named} is not executable", "chmod +x it, or run it with its interpreter"
+        )
+
+
+def exec_format_problem(path: Path) -> str | None:
+    """Why the kernel would not start the file `path` itself (so that the exec would fall back
+    to `/bin/sh <file>`), or None: an ELF file, or a `#!` line within what the kernel reads."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_BINPRM_BUF)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if head.startswith(_ELF):
+        return None
+    if not head.startswith(b"#!"):
+        return "is not a program the kernel can start (no #! line, not an ELF file)"
+    if b"\n" not in head:
+        return f"has a #! line longer than the {_BINPRM_BUF - 1} bytes the kernel reads"
+    return None
+
+
+def _where(folder: Path) -> str:
+    """'in your .venv' for `<tree>/.venv/bin`, 'in your node_modules/.bin' for that."""
+    return f"in your {folder.parent.name if folder.name == 'bin' else 'node_modules/.bin'}"
+
+
+def _run_manager(
+    manager: Sequence[str], cwd: Path, environ: Mapping[str, str], timeout: float
+) -> str | None:
+    try:
+        proc = subprocess.run(
+            list(manager),
+            cwd=cwd,
+            env=dict(environ),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = proc.stdout.strip().splitlines() if proc.returncode == 0 else []
+    return lines[-1] if lines else None
+
+
+def _real_parent(path: Path) -> Path:
+    """`path` with its folder resolved (no `..`, no links) and its last name kept: a link
+    stays a link (multi-call programs read their name), a `..` is gone."""
+    absolute = os.path.abspath(path) if not os.path.isabs(path) else str(path)
+    head, name = os.path.split(absolute)
+    if name in ("", ".", ".."):
+        return real(absolute)
+    return Path(os.path.realpath(head)) / name
 
 
 def _pyenv(shim: Path, environ: Mapping[str, str]) -> str:
@@ -354,7 +490,7 @@ def _mentions(path: Path, word: bytes) -> bool:
 def _shebang(path: Path) -> tuple[str, str] | None:
     try:
         with path.open("rb") as handle:
-            first = handle.readline(512)
+            first = handle.readline(_BINPRM_BUF)
     except OSError:
         return None
     match = _SHEBANG.match(first.rstrip(b"\r\n"))
@@ -363,18 +499,3 @@ def _shebang(path: Path) -> tuple[str, str] | None:
     name = match.group(1).decode(errors="replace")
     arg = (match.group(2) or b"").decode(errors="replace").strip()
     return name, arg
-
-
-def _under(path: Path, folder: Path) -> bool:
-    try:
-        Path(os.path.abspath(path)).relative_to(folder)
-    except ValueError:
-        try:
-            Path(os.path.realpath(path)).relative_to(folder)
-        except ValueError:
-            return False
-    return True
-
-
-def _contains(folder: Path, path: Path) -> bool:
-    return path == folder or folder in path.parents

@@ -25,6 +25,10 @@ from typing import NoReturn
 
 import pytest
 
+from memfun_git.backends.protocols import SandboxAdapter
+from memfun_git.config import SandboxConfig
+from memfun_git.gitops.worktree import Workspace
+from memfun_git.sandbox import make_sandbox
 from tests.helpers.messy import make_messy_repo, run_git, snapshot
 from tests.helpers.require import _required
 
@@ -40,6 +44,7 @@ __all__ = [
     "missing",
     "need_node_tools",
     "processes_with",
+    "sandbox_for",
     "uv_cache_dir",
 ]
 
@@ -258,3 +263,18 @@ def base_python() -> str:
 
 def iter_lines(text: str) -> Iterator[str]:
     return (line for line in text.splitlines() if line.strip())
+
+
+def sandbox_for(
+    ws: Workspace, user: User, environ: dict[str, str] | None = None, **config: object
+) -> SandboxAdapter:
+    """The configured sandbox for the task worktree `ws` of `user`'s project."""
+    settings: dict[str, object] = {"timeout_seconds": 30.0, **config}
+    return make_sandbox(
+        SandboxConfig(**settings),  # type: ignore[arg-type]
+        ws.path,
+        user_tree=user.tree,
+        common_dir=user.common_dir,
+        environ=environ,
+        confirm=(lambda argv: True) if settings.get("backend") == "local" else None,
+    )

@@ -13,16 +13,13 @@ import os
 import socket
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from memfun_git.backends.protocols import SandboxAdapter
 from memfun_git.config import SandboxConfig
-from memfun_git.gitops.repo import require_repo
 from memfun_git.gitops.worktree import Workspace
-from memfun_git.sandbox import make_sandbox
 from memfun_git.sandbox.bubblewrap import BubblewrapSandbox
 from memfun_git.sandbox.process import pids_cgroup_available
 from tests.helpers.messy import run_git
@@ -31,45 +28,17 @@ from tests.helpers.sandboxes import (
     ATTEMPTS,
     DOTENV,
     SECRET_WORDS,
-    SECRETS,
     Attempt,
     Host,
     User,
-    make_user,
     processes_with,
+    sandbox_for,
 )
 
 
 @pytest.fixture(autouse=True)
 def _bwrap() -> None:
     need_tool("bwrap")
-
-
-@pytest.fixture
-def user(isolated_env: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> User:
-    return make_user(isolated_env, tmp_path / "watched", tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture
-def ws(user: User, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:
-    """A task's worktree (under ~/.cache/memfun/worktrees), with API keys in the environment."""
-    for name, value in SECRETS.items():
-        monkeypatch.setenv(name, value)
-    with Workspace(require_repo(user.tree), "task-" + uuid.uuid4().hex[:6]) as workspace:
-        yield workspace
-
-
-def sandbox_for(
-    ws: Workspace, user: User, environ: dict[str, str] | None = None, **config: object
-) -> SandboxAdapter:
-    settings = {"timeout_seconds": 30.0, **config}
-    return make_sandbox(
-        SandboxConfig(**settings),  # type: ignore[arg-type]
-        ws.path,
-        user_tree=user.tree,
-        common_dir=user.common_dir,
-        environ=environ,
-    )
 
 
 def no_secrets(*texts: str) -> None:

@@ -31,54 +31,25 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from memfun_git.backends.protocols import RunResult, SandboxAdapter
 from memfun_git.config import SandboxConfig
-from memfun_git.errors import ConfigError, SandboxUnavailable
-from memfun_git.gitops.repo import require_repo
+from memfun_git.errors import ConfigError, SandboxUnavailable, UsageError
 from memfun_git.gitops.worktree import Workspace
 from memfun_git.redact import register_secret
-from memfun_git.sandbox import make_sandbox
 from memfun_git.sandbox.bubblewrap import BubblewrapSandbox
 from memfun_git.sandbox.local import LocalSandbox
 from tests.helpers.messy import run_git
 from tests.helpers.require import need_tool
-from tests.helpers.sandboxes import SECRET_WORDS, SECRETS, Host, User, make_user
+from tests.helpers.sandboxes import SECRET_WORDS, Host, User, sandbox_for
 
 
 @pytest.fixture(autouse=True)
 def _bwrap() -> None:
     need_tool("bwrap")
-
-
-@pytest.fixture
-def user(isolated_env: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> User:
-    return make_user(isolated_env, tmp_path / "watched", tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture
-def ws(user: User, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:
-    for name, value in SECRETS.items():
-        monkeypatch.setenv(name, value)
-    with Workspace(require_repo(user.tree), "task-" + uuid.uuid4().hex[:6]) as workspace:
-        yield workspace
-
-
-def sandbox_for(
-    ws: Workspace, user: User, environ: dict[str, str] | None = None, **config: object
-) -> SandboxAdapter:
-    settings = {"timeout_seconds": 30.0, **config}
-    return make_sandbox(
-        SandboxConfig(**settings),  # type: ignore[arg-type]
-        ws.path,
-        user_tree=user.tree,
-        common_dir=user.common_dir,
-        environ=environ,
-    )
 
 
 def shell(path: Path, body: str) -> None:
@@ -122,11 +93,14 @@ def test_a_program_in_the_users_repository_shows_only_itself(ws: Workspace, user
     shell(user.tree / "deploy" / "show.sh", 'echo show ran; cat "$@"')
     sandbox = sandbox_for(ws, user)
     env_file = str(user.tree / "deploy" / ".env")
+    result = sandbox.run([str(user.tree / "deploy" / "show.sh"), env_file])
+    no_leak(result.stdout + result.stderr, secret)
+    assert result.stdout.startswith("show ran\n"), result
+    # A link the command planted decides nothing: refused, naming what to run instead.
     assert sandbox.run(["ln", "-s", str(user.tree / "deploy" / "show.sh"), "linked"]).ok
-    for program in (str(user.tree / "deploy" / "show.sh"), "./linked"):
-        result = sandbox.run([program, env_file])
-        no_leak(result.stdout + result.stderr, secret)
-        assert result.stdout.startswith("show ran\n"), result
+    with pytest.raises(UsageError, match="link out of the worktree") as refused:
+        sandbox.run(["./linked", env_file])
+    assert str(user.tree / "deploy" / "show.sh") in refused.value.hint
 
 
 # -- what the git common dir shows -----------------------------------------------------------
