@@ -7,10 +7,11 @@ a fresh /proc (its /proc/sys read-only: root in the sandbox is root to sysctls) 
 tmpfs on /tmp, /run, /dev/shm and $HOME (before any bind below them), sized so that together
 they take at most half of the memory (where bwrap knows `--size`); everything else of the
 sandbox's own root and /dev read-only. Bound read-only: the system folders, the parts of /etc
-programs need (never /etc/ssl/private), each tool's resolved exec chain, the git common dir
-(so `git status` and `git diff` work and `git add` fails with git's own read-only error) with
-its `config` replaced by a copy without credentials (remote URLs, `http.*` headers: only the
-sections git needs to read the repository), the user's node_modules at
+programs need (never /etc/ssl/private), each tool's resolved exec chain, a view of the git
+common dir holding only the task's branch and history, with cleaned git config files
+(`gitview.py`: `git status`, `git diff` and `git log` work, `git add` fails with git's own
+read-only error, and no credential, other branch, stash or unreachable object is there),
+the user's node_modules at
 <worktree>/node_modules, `[sandbox] extra_ro_paths` (never one that shows the home or the
 repository whole). Bound writable: the worktree, except its `.git` file. Paths of the user's
 tree that the tool's environment imports from (editable installs) show the worktree's files; a
@@ -27,17 +28,16 @@ import contextlib
 import os
 import shutil
 import subprocess
-import tempfile
 import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from memfun_git.backends.protocols import RunResult
 from memfun_git.config import SandboxConfig
-from memfun_git.errors import ConfigError, RepoError, SandboxUnavailable, UsageError
-from memfun_git.gitops.git import run_git
+from memfun_git.errors import ConfigError, SandboxUnavailable, UsageError
 from memfun_git.gitops.tidy import Tidier
 from memfun_git.sandbox.env import CACHE_ROOT, sandbox_environ
+from memfun_git.sandbox.gitview import GitView
 from memfun_git.sandbox.installs import is_system
 from memfun_git.sandbox.process import (
     BwrapPipes,
@@ -57,18 +57,13 @@ INSTALL_HINT = (
 _ETC = (
     "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "ssl", "ca-certificates",
     "ca-certificates.conf", "pki", "crypto-policies", "passwd", "group", "nsswitch.conf",
-    "localtime", "timezone", "os-release", "debian_version", "gitconfig", "mime.types",
+    "localtime", "timezone", "os-release", "debian_version", "mime.types",
     "protocols", "services", "locale.alias", "locale.conf", "inputrc", "magic",
 )  # fmt: skip
 _SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
 _SYSTEM_PATH = ("/usr/local/bin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/sbin", "/sbin")
 _PRIVATE_KEYS = ("/etc/ssl/private", "/etc/pki/tls/private")
 """Hidden under /etc folders that are bound (readable to root, and root may run memfun)."""
-_GIT_SECTIONS = frozenset(
-    ("core", "extensions", "index", "feature", "status", "diff", "color", "advice", "i18n",
-     "branch")
-)  # fmt: skip
-"""Sections of the common dir's config the sandbox sees (and `remote.<name>.fetch`)."""
 _SIZE_SUPPORT: dict[str, bool] = {}
 
 
@@ -117,7 +112,12 @@ class BubblewrapSandbox:
         self.home = self.environ.get("HOME") or str(Path.home())
         self.max_processes = max_processes
         self.max_tmpfs_bytes = max_tmpfs_bytes or _half_the_memory()
-        self._git_config = _GitConfigCopy(self.common_dir / "config", self.environ)
+        self._git_view = GitView(self.common_dir, self.worktree, self.environ)
+        weakref.finalize(self, self._git_view.close)
+
+    def close(self) -> None:
+        """Remove what the sandbox keeps between commands (its view of the git dir)."""
+        self._git_view.close()
 
     def run(
         self,
@@ -232,10 +232,7 @@ class BubblewrapSandbox:
                     "report this; add the tool's own folder to [sandbox] extra_ro_paths",
                 )
             args += ["--ro-bind", str(real), str(real)]
-        args += ["--ro-bind", str(self.common_dir), str(self.common_dir)]
-        config = self._git_config.path()
-        if config is not None:
-            args += ["--ro-bind", config, str(self.common_dir / "config")]
+        args += self._git_view.arguments()
         args += self._editable_binds(resolved)
         args += ["--bind", str(self.worktree), str(self.worktree)]
         git_file = self.worktree / ".git"
@@ -308,72 +305,6 @@ class BubblewrapSandbox:
             modules.mkdir()
             created.append(modules)
         return created
-
-
-class _GitConfigCopy:
-    """The common dir's `config` with only what git needs to read the repository: a GitHub
-    checkout keeps its token there (`http.<url>.extraheader`), a clone by a URL with a token
-    keeps it in `remote.<name>.url`. Made by git's own parser (`--list`, includes not
-    followed), in a private folder removed with the sandbox; made again when `config` changes."""
-
-    def __init__(self, source: Path, environ: Mapping[str, str]) -> None:
-        self.source = source
-        self.path_env = _absolute_path(environ.get("PATH", os.defpath))
-        self._folder: str | None = None
-        self._stamp: tuple[int, ...] | None = None
-
-    def path(self) -> str | None:
-        try:
-            st = os.stat(self.source)
-        except OSError:
-            return None
-        if self._folder is None:
-            self._folder = tempfile.mkdtemp(prefix="memfun-gitconfig-")
-            weakref.finalize(self, shutil.rmtree, self._folder, True)
-        target = os.path.join(self._folder, "config")
-        stamp = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
-        if stamp != self._stamp:
-            new = target + ".new"
-            with open(new, "wb") as handle:
-                handle.write(_git_config_without_credentials(self.source, self.path_env))
-            os.replace(new, target)
-            self._stamp = stamp
-        return target
-
-
-def _git_config_without_credentials(source: Path, path_env: str) -> bytes:
-    try:
-        done = run_git(
-            ["config", "--file", str(source), "--null", "--list"],
-            cwd="/",
-            environ={"PATH": path_env, "LC_ALL": "C", "GIT_CONFIG_NOSYSTEM": "1"},
-            timeout=20,
-        )
-    except RepoError:
-        return b""  # git then reads the defaults: a SHA-1 repository of format 0
-    lines: list[str] = []
-    header: tuple[str, str | None] | None = None
-    for record in done.stdout.split("\0"):
-        key, newline, value = record.partition("\n")
-        section, _, rest = key.partition(".")
-        sub, _, name = rest.rpartition(".")
-        if not name:
-            continue
-        if section not in _GIT_SECTIONS and not (section == "remote" and name == "fetch"):
-            continue
-        if header != (section, sub or None):
-            header = (section, sub or None)
-            quoted = sub.replace("\\", "\\\\").replace('"', '\\"')
-            lines.append(f'[{section} "{quoted}"]' if sub else f"[{section}]")
-        if not newline:
-            lines.append(f"\t{name}")  # a key without a value: true
-            continue
-        escaped = (
-            value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-            .replace("\t", "\\t")
-        )  # fmt: skip
-        lines.append(f'\t{name} = "{escaped}"')
-    return "".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape")
 
 
 def _half_the_memory() -> int:

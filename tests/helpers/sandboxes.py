@@ -107,14 +107,13 @@ def make_user(home: Path, watched: Path, template_root: Path) -> User:
     return User(home=home, tree=tree, watched=watched)
 
 
-def files_of(root: Path, skip: Path | None = None) -> dict[str, bytes]:
+def files_of(root: Path, *skip: Path) -> dict[str, bytes]:
     """Every file under `root` byte for byte (links as their targets, not followed), except
-    what lies under `skip`."""
+    what lies under the folders `skip`."""
     result: dict[str, bytes] = {}
     for folder, dirnames, filenames in os.walk(root):
         here = Path(folder)
-        if skip is not None:
-            dirnames[:] = [d for d in dirnames if here / d != skip]
+        dirnames[:] = [d for d in dirnames if here / d not in skip]
         for name in [*dirnames, *filenames]:
             full = here / name
             rel = full.relative_to(root).as_posix()
@@ -128,8 +127,9 @@ def files_of(root: Path, skip: Path | None = None) -> dict[str, bytes]:
 class Host:
     """What the sandbox must leave alone, read on the host before and after: the user's
     repository (tree, index, HEAD, refs, config: `snapshot`), every file of the git common
-    dir, `git status`, every file of the home folder (but memfun's worktrees under
-    ~/.cache/memfun), the watched folder, and the task worktree's `.git` file."""
+    dir but memfun's own state folder, `git status`, every file of the home folder (but
+    memfun's worktrees under ~/.cache/memfun), the watched folder, and the task worktree's
+    `.git` file."""
 
     def __init__(self, user: User, worktree: Path | None = None) -> None:
         self.user = user
@@ -140,9 +140,14 @@ class Host:
         tree = self.user.tree
         state: dict[str, object] = {
             "repository": snapshot(tree),
-            "common dir": files_of(self.user.common_dir),
+            # memfun's own state (<common>/memfun: task records, the sandbox's object packs) aside.
+            "common dir": files_of(self.user.common_dir, self.user.common_dir / "memfun"),
             "status": run_git(tree, "status", "--porcelain=v2", "--branch", "--untracked=all"),
-            "home": files_of(self.user.home, skip=self.user.home / ".cache" / "memfun"),
+            "home": files_of(
+                self.user.home,
+                self.user.home / ".cache" / "memfun",
+                self.user.common_dir / "memfun",
+            ),
             "watched": files_of(self.user.watched),
         }
         if self.worktree is not None:

@@ -23,6 +23,7 @@
 
 from __future__ import annotations
 
+import base64
 import ctypes
 import os
 import platform
@@ -38,13 +39,14 @@ import pytest
 from memfun_git.backends.protocols import RunResult, SandboxAdapter
 from memfun_git.config import SandboxConfig
 from memfun_git.errors import ConfigError, SandboxUnavailable, UsageError
+from memfun_git.gitops.repo import require_repo
 from memfun_git.gitops.worktree import Workspace
 from memfun_git.redact import register_secret
 from memfun_git.sandbox.bubblewrap import BubblewrapSandbox
 from memfun_git.sandbox.local import LocalSandbox
 from tests.helpers.messy import run_git
 from tests.helpers.require import need_tool
-from tests.helpers.sandboxes import SECRET_WORDS, Host, User, sandbox_for
+from tests.helpers.sandboxes import SECRET_WORDS, SECRETS, Host, User, sandbox_for
 
 
 @pytest.fixture(autouse=True)
@@ -127,9 +129,44 @@ def test_git_config_credentials_are_not_readable(ws: Workspace, user: User) -> N
     no_leak(result.stdout + result.stderr, header, url_token)
     assert "eC1hY2Nlc3MtdG9rZW46" not in result.stdout
     after = result.stdout.split("---\n", 1)[1]
-    assert after == "+refs/heads/*:refs/remotes/origin/*\nfalse\n"
+    assert after == "false\n"  # no remote at all in the sandbox's view
     # On the host the config is untouched.
     assert run_git(user.tree, "config", "remote.origin.url").strip().endswith("@github.com/o/r.git")
+
+
+def test_no_git_file_the_sandbox_can_read_holds_a_credential(ws: Workspace, user: User) -> None:
+    """Only `<common>/config` was cleaned: CI checkouts write `http.*.extraheader` into
+    `modules/<sub>/config` too, and `config.worktree` files were read as they are. Encoded
+    (`base64`, `rev`), a token also passed the redactor on the way out."""
+    token = "ghs_" + uuid.uuid4().hex
+    header = f"AUTHORIZATION: basic {token}"
+    common = user.common_dir
+    (common / "modules" / "sub").mkdir(parents=True)
+    (common / "modules" / "sub" / "config").write_text(
+        f'[core]\n\tbare = false\n[http "https://github.com/"]\n\textraheader = {header}\n'
+    )
+    run_git(user.tree, "config", "extensions.worktreeConfig", "true")
+    run_git(user.tree, "config", "--worktree", "http.extraheader", header)
+    admin = Path(run_git(ws.path, "rev-parse", "--git-dir").strip())
+    (admin / "config.worktree").write_text(f"[http]\n\textraheader = {header}\n")
+    dump = (
+        f'find "{common}" /etc -type f 2>/dev/null | while read -r f; do cat "$f"; done '
+        "> /tmp/all 2>/dev/null; base64 -w0 /tmp/all; echo; rev /tmp/all; "
+        "git config --list --show-origin; git status --short; echo status=$?"
+    )
+    result = sandbox_for(ws, user).run(["sh", "-c", dump])
+    assert "status=0" in result.stdout, result
+    decoded = [base64.b64decode(line + "=" * (-len(line) % 4), validate=False)
+               for line in result.stdout.splitlines()[:1]]  # fmt: skip
+    texts = [
+        result.stdout,
+        result.stderr,
+        result.stdout[::-1],
+        *(d.decode("latin-1") for d in decoded),
+    ]
+    for text in texts:
+        assert token not in text
+        assert "".join(reversed(token)) not in text
 
 
 # -- the kernel ------------------------------------------------------------------------------
@@ -414,3 +451,53 @@ def test_a_worktree_without_its_git_file_is_refused(ws: Workspace, user: User) -
         assert not (ws.path / ".git").exists()
     finally:
         (ws.path / ".git").write_bytes(saved)
+
+
+# -- what the object store shows ---------------------------------------------------------------
+
+
+def test_objects_outside_the_tasks_history_are_not_readable(
+    user: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`git stash push --all` snapshots the ignored `.env`; `git cat-file --batch-all-objects`
+    in the sandbox printed it. Other branches, dangling objects and attempts likewise."""
+    stashed = "stash-memfun-" + uuid.uuid4().hex
+    popped = "popped-memfun-" + uuid.uuid4().hex
+    branch = "branch-memfun-" + uuid.uuid4().hex
+    dangling = "dangling-memfun-" + uuid.uuid4().hex
+    tree = user.tree
+    env_before = (tree / ".env").read_bytes()
+    (tree / ".env").write_text(f"TOKEN={popped}\n")
+    run_git(tree, "stash", "push", "--all", "-q")
+    run_git(tree, "stash", "pop", "-q")  # the stash commit is now dangling
+    (tree / ".env").write_text(f"TOKEN={stashed}\n")
+    run_git(tree, "stash", "push", "--all", "-q")  # kept under refs/stash
+    (tree / ".env").write_bytes(env_before)
+    run_git(tree, "branch", "other", "HEAD")
+    blob = subprocess.run(
+        ["git", "hash-object", "-w", "--stdin"], cwd=tree, input=f"KEY={dangling}\n",
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert blob
+    with Workspace(require_repo(tree), "other-" + uuid.uuid4().hex[:6]) as other:
+        (other.path / "secret.txt").write_text(f"{branch}\n")
+        other.commit(["secret.txt"], "a branch the task must not see", gate="test")
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    with Workspace(require_repo(tree), "task-" + uuid.uuid4().hex[:6]) as ws:
+        (ws.path / "mine.txt").write_text("the task's own change\n")
+        ws.commit(["mine.txt"], "the task's commit", gate="test")
+        script = (
+            "git cat-file --batch-all-objects --batch; git log --all -p; git stash list; "
+            "git branch -a; git for-each-ref; git fsck --lost-found 2>&1; "
+            f"git cat-file -p {blob}; echo ---; git log --format=%s; git show --stat HEAD; "
+            "git status --short; echo status=$?"
+        )
+        result = sandbox_for(ws, user).run(["sh", "-c", script])
+    text = result.stdout + result.stderr
+    for secret in (stashed, popped, branch, dangling):
+        assert secret not in text
+    history = result.stdout.split("---\n", 1)[1]
+    assert history.startswith("the task's commit\n"), history
+    assert "mine.txt" in history
+    assert history.rstrip().endswith("status=0"), history
