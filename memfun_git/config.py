@@ -111,6 +111,9 @@ class SandboxConfig:
     """Time limit of one sandboxed command; the whole sandbox ends when it runs out."""
     max_output_bytes: int = 1_000_000
     """Output kept of one command; the rest is cut."""
+    max_memory_mb: int = 8192
+    """Memory one command may use, all its processes together where a memory cgroup can be
+    made, else each process (its data size); 0: no limit."""
     allow: tuple[str, ...] = ()
     """Commands the local backend runs without asking (program names)."""
     extra_ro_paths: tuple[str, ...] = ()

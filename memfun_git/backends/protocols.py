@@ -21,7 +21,8 @@ __all__ = ["RunResult", "SandboxAdapter"]
 class RunResult:
     argv: tuple[str, ...]
     exit_code: int
-    """The command's exit status; -N when a signal N ended it; 124 when the time ran out."""
+    """The command's exit status as a shell reports it: 128 + N when signal N ended it, 124
+    when the time ran out."""
     stdout: str
     stderr: str
     seconds: float

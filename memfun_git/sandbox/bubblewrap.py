@@ -151,6 +151,7 @@ class BubblewrapSandbox:
             limits = Limits(
                 timeout=timeout if timeout is not None else self.config.timeout_seconds,
                 max_output_bytes=self.config.max_output_bytes,
+                max_memory=self.config.max_memory_mb * 1024 * 1024,
                 max_processes=self.max_processes,
             )
             pipes = BwrapPipes(seccomp=keyring_filter())

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from memfun_git.backends.protocols import RunResult
 from memfun_git.config import SandboxConfig
-from memfun_git.errors import SandboxUnavailable, UsageError
+from memfun_git.errors import ProgramNotExecutable, ProgramNotFound, SandboxUnavailable, UsageError
 from memfun_git.gitops.tidy import Tidier
 from memfun_git.sandbox.env import sandbox_environ
 from memfun_git.sandbox.process import Limits, OutputSink, run_limited
@@ -64,7 +64,9 @@ class LocalSandbox:
         except ValueError:
             raise UsageError(f"{cwd} is outside the worktree", "run commands inside it") from None
         path = self.environ.get("PATH", os.defpath).split(os.pathsep)
-        self._allow(list(argv), target, (env or {}).get("PATH", os.pathsep.join(path)))
+        search = (env or {}).get("PATH", os.pathsep.join(path))
+        self._require(argv[0], target, search)
+        self._allow(list(argv), target, search)
         with tempfile.TemporaryDirectory(prefix="memfun-local-") as scratch:
             environment = sandbox_environ(
                 self.environ,
@@ -78,6 +80,7 @@ class LocalSandbox:
             limits = Limits(
                 timeout=timeout if timeout is not None else self.config.timeout_seconds,
                 max_output_bytes=self.config.max_output_bytes,
+                max_memory=self.config.max_memory_mb * 1024 * 1024,
             )
             try:
                 return run_limited(
@@ -90,6 +93,25 @@ class LocalSandbox:
                 )
             finally:
                 self._tidier.tidy()
+
+    def _require(self, name: str, cwd: Path, search: str) -> None:
+        """The program exists and can be executed, as the bubblewrap member checks it."""
+        if "/" in name:
+            found: str | None = os.path.join(cwd, name)
+            if not os.path.lexists(found):
+                raise ProgramNotFound(f"{name} does not exist", "check the command's path")
+        else:
+            folders = [os.path.join(cwd, folder or ".") for folder in search.split(os.pathsep)]
+            found = shutil.which(name, path=os.pathsep.join(folders))
+            if found is None:
+                raise ProgramNotFound(
+                    f"{name} is not installed (not found on PATH)",
+                    "install it, or run it by its full path",
+                )
+        if not os.path.isfile(found) or not os.access(found, os.X_OK):
+            raise ProgramNotExecutable(
+                f"{name} is not executable", "chmod +x it, or run it with its interpreter"
+            )
 
     def _allow(self, argv: list[str], cwd: Path, search: str) -> None:
         program = os.path.basename(argv[0])

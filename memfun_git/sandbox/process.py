@@ -1,19 +1,23 @@
-"""Running one process tree with a hard time limit, capped output and a process limit.
+"""Running one process tree with a hard time limit, capped output, and process and memory
+limits.
 
 Shared by both sandbox members. The process starts in a session of its own; when the time
-runs out the whole group is killed (for bubblewrap, killing bwrap ends its PID namespace,
-which also takes `setsid` children that left the group). Where the pids cgroup controller is
-writable (cgroup v1 `pids`, or v2 with `pids` enabled) the tree is also put into a cgroup of its
-own with `pids.max`, and every process still in it is killed at the end.
+runs out the whole tree is ended (for bubblewrap, killing bwrap ends its PID namespace, which
+also takes `setsid` children that left the group; for the local member, its first process is
+`reaper.py`, the child subreaper that kills everything the command left). Where cgroups can be
+made (`cgroups.py`: v1 `pids` and `memory`, or v2 with both enabled) the tree is also put into
+its own with `pids.max` and a memory limit, and every process still in them is killed at the
+end; where none can be made, the memory limit is each process's RLIMIT_DATA.
 
-For bwrap (`BwrapPipes`), two pipes replace the `/bin/sh` that otherwise joins the cgroup
-before exec: bwrap reports the sandbox's init on one (`--info-fd`), and that init waits on the
-other (`--block-fd`), its mounts done, until it has been moved into the cgroup, so everything
-it starts is counted. Joining a cgroup can wait for an RCU grace period (5-15 ms on cgroup v1
-when no other process joined one just before); this way it overlaps bwrap's own set-up. The
-init is also what `run_limited` waits for at the end: bwrap exits as soon as the command does,
-while its init is still reaping (and, bwrap gone, killing) what the command left behind, so no
-process of the sandbox is alive when `run_limited` returns, with or without a cgroup.
+For bwrap (`BwrapPipes`), two pipes let the sandbox's init join the cgroups before it starts
+anything: bwrap reports the init on one (`--info-fd`), and the init waits on the other
+(`--block-fd`), its mounts done, until it has been moved into the cgroups and given its data
+limit, so everything it starts is counted. Joining a cgroup can wait for an RCU grace period
+(5-15 ms on cgroup v1 when no other process joined one just before); this way it overlaps
+bwrap's own set-up. The init is also what `run_limited` waits for at the end: bwrap exits as
+soon as the command does, while its init is still reaping (and, bwrap gone, killing) what the
+command left behind, so no process of the sandbox is alive when `run_limited` returns, with or
+without a cgroup.
 
 After each command both members tidy the worktree (`gitops.tidy.Tidier`): folder permissions
 restored, named pipes, sockets and links to them removed, since memfun reads the worktree on
@@ -25,19 +29,22 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import select
 import selectors
 import signal
 import subprocess
+import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
 from memfun_git.backends.protocols import RunResult
+from memfun_git.sandbox.cgroups import Cgroups
+from memfun_git.terminal import ControlStripper
 
 __all__ = [
     "BwrapPipes",
@@ -57,7 +64,10 @@ class Limits:
     timeout: float
     max_output_bytes: int
     max_processes: int = 256
-    """pids.max of the command's cgroup (where one can be made); 0: no cgroup."""
+    """pids.max of the command's cgroup (where one can be made); 0: no process limit."""
+    max_memory: int = 0
+    """Bytes: the command's memory cgroup limit where one can be made, else each process's
+    RLIMIT_DATA; 0: no memory limit."""
 
 
 class BwrapPipes:
@@ -88,8 +98,9 @@ class BwrapPipes:
         extra = () if self.seccomp_read is None else (self.seccomp_read,)
         return self.info_write, self.block_read, *extra
 
-    def started(self, deadline: float, group: _PidsCgroup | None) -> None:
-        """bwrap runs: close its ends, learn its init, put that into `group`, release it."""
+    def started(self, deadline: float, group: Cgroups | None, data_limit: int = 0) -> None:
+        """bwrap runs: close its ends, learn its init, put that into `group` (and limit its
+        data size to `data_limit` bytes, inherited by all it starts), release it."""
         for fd in self.child_fds:
             os.close(fd)
         data = bytearray()
@@ -106,6 +117,9 @@ class BwrapPipes:
         self.init = _Init.from_info(bytes(data))
         if group is not None and self.init is not None:
             group.add(self.init.pid)
+        if data_limit > 0 and self.init is not None:
+            with contextlib.suppress(OSError):
+                resource.prlimit(self.init.pid, resource.RLIMIT_DATA, (data_limit, data_limit))
         with contextlib.suppress(OSError):
             os.write(self.block_write, b"go")
         os.close(self.block_write)
@@ -130,13 +144,25 @@ class OutputSink(Protocol):
 
 @dataclass
 class _Capture:
+    """One output stream of the command: stripped of terminal control sequences (it reaches
+    the user's terminal, the log and prompts), then kept up to `limit` bytes."""
+
     limit: int
     echo: Callable[[bytes], None] | None = None
     """Called with each kept chunk as it arrives (to stream it), within the same cap."""
     data: bytearray = field(default_factory=bytearray)
     truncated: bool = False
+    stripper: ControlStripper = field(default_factory=ControlStripper)
 
     def add(self, chunk: bytes) -> None:
+        self._keep(self.stripper.feed(chunk))
+
+    def finish(self) -> None:
+        self._keep(self.stripper.close())
+
+    def _keep(self, chunk: bytes) -> None:
+        if not chunk:
+            return
         room = self.limit - len(self.data)
         if room > 0:
             kept = chunk[:room]
@@ -161,12 +187,16 @@ def run_limited(
     """Run `argv`; never raises for the command's own failure.
 
     `bwrap`: `argv` is bwrap, given `bwrap.arguments`; the pipes are closed here."""
-    group = _PidsCgroup.create(limits.max_processes) if limits.max_processes > 0 else None
+    wanted = limits.max_processes > 0 or limits.max_memory > 0
+    group = Cgroups.create(limits.max_processes, limits.max_memory) if wanted else None
+    data_limit = 0 if group is not None and group.memory else limits.max_memory
     command = list(argv)
-    if group is not None and bwrap is None:
-        # Join the cgroup before exec, so every descendant is counted (no preexec_fn: it is
-        # unsafe in a threaded process).
-        command = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(group.procs), *command]
+    if bwrap is None:
+        # The reaper joins the cgroups and sets the data limit before exec (no preexec_fn: it
+        # is unsafe in a threaded process), and ends what the command leaves running.
+        procs = [str(p) for p in group.procs] if group is not None else []
+        reaper = [sys.executable, "-I", "-S", str(Path(__file__).with_name("reaper.py"))]
+        command = [*reaper, *procs, "--", str(data_limit), *command]
     started = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -190,12 +220,20 @@ def run_limited(
     timed_out = False
     try:
         if bwrap is not None:
-            bwrap.started(started + limits.timeout, group)
+            bwrap.started(started + limits.timeout, group, data_limit)
         if stdin is not None and proc.stdin is not None:
             writer = threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True)
             writer.start()
         timed_out = not _collect(proc, out, err, started + limits.timeout)
+        out.finish()
+        err.finish()
     finally:
+        if bwrap is None and proc.poll() is None:
+            # The reaper kills what the command left (setsid daemons included), then exits.
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(_INIT_GRACE)
         _kill_group(proc.pid)
         proc.wait()
         for pipe in (proc.stdout, proc.stderr):
@@ -206,7 +244,8 @@ def run_limited(
         if group:
             group.kill_all()
             group.remove()
-    code = TIMEOUT_EXIT if timed_out else proc.returncode
+    code = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
+    code = TIMEOUT_EXIT if timed_out else code
     return RunResult(
         argv=tuple(report_argv if report_argv is not None else argv),
         exit_code=code,
@@ -279,7 +318,7 @@ def _collect(proc: subprocess.Popen[bytes], out: _Capture, err: _Capture, deadli
 def pids_cgroup_available() -> bool:
     """True when commands get a pids cgroup here (their process limit); else only the time
     limit (and, for bubblewrap, the PID namespace) bounds what they start."""
-    group = _PidsCgroup.create(1)
+    group = Cgroups.create(1, 0)
     if group is None:
         return False
     group.remove()
@@ -334,69 +373,6 @@ def _is_namespace_init(pid: int) -> bool:
             ids = line.split()[1:]
             return len(ids) > 1 and ids[-1] == "1"
     return False
-
-
-class _PidsCgroup:
-    """A pids cgroup for one command, when this machine lets us make one."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    @classmethod
-    def create(cls, max_processes: int) -> _PidsCgroup | None:
-        for base in (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup/unified")):
-            if not (base / "cgroup.procs").exists():
-                continue
-            if base.name == "unified" and "pids" not in _read(base / "cgroup.subtree_control"):
-                continue
-            path = base / "memfun" / uuid.uuid4().hex[:12]
-            try:
-                path.mkdir(parents=True)
-                (path / "pids.max").write_text(str(max_processes))
-            except OSError:
-                with contextlib.suppress(OSError):
-                    path.rmdir()
-                continue
-            return cls(path)
-        return None
-
-    @property
-    def procs(self) -> Path:
-        return self.path / "cgroup.procs"
-
-    def add(self, pid: int) -> None:
-        with contextlib.suppress(OSError):
-            self.procs.write_text(str(pid))
-
-    def kill_all(self) -> None:
-        """Kill every process in the cgroup, and wait (up to ~2 s) until none is left."""
-        for pause in _pauses(2.0):
-            pids = [int(p) for p in _read(self.path / "cgroup.procs").split() if p.strip()]
-            if not pids:
-                return
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
-            time.sleep(pause)
-
-    def remove(self) -> None:
-        for pause in _pauses(1.0):
-            try:
-                self.path.rmdir()
-                return
-            except OSError:
-                time.sleep(pause)
-
-
-def _pauses(total: float) -> list[float]:
-    """Sleeps from 0.5 ms doubling to 10 ms, adding up to about `total` seconds: a process
-    killed a moment ago is usually gone within a millisecond."""
-    pauses: list[float] = []
-    pause = 0.0005
-    while sum(pauses) < total:
-        pauses.append(pause)
-        pause = min(pause * 2, 0.01)
-    return pauses
 
 
 def _read(path: Path) -> str:

@@ -159,21 +159,13 @@ def test_local_redis_is_unreachable(ws: Workspace, user: User) -> None:
 # -- limits ----------------------------------------------------------------------------------
 
 
-def test_endless_loop_is_stopped_at_the_time_limit(ws: Workspace, user: User) -> None:
-    result = sandbox_for(ws, user).run(["sh", "-c", "while :; do :; done"], timeout=1)
-    assert result.exit_code == 124
-    assert result.timed_out
-    assert not result.ok
-    assert 1 <= result.seconds < 4
-
-
 def _sandbox(ws: Workspace, user: User, cgroup: bool) -> SandboxAdapter:
     if cgroup:
         return sandbox_for(ws, user)
-    # No pids cgroup (most machines: one needs root or a delegated v2 controller): the PID
+    # No cgroup (most machines: one needs root or a delegated v2 controller): the PID
     # namespace alone must end every process.
     return BubblewrapSandbox(
-        SandboxConfig(timeout_seconds=30),
+        SandboxConfig(timeout_seconds=30, max_memory_mb=0),
         ws.path,
         user_tree=user.tree,
         common_dir=user.common_dir,
@@ -211,16 +203,6 @@ def test_process_storm_is_ended_with_the_sandbox(ws: Workspace, user: User, cgro
     else:
         assert result.timed_out  # every sleeper started; the time limit ended them
     assert processes_with(marker) == []
-
-
-def test_output_is_capped(ws: Workspace, user: User) -> None:
-    sandbox = sandbox_for(ws, user, max_output_bytes=1000)
-    result = sandbox.run(["sh", "-c", "yes | head -c 200000; yes 2>&1 >&2 | head -c 200000 >&2"])
-    assert result.truncated
-    assert len(result.stdout) == 1000
-    assert len(result.stderr) <= 1000
-    small = sandbox.run(["sh", "-c", "echo fits"])
-    assert (small.stdout, small.truncated) == ("fits\n", False)
 
 
 # -- what a sandboxed command sees -----------------------------------------------------------
