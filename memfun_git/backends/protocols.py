@@ -41,6 +41,11 @@ class SandboxAdapter(Protocol):
     name: str
     """"bubblewrap" or "local"."""
 
+    def which(self, program: str, cwd: str = ".") -> str:
+        """The path `program` runs from, as `run` finds it (to tell the user which one ran).
+        Raises as `run` does when it cannot be run."""
+        ...
+
     def run(
         self,
         argv: Sequence[str],

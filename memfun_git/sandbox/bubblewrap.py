@@ -119,6 +119,9 @@ class BubblewrapSandbox:
         """Remove what the sandbox keeps between commands (its view of the git dir)."""
         self._git_view.close()
 
+    def which(self, program: str, cwd: str = ".") -> str:
+        return self.resolver.resolve(program, _inside(self.worktree, cwd)).shown
+
     def run(
         self,
         argv: Sequence[str],

@@ -21,6 +21,7 @@ from memfun_git.errors import ProgramNotExecutable, ProgramNotFound, SandboxUnav
 from memfun_git.gitops.tidy import Tidier
 from memfun_git.sandbox.env import sandbox_environ
 from memfun_git.sandbox.process import Limits, OutputSink, run_limited
+from memfun_git.sandbox.resolve import user_tool_dirs
 
 __all__ = ["LocalSandbox"]
 
@@ -46,6 +47,10 @@ class LocalSandbox:
         self._confirmed: set[tuple[str, ...]] = set()
         """Commands confirmed once, whole: a yes to `rm -r build` is no yes to `rm -r ~`."""
 
+    def which(self, program: str, cwd: str = ".") -> str:
+        target = self._cwd(cwd)
+        return self._require(program, target, self._search())
+
     def run(
         self,
         argv: Sequence[str],
@@ -58,13 +63,9 @@ class LocalSandbox:
     ) -> RunResult:
         if not argv:
             raise UsageError("no command given", "name the program to run")
-        target = (self.worktree / cwd).resolve()
-        try:
-            target.relative_to(self.worktree)
-        except ValueError:
-            raise UsageError(f"{cwd} is outside the worktree", "run commands inside it") from None
-        path = self.environ.get("PATH", os.defpath).split(os.pathsep)
-        search = (env or {}).get("PATH", os.pathsep.join(path))
+        target = self._cwd(cwd)
+        path = self._search().split(os.pathsep)
+        search = (env or {}).get("PATH", self._search())
         self._require(argv[0], target, search)
         self._allow(list(argv), target, search)
         with tempfile.TemporaryDirectory(prefix="memfun-local-") as scratch:
@@ -94,8 +95,22 @@ class LocalSandbox:
             finally:
                 self._tidier.tidy()
 
-    def _require(self, name: str, cwd: Path, search: str) -> None:
-        """The program exists and can be executed, as the bubblewrap member checks it."""
+    def _cwd(self, cwd: str) -> Path:
+        target = (self.worktree / cwd).resolve()
+        try:
+            target.relative_to(self.worktree)
+        except ValueError:
+            raise UsageError(f"{cwd} is outside the worktree", "run commands inside it") from None
+        return target
+
+    def _search(self) -> str:
+        """The user's venv and node_modules/.bin first, then PATH (as the gate looks)."""
+        path = self.environ.get("PATH", os.defpath).split(os.pathsep)
+        return os.pathsep.join(dict.fromkeys([*user_tool_dirs(self.user_tree), *path]))
+
+    def _require(self, name: str, cwd: Path, search: str) -> str:
+        """The program exists and can be executed, as the bubblewrap member checks it;
+        returns its path."""
         if "/" in name:
             found: str | None = os.path.join(cwd, name)
             if not os.path.lexists(found):
@@ -112,6 +127,7 @@ class LocalSandbox:
             raise ProgramNotExecutable(
                 f"{name} is not executable", "chmod +x it, or run it with its interpreter"
             )
+        return found
 
     def _allow(self, argv: list[str], cwd: Path, search: str) -> None:
         program = os.path.basename(argv[0])

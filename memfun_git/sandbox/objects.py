@@ -91,7 +91,43 @@ class ObjectCache:
             if not _complete(entry):
                 self._build(entry, "tip", base, self._tip_objects(repo, tip, base))
             packs.insert(0, _pack_of(entry))
+        for pack in packs:
+            with contextlib.suppress(OSError):
+                os.utime(pack.parent)  # used now: `prune` keeps what is in use
         return Chain(base=base, packs=tuple(packs))
+
+    def prune(self, repo: pygit2.Repository, keep: list[str], *, days: float = 7) -> list[str]:
+        """Remove packs no chain of the tips `keep` uses and unused for `days`; return them.
+
+        Nothing is built here: a tip whose chain is not cached keeps nothing."""
+        needed: set[str] = set()
+        for tip in keep:
+            try:
+                names = [tip, boundary(repo, tip)]
+            except (KeyError, ValueError):
+                continue
+            for name in names:
+                entry = self.root / name
+                while _complete(entry) and entry.name not in needed:
+                    needed.add(entry.name)
+                    entry = self.root / (_meta(entry).get("parent") or ".none")
+        cutoff = time.time() - days * 86400
+        removed: list[str] = []
+        try:
+            entries = list(self.root.iterdir())  # with builds a killed process left (".…")
+        except OSError:
+            entries = []
+        for entry in entries:
+            if entry.name in needed:
+                continue
+            try:
+                if entry.stat().st_mtime >= cutoff:
+                    continue
+            except OSError:
+                continue
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.name)
+        return removed
 
     # -- bases -------------------------------------------------------------------------------
 

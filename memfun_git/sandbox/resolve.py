@@ -35,7 +35,7 @@ from pathlib import Path
 from memfun_git.errors import ProgramNotExecutable, ProgramNotFound, SandboxUnavailable, UsageError
 from memfun_git.sandbox.installs import SYSTEM_PREFIXES, Places, is_system, real, under
 
-__all__ = ["SYSTEM_PREFIXES", "Resolved", "Resolver", "exec_format_problem"]
+__all__ = ["SYSTEM_PREFIXES", "Resolved", "Resolver", "exec_format_problem", "user_tool_dirs"]
 
 _MAX_DEPTH = 12
 _SHEBANG = re.compile(rb"^#!\s*(\S+)(?:[ \t]+(.*))?$")
@@ -328,11 +328,7 @@ class Resolver:
         return chain
 
     def _user_bins(self) -> list[str]:
-        """Where the host looks first: the user's venv and node_modules/.bin (real places)."""
-        bins = [str(self.user_tree / name / "bin") for name in _VENVS]
-        bins = [b for b in bins if (Path(b).parent / "pyvenv.cfg").is_file()][:1]
-        modules = self.user_tree / "node_modules" / ".bin"
-        return [*bins, *([str(modules)] if modules.is_dir() else [])]
+        return user_tool_dirs(self.user_tree)
 
     def _user_environment_path(self, given: Path) -> tuple[Path, str] | None:
         """`node_modules/...` or `.venv/...` in a worktree that has none: the user's own
@@ -408,6 +404,15 @@ class Resolver:
                 "[sandbox] extra_ro_paths and call it by its full path",
             )
         return answer
+
+
+def user_tool_dirs(user_tree: Path) -> list[str]:
+    """Where programs are looked for first, as the quality gate will: the user's main tree's
+    venv (`.venv`, else `venv`) and `node_modules/.bin`, where they exist."""
+    bins = [str(user_tree / name / "bin") for name in _VENVS]
+    bins = [b for b in bins if (Path(b).parent / "pyvenv.cfg").is_file()][:1]
+    modules = user_tree / "node_modules" / ".bin"
+    return [*bins, *([str(modules)] if modules.is_dir() else [])]
 
 
 def _check_program(target: Path, named: str) -> None:

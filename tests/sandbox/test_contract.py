@@ -165,3 +165,19 @@ def test_the_worktree_is_tidied_after_each_command(ws: Workspace, user: User, me
     assert not os.path.lexists(ws.path / "closed" / ".gitignore")
     assert (ws.path / "closed").stat().st_mode & 0o700 == 0o700
     Path(ws.path / "closed").rmdir()
+
+
+def test_programs_are_found_in_the_users_venv_first(ws: Workspace, user: User, member: str) -> None:
+    """As the quality gate will look: the main tree's `.venv/bin` before PATH, and `which`
+    names the program that runs."""
+    import venv
+
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(user.tree / ".venv")
+    tool = user.tree / ".venv" / "bin" / "memfun-probe-tool"
+    tool.write_text("#!/bin/sh\necho from the venv\n")
+    tool.chmod(0o755)
+    sandbox = make(ws, user, member)
+    assert sandbox.which("memfun-probe-tool") == str(tool)
+    assert sandbox.which("sh") in ("/bin/sh", "/usr/bin/sh")
+    result = sandbox.run(["memfun-probe-tool"])
+    assert result.stdout == "from the venv\n", result
