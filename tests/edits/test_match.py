@@ -622,3 +622,33 @@ def test_blank_line_slip_in_search_and_replace_next_to_a_changed_line(gap: str) 
     assert apply_edit(TEMPLATE, search, replace) == EditResult(
         expected, EditMatch(WHITESPACE, 19, 22, 1.0)
     )
+
+
+# httpx's NetRCInfo.get_credentials before encode/httpx#1298, which put its signature on one line.
+NETRC = """\
+    def get_credentials(
+        self, authority: str
+    ) -> typing.Optional[typing.Tuple[str, str]]:
+        if self.netrc_info is None:
+            return None
+
+        auth_info = self.netrc_info.authenticators(authority)
+        if auth_info is None or auth_info[2] is None:
+            return None
+        return (auth_info[0], auth_info[2])
+"""
+
+
+def test_misremembered_line_rewritten_into_fewer_lines_leaves_nothing_behind() -> None:
+    # The model quotes `def get(` for `def get_credentials(` (too unlike to pair by
+    # similarity) and joins three lines into one: the file's line is the one it stands for,
+    # and goes with the other two instead of staying above the new signature.
+    search = NETRC.replace("def get_credentials(", "def get(")
+    replace = NETRC.replace(
+        "def get_credentials(\n        self, authority: str\n    ) -> ",
+        "def get_credentials(self, host: str) -> ",
+    ).replace("authenticators(authority)", "authenticators(host)")
+    expected = "class NetRCInfo:\n" + replace
+    result = apply_edit("class NetRCInfo:\n" + NETRC, search, replace)
+    assert result.text == expected
+    assert (result.match.kind, result.match.start_line, result.match.end_line) == (WINDOW, 2, 11)
