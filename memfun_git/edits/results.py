@@ -102,10 +102,11 @@ class Refusal:
 
     reason: Reason
     path: str | None = None
-    """The path as the operation named it (cleaned when it could be), when there is one."""
+    """The path refused: cleaned, except where confinement refused the name as given; for a
+    rename onto an existing file, that file. None for `apply_edit` alone (it has no path)."""
     places: tuple[int, ...] = ()
-    """For `AMBIGUOUS`: the first line of every place found (every one, the message shows
-    six)."""
+    """For `AMBIGUOUS`: the first line of every place found (all of them; the message lists
+    at most six)."""
     closest: Candidate | None = None
     """For `NOT_FOUND`: the file's lines most like the search, elided searches included."""
     stage: MatchKind | None = None
