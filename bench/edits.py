@@ -4,6 +4,8 @@ Each case is a single-hunk change to a source file taken from a repository's his
 into a search/replace pair (the hunk's old and new lines) and then perturbed the way models slip
 when they quote code. A case is "correct" when apply_edit gives exactly the committed file,
 "refused" when it raises EditError, and "wrong" otherwise (any difference, whitespace included).
+The last column counts the stages that matched the edits applied (correct or wrong), as
+apply_edit reports them: which slips each stage of the matcher lands.
 
     uv run python bench/edits.py --git-dir /path/to/some/repo.git [--git-dir .] [--seed 7]
 
@@ -19,6 +21,7 @@ import re
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -26,7 +29,9 @@ from pathlib import Path
 
 import pygit2
 
-from memfun_git.edits.match import EditError, apply_edit
+from memfun_git.edits.match import apply_edit
+from memfun_git.edits.results import MatchKind
+from memfun_git.errors import EditError
 
 SOURCE = {".py", ".js", ".ts", ".tsx", ".go", ".rs", ".java", ".c", ".h", ".rb", ".cpp"}
 MAX_BYTES = 200_000
@@ -316,12 +321,16 @@ def main() -> int:
     cases = [c for src in sources for c in history_cases(src, 5000)]
     print(f"seed {args.seed}; {len(cases)} single-hunk cases from {', '.join(sources)}")
     ok = True
-    print(f"{'kind':<22}{'cases':>6}{'correct':>9}{'refused':>9}{'wrong':>7}{'us/edit':>9}")
+    print(
+        f"{'kind':<22}{'cases':>6}{'correct':>9}{'refused':>9}{'wrong':>7}{'us/edit':>9}"
+        "  matched as"
+    )
     for kind, perturb in KINDS.items():
         rng = random.Random(f"{args.seed}:{kind}")
         order = list(range(len(cases)))
         rng.shuffle(order)
         tally = {"correct": 0, "refused": 0, "wrong": 0}
+        stages: Counter[MatchKind] = Counter()
         times: list[float] = []
         shown = 0
         n = 0
@@ -335,9 +344,12 @@ def main() -> int:
             search, replace, original = made
             started = time.perf_counter()
             try:
-                result: str | None = apply_edit(original, search, replace)
+                edit = apply_edit(original, search, replace)
             except EditError:
                 result = None
+            else:
+                result = edit.text
+                stages[edit.match.kind] += 1
             times.append(time.perf_counter() - started)
             intended = cases[index].intended
             if kind == "ambiguous":
@@ -353,7 +365,11 @@ def main() -> int:
                 print(f">>> search\n{search}>>> replace\n{replace}")
         pct = 100 * tally["correct"] / n if n else 0.0
         us = statistics.median(times) * 1e6 if times else 0.0
-        print(f"{kind:<22}{n:>6}{pct:>8.1f}%{tally['refused']:>9}{tally['wrong']:>7}{us:>9.0f}")
+        matched = " ".join(f"{k.value} {stages[k]}" for k in MatchKind if stages[k])
+        print(
+            f"{kind:<22}{n:>6}{pct:>8.1f}%{tally['refused']:>9}{tally['wrong']:>7}{us:>9.0f}"
+            f"  {matched}"
+        )
         need = 95.0 if kind in HIGH else 80.0 if kind == "misremembered" else 100.0
         if tally["wrong"] or pct < need or n < 100:
             ok = False

@@ -22,6 +22,7 @@ with the error's `exit_code`. Anything else reaching a front end is a bug (exit 
      │    ├── LLMServerError         the endpoint failed on its side (exit 1)
      │    └── LLMBadResponse         an answer we could not use (exit 1)
      ├── BudgetExceeded              an [llm] cap stopped a runaway task (exit 1)
+     ├── EditError                   a file operation of the model was refused (exit 1)
      ├── TaskFailed                  the task ran but did not succeed (exit 1)
      │    └── GateBlocked            the quality gate refused the change (exit 1)
      └── FindingsOverThreshold       a review found problems over the threshold (exit 1)
@@ -30,11 +31,16 @@ with the error's `exit_code`. Anything else reaching a front end is a bug (exit 
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from memfun_git.edits.results import Refusal
 
 __all__ = [
     "BackendUnavailable",
     "BudgetExceeded",
     "ConfigError",
+    "EditError",
     "ExitCode",
     "FindingsOverThreshold",
     "GateBlocked",
@@ -153,6 +159,21 @@ class BudgetExceeded(MemfunError):
     """A per-task cap in [llm] was reached."""
 
     exit_code = ExitCode.FAILED
+
+
+class EditError(MemfunError):
+    """A file operation of the model was refused: the message (and hint) is for the model,
+    `refusal` says why as data (reason, path, places found, closest candidate).
+
+    Not a `TaskFailed`: the engine hands each refusal back to the model, which tries again,
+    and the task may still succeed. One that reaches a user means the task failed (exit 1).
+    """
+
+    exit_code = ExitCode.FAILED
+
+    def __init__(self, message: str, hint: str = "", *, refusal: Refusal) -> None:
+        super().__init__(message, hint)
+        self.refusal = refusal
 
 
 class TaskFailed(MemfunError):

@@ -10,7 +10,8 @@ is a file pointing at the common dir, and git refuses these names for the same r
 folder, even one pointing inside, or the file itself: nothing is written through a link), no
 folder on the way may be a nested repository, the real path must stay inside the worktree, and,
 for writes, the workspace's own `readonly_reason` (submodules, Git LFS files) must not object.
-Every refusal is an `EditError` whose message names the path and says why, for the model.
+Every refusal is an `EditError` whose message names the path and says why, for the model, and
+whose `refusal` says the same as data (`Reason.PATH_REFUSED` and the path as named).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import re
 from pathlib import Path
 from typing import Protocol
 
-from memfun_git.edits.match import EditError
+from memfun_git.edits.results import Reason, Refusal
+from memfun_git.errors import EditError
 
 __all__ = ["Tree", "clean", "is_dot_git", "resolve"]
 
@@ -42,8 +44,12 @@ class Tree(Protocol):
     def readonly_reason(self, rel: str) -> str | None: ...
 
 
-def _refuse(rel: str, why: str) -> EditError:
-    return EditError(f"path {rel!r} is refused: {why}")
+def _refuse(rel: str, why: str, hint: str = "") -> EditError:
+    return EditError(
+        f"path {rel!r} is refused: {why}",
+        hint,
+        refusal=Refusal(Reason.PATH_REFUSED, path=rel),
+    )
 
 
 def is_dot_git(name: str) -> bool:
@@ -56,21 +62,25 @@ def clean(rel: str) -> str:
     if "\0" in rel:
         raise _refuse(rel, "it holds a NUL byte")
     if not rel.strip():
-        raise EditError("the path is empty: name a file relative to the repository root")
+        raise EditError(
+            "the path is empty",
+            "name a file relative to the repository root",
+            refusal=Refusal(Reason.PATH_REFUSED, path=rel),
+        )
     if _CONTROL.search(rel):
         raise _refuse(rel, "it holds a control character")
     if rel != rel.strip():
         raise _refuse(rel, "it starts or ends with whitespace")
     if "\\" in rel:
-        raise _refuse(rel, "it holds a backslash: separate folders with '/'")
+        raise _refuse(rel, "it holds a backslash", "separate folders with '/'")
     if rel.startswith(("/", "~/")) or rel == "~" or re.match(r"[A-Za-z]:(/|$)", rel):
-        raise _refuse(rel, "it is absolute: name files relative to the repository root")
+        raise _refuse(rel, "it is absolute", "name files relative to the repository root")
     parts = [part for part in rel.split("/") if part not in ("", ".")]
     if not parts:
         raise _refuse(rel, "it names the worktree itself, not a file")
     for part in parts:
         if part == "..":
-            raise _refuse(rel, "'..' leads out of its folder: name the file from the root")
+            raise _refuse(rel, "'..' leads out of its folder", "name the file from the root")
         if is_dot_git(part):
             raise _refuse(rel, f"{part!r} is git's own folder name; files there belong to git")
     return "/".join(parts)

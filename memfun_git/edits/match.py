@@ -8,10 +8,14 @@ for, trying in turn:
 3. the elided form: a line `...` in the search stands for an unchanged run of lines (and a
    `...` in the replacement keeps that run);
 4. a sliding window of lines scored with difflib, for a misremembered word or two.
-A search found in more than one place, at any step, is refused, never guessed; a refusal says
-why (not found, or found in N places) and shows the closest candidate, so the model can try
-again. The change is then carried onto the file (transfer.py): unchanged lines keep the file's
-exact text, new lines take the file's indentation. CRLF line endings are preserved.
+A search found in more than one place, at any step, is refused, never guessed. A refusal is
+an `EditError` whose message tells the model why (not found, or found in N places) and shows the
+closest candidate, so it can try again; its `refusal` carries the same as data (`Reason`, every
+place found, the closest `Candidate`) for the engine and its events. The change is then carried
+onto the file (transfer.py): unchanged lines keep the file's exact text, new lines take the
+file's indentation. CRLF line endings are preserved. The result says how the search matched
+(`EditMatch`: the stage, the lines, the window's score), so a caller can tell a landed slip
+from an exact quote.
 """
 
 from __future__ import annotations
@@ -22,49 +26,54 @@ from collections import defaultdict
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
+from memfun_git.edits.results import (
+    Candidate,
+    EditMatch,
+    EditResult,
+    MatchKind,
+    Reason,
+    Refusal,
+)
 from memfun_git.edits.transfer import norm, transfer
+from memfun_git.errors import EditError
 
-__all__ = ["EditError", "Match", "apply_edit", "find"]
+__all__ = ["FUZZY_THRESHOLD", "EditError", "apply_edit"]
 
 ELISION = "..."
 FUZZY_THRESHOLD = 0.85
 _MAX_CANDIDATE_LINES = 12
 
 
-class EditError(ValueError):
-    """An edit that cannot be applied; the message says why and shows the closest candidate."""
-
-    def __init__(self, message: str, *, found: int = 0, candidate: str = "") -> None:
-        super().__init__(message)
-        self.found = found
-        self.candidate = candidate
-
-
 @dataclass(frozen=True, slots=True)
-class Match:
+class _Span:
+    """The lines of the original a search stands for (0-based, end exclusive)."""
+
     start: int
-    """First line of the original's span (0-based)."""
     end: int
-    """One past the last line of the span."""
-    how: str
-    """exact | whitespace | elided | fuzzy"""
+    kind: MatchKind
     parts: tuple[tuple[int, int], ...] = ()
     """For an elided match: the line ranges of the quoted parts, in order."""
+    score: float = 1.0
 
 
-def apply_edit(original: str, search: str, replace: str) -> str:
-    """`original` with the part `search` stands for replaced by `replace`; else EditError."""
+def apply_edit(original: str, search: str, replace: str) -> EditResult:
+    """`original` with the part `search` stands for replaced by `replace`, and how the search
+    matched; else EditError, whose `refusal` says why."""
     crlf = "\r\n" in original and original.count("\r\n") == original.count("\n")
     text = original.replace("\r\n", "\n") if crlf else original
     search = search.replace("\r\n", "\n")
     replace = replace.replace("\r\n", "\n")
     result = _apply(text, search, replace)
-    return result.replace("\n", "\r\n") if crlf else result
+    return EditResult(result.text.replace("\n", "\r\n"), result.match) if crlf else result
 
 
-def _apply(text: str, search: str, replace: str) -> str:
+def _apply(text: str, search: str, replace: str) -> EditResult:
     if not search.strip():
-        raise EditError("the search text is empty: quote the lines to change (or write the file)")
+        raise EditError(
+            "the search text is empty",
+            "quote the lines to change (or write the file)",
+            refusal=Refusal(Reason.EMPTY_SEARCH),
+        )
     # A search of whole lines matches at line starts only: "\n\n  x" must not match the end
     # of one line plus a blank line.
     starts = _exact_starts(text, search, lines_only="\n" in search)
@@ -80,16 +89,19 @@ def _apply(text: str, search: str, replace: str) -> str:
             and text[end : end + 1] in ("\n", "")
         ):
             replace = replace[:-1]  # the search ended where a line ends: so does the change
-        return text[:at] + replace + text[end:]
-    lines = text.split("\n")
+        first = text.count("\n", 0, at) + 1
+        last = first + search.count("\n", 0, len(search) - 1)
+        return EditResult(
+            text[:at] + replace + text[end:], EditMatch(MatchKind.EXACT, first, last, 1.0)
+        )
     if len(starts) > 1:
-        numbers = [text.count("\n", 0, at) + 1 for at in starts]
-        raise EditError(_ambiguous(len(starts), numbers), found=len(starts))
+        raise _ambiguous([text.count("\n", 0, at) + 1 for at in starts], MatchKind.EXACT)
+    lines = text.split("\n")
     s_lines = _lines(search)
     r_lines = _lines(replace)
-    match = _with_edges(lines, s_lines, find(lines, s_lines))
+    match = _with_edges(lines, s_lines, _find(lines, s_lines))
     result = _result(lines, match, s_lines, r_lines)
-    if match.how != "elided" and any(x.strip() == ELISION for x in s_lines):
+    if match.kind is not MatchKind.ELIDED and any(x.strip() == ELISION for x in s_lines):
         # `...` matched the file's own `...` line; read as elided lines it must agree.
         key = [i for i, line in enumerate(lines) if line.strip()]
         try:
@@ -100,19 +112,21 @@ def _apply(text: str, search: str, replace: str) -> str:
         if other != result:
             raise EditError(
                 "the search's `...` line can be read as the file's own `...` line or as elided "
-                "lines, with different results: quote the lines in full"
+                "lines, with different results",
+                "quote the lines in full",
+                refusal=Refusal(Reason.BAD_ELISION, stage=MatchKind.ELIDED),
             )
-    return result
+    return EditResult(result, EditMatch(match.kind, match.start + 1, match.end, match.score))
 
 
-def _result(lines: list[str], match: Match, s_lines: list[str], r_lines: list[str]) -> str:
-    if match.how == "elided":
+def _result(lines: list[str], match: _Span, s_lines: list[str], r_lines: list[str]) -> str:
+    if match.kind is MatchKind.ELIDED:
         s_lines, r_lines = _expand(lines, match, s_lines, r_lines)
     new = transfer(s_lines, r_lines, lines[match.start : match.end])
     return "\n".join([*lines[: match.start], *new, *lines[match.end :]])
 
 
-def _with_edges(lines: list[str], search: list[str], match: Match) -> Match:
+def _with_edges(lines: list[str], search: list[str], match: _Span) -> _Span:
     """Widen the span over the blank lines the search quotes before and after its text."""
     lead = next((i for i, x in enumerate(search) if x.strip()), 0)
     trail = next((i for i, x in enumerate(reversed(search)) if x.strip()), 0)
@@ -121,7 +135,7 @@ def _with_edges(lines: list[str], search: list[str], match: Match) -> Match:
         start, lead = start - 1, lead - 1
     while trail and end < len(lines) and not lines[end].strip():
         end, trail = end + 1, trail - 1
-    return Match(start, end, match.how, match.parts)
+    return _Span(start, end, match.kind, match.parts, match.score)
 
 
 def _lines(block: str) -> list[str]:
@@ -130,14 +144,11 @@ def _lines(block: str) -> list[str]:
     return block.split("\n") if block else []
 
 
-def find(lines: list[str], search: list[str]) -> Match:
-    """The unique span of `lines` that `search` (a list of lines) stands for."""
+def _find(lines: list[str], search: list[str]) -> _Span:
+    """The unique span of `lines` that `search` (lines, at least one with text) stands for."""
     key = [i for i, line in enumerate(lines) if line.strip()]
     o_norm = [norm(lines[i]) for i in key]
     s_norm = [norm(x) for x in search if x.strip()]
-    if not s_norm:
-        raise EditError("the search text holds only blank lines: quote the lines to change")
-
     spots = _occurrences(o_norm, s_norm)
     if len(spots) > 1:
         # Indentation is information too: a place whose lines sit at the search's relative
@@ -148,9 +159,9 @@ def find(lines: list[str], search: list[str]) -> Match:
             spots = steady
     if len(spots) == 1:
         p = spots[0]
-        return Match(key[p], key[p + len(s_norm) - 1] + 1, "whitespace")
+        return _Span(key[p], key[p + len(s_norm) - 1] + 1, MatchKind.WHITESPACE)
     if len(spots) > 1:
-        raise EditError(_ambiguous(len(spots), [key[p] + 1 for p in spots]), found=len(spots))
+        raise _ambiguous([key[p] + 1 for p in spots], MatchKind.WHITESPACE)
 
     if any(x.strip() == ELISION for x in search):
         return _find_elided(lines, key, o_norm, search)
@@ -185,7 +196,7 @@ def _occurrences(haystack: list[str], needle: list[str]) -> list[int]:
             out.append(p)
 
 
-def _find_elided(lines: list[str], key: list[int], o_norm: list[str], search: list[str]) -> Match:
+def _find_elided(lines: list[str], key: list[int], o_norm: list[str], search: list[str]) -> _Span:
     chunks: list[list[str]] = [[]]
     for line in search:
         if line.strip() == ELISION:
@@ -195,8 +206,9 @@ def _find_elided(lines: list[str], key: list[int], o_norm: list[str], search: li
     chunks = [c for c in chunks if c]
     if len(chunks) < 2:
         raise EditError(
-            "the search text with `...` needs quoted lines on both sides of each `...`",
-            candidate="",
+            "the search text's `...` has no quoted lines on one side",
+            "quote lines on both sides of each `...`",
+            refusal=Refusal(Reason.BAD_ELISION, stage=MatchKind.ELIDED),
         )
     # Each `...` stands for a run of at least one line. For every place of the first part, the
     # reading takes each later part at its first place after the one before (preferring places
@@ -256,23 +268,34 @@ def _find_elided(lines: list[str], key: list[int], o_norm: list[str], search: li
     kept = [r for r in readings if steady(r)] or readings
     placements = [r for r in kept if tight(r)] or kept
     if not placements:
-        raise EditError(
-            "the search text with `...` was not found: every quoted part must match the file, "
-            "in order",
-            candidate=_closest(lines, key, o_norm, [c for chunk in chunks for c in chunk]),
+        # The candidate is for the first part the file lacks: that is the one to quote again.
+        missing = next((k for k, spots in enumerate(places) if not spots), None)
+        if missing is None:
+            what = "its quoted parts are not in the file in this order"
+            quoted = [line for chunk in chunks for line in chunk]
+        else:
+            what = f"quoted part {missing + 1} of {len(chunks)} is not in the file"
+            quoted = chunks[missing]
+        raise _not_found(
+            f"the search text with `...` was not found ({what})",
+            "every quoted part must match the file, in order",
+            _closest(lines, key, o_norm, quoted, _windows(o_norm, quoted)),
+            MatchKind.ELIDED,
         )
     if len(placements) > 1:
+        starts = [key[reading[0][0]] + 1 for reading in placements]
         raise EditError(
-            "the search text with `...` can be read in more than one way: "
+            "the search text with `...` can be read in more than one way "
+            f"(from lines {_list(starts)})",
             "quote more lines around each `...`",
-            found=len(placements),
+            refusal=Refusal(Reason.AMBIGUOUS, places=tuple(starts), stage=MatchKind.ELIDED),
         )
     parts = tuple((key[a], key[b - 1] + 1) for a, b in placements[0])
-    return Match(parts[0][0], parts[-1][1], "elided", parts)
+    return _Span(parts[0][0], parts[-1][1], MatchKind.ELIDED, parts)
 
 
 def _expand(
-    lines: list[str], match: Match, search: list[str], replace: list[str]
+    lines: list[str], match: _Span, search: list[str], replace: list[str]
 ) -> tuple[list[str], list[str]]:
     """Put the elided runs of the file in place of the `...` lines of search and replace."""
     groups: list[list[str]] = [[]]
@@ -297,8 +320,9 @@ def _expand(
     elisions_in_replace = sum(1 for x in replace if x.strip() == ELISION)
     if elisions_in_replace not in (0, o):
         raise EditError(
-            f"the replacement has {elisions_in_replace} `...` lines but the search has {o}: "
-            "use the same number, or none to replace the elided lines too"
+            f"the replacement has {elisions_in_replace} `...` lines but the search has {o}",
+            "use the same number, or none to replace the elided lines too",
+            refusal=Refusal(Reason.BAD_ELISION, stage=MatchKind.ELIDED),
         )
 
     def fill(block: list[str]) -> list[str]:
@@ -315,7 +339,7 @@ def _expand(
     return fill(search), fill(replace)
 
 
-def _find_fuzzy(lines: list[str], key: list[int], o_norm: list[str], s_norm: list[str]) -> Match:
+def _find_fuzzy(lines: list[str], key: list[int], o_norm: list[str], s_norm: list[str]) -> _Span:
     n = len(s_norm)
     scored = _windows(o_norm, s_norm)
     good = [(score, p) for score, p in scored if score >= FUZZY_THRESHOLD]
@@ -323,17 +347,13 @@ def _find_fuzzy(lines: list[str], key: list[int], o_norm: list[str], s_norm: lis
         best_score, best = good[0]
         rivals = [p for score, p in good[1:] if abs(p - best) >= n and score >= best_score - 0.05]
         if not rivals:
-            return Match(key[best], key[best + n - 1] + 1, "fuzzy")
-        raise EditError(
-            _ambiguous(1 + len(rivals), sorted(key[p] + 1 for p in [best, *rivals])),
-            found=1 + len(rivals),
-        )
-    closest = scored[0] if scored else _closest_line(o_norm, s_norm)
-    candidate = _render(lines, key, closest[1], n) if closest else ""
-    where = f" The closest lines (similarity {closest[0]:.0%}):\n{candidate}" if closest else ""
-    raise EditError(
-        "the search text was not found in the file: quote the lines exactly as they are." + where,
-        candidate=candidate,
+            return _Span(key[best], key[best + n - 1] + 1, MatchKind.WINDOW, score=best_score)
+        raise _ambiguous(sorted(key[p] + 1 for p in [best, *rivals]), MatchKind.WINDOW)
+    raise _not_found(
+        "the search text was not found in the file",
+        "quote the lines exactly as they are",
+        _closest(lines, key, o_norm, s_norm, scored),
+        MatchKind.WINDOW,
     )
 
 
@@ -372,23 +392,37 @@ def _closest_line(o_norm: list[str], s_norm: list[str]) -> tuple[float, int] | N
     return ratios[best], best
 
 
-def _closest(lines: list[str], key: list[int], o_norm: list[str], s_norm: list[str]) -> str:
-    scored = _windows(o_norm, s_norm)
-    closest = scored[0] if scored else _closest_line(o_norm, s_norm)
-    return _render(lines, key, closest[1], len(s_norm)) if closest else ""
-
-
-def _render(lines: list[str], key: list[int], start: int, n: int) -> str:
+def _closest(
+    lines: list[str],
+    key: list[int],
+    o_norm: list[str],
+    s_norm: list[str],
+    scored: list[tuple[float, int]],
+) -> Candidate | None:
+    """The best scored window, else the line most like the search's first; None when the file
+    has no line with text."""
+    best = scored[0] if scored else _closest_line(o_norm, s_norm)
+    if best is None:
+        return None
+    score, start = best
     first = key[start]
-    last = key[min(start + n, len(key)) - 1]
-    shown = lines[first : min(last + 1, first + _MAX_CANDIDATE_LINES)]
-    return "\n".join(f"{first + 1 + k:>5} | {line}" for k, line in enumerate(shown))
+    last = key[min(start + len(s_norm), len(key)) - 1]
+    return Candidate(first + 1, last + 1, "\n".join(lines[first : last + 1]), score)
 
 
-def _ambiguous(count: int, line_numbers: list[int]) -> str:
-    return (
-        f"the search text matches {count} places (lines {_list(line_numbers)}): "
-        "include more surrounding lines so that it matches one place"
+def _not_found(message: str, hint: str, closest: Candidate | None, stage: MatchKind) -> EditError:
+    if closest is not None:
+        shown = closest.text.split("\n")[:_MAX_CANDIDATE_LINES]
+        listing = "\n".join(f"{closest.start_line + k:>5} | {x}" for k, x in enumerate(shown))
+        hint += f". The closest lines (similarity {closest.score:.0%}):\n{listing}"
+    return EditError(message, hint, refusal=Refusal(Reason.NOT_FOUND, closest=closest, stage=stage))
+
+
+def _ambiguous(places: list[int], stage: MatchKind) -> EditError:
+    return EditError(
+        f"the search text matches {len(places)} places (lines {_list(places)})",
+        "include more surrounding lines so that it matches one place",
+        refusal=Refusal(Reason.AMBIGUOUS, places=tuple(places), stage=stage),
     )
 
 

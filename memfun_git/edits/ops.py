@@ -2,8 +2,10 @@
 
 `FileOps(workspace, edit_only=...)` owns the read cache; `apply(ops)` runs a turn's operations in
 order and returns one `OpResult` per operation. Each method raises `EditError` (the message is
-for the model: what was refused and why); `apply` turns each refusal into a failed `OpResult`
-and goes on with the next operation, so the model learns every reason in one turn.
+for the model: what was refused and why; `refusal` is the same as data); `apply` turns each
+refusal into a failed `OpResult` carrying that `Refusal`, and goes on with the next operation,
+so the model learns every reason in one turn and the engine's events can show each one. An
+applied `edit_file` reports how its search matched (`OpResult.match`).
 
 Rules (ARCHITECTURE.md "File safety", issue 12):
 - Every path passes `guard.resolve`: inside the worktree, no links, no `.git`, no submodule.
@@ -41,12 +43,15 @@ from collections import Counter
 from collections.abc import Generator, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
+from dataclasses import replace as replace_fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from memfun_git.edits.guard import clean, resolve
-from memfun_git.edits.match import EditError, apply_edit
+from memfun_git.edits.match import apply_edit
+from memfun_git.edits.results import EditMatch, Reason, Refusal
 from memfun_git.edits.transfer import norm
+from memfun_git.errors import EditError
 
 if TYPE_CHECKING:
     from memfun_git.gitops.worktree import Workspace
@@ -110,6 +115,11 @@ class OpResult:
     ok: bool
     message: str
     """What was done, or why the operation was refused (shown to the model)."""
+    match: EditMatch | None = None
+    """For an `EditFile` that was applied: how its search matched the file."""
+    refusal: Refusal | None = None
+    """For a refused operation: why, as data. A value, not the exception: events stay
+    immutable and keep no traceback (and the frames it holds) alive."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +143,11 @@ class _Decoded:
         except UnicodeEncodeError as exc:
             char = exc.object[exc.start]
             line = exc.object.count("\n", 0, exc.start) + 1
-            raise EditError(
-                f"{rel} is encoded in {self.encoding}, which cannot hold {char!r} (line {line}): "
-                "use characters the file's encoding has"
+            raise _refused(
+                Reason.ENCODING,
+                rel,
+                f"{rel} is encoded in {self.encoding}, which cannot hold {char!r} (line {line})",
+                "use characters the file's encoding has",
             ) from None
 
 
@@ -156,7 +168,9 @@ def dropped_lines(old: str, new: str) -> tuple[int, int]:
 
 
 def _decode(rel: str, data: bytes) -> _Decoded:
-    binary = EditError(f"{rel} is a binary file: only text files can be read or changed")
+    binary = _refused(
+        Reason.BINARY, rel, f"{rel} is a binary file: only text files can be read or changed"
+    )
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             try:
@@ -177,10 +191,16 @@ def _decode(rel: str, data: bytes) -> _Decoded:
 
 
 def _too_big(rel: str, size: int) -> EditError:
-    return EditError(
-        f"{rel} would be {size:,} bytes, over the 1 MB limit for files memfun reads or writes: "
-        "leave it to the user, or split it into smaller files"
+    return _refused(
+        Reason.TOO_BIG,
+        rel,
+        f"{rel} would be {size:,} bytes, over the 1 MB limit for files memfun reads or writes",
+        "leave it to the user, or split it into smaller files",
     )
+
+
+def _refused(reason: Reason, rel: str, message: str, hint: str = "") -> EditError:
+    return EditError(message, hint, refusal=Refusal(reason, path=rel))
 
 
 def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
@@ -211,16 +231,16 @@ class FileOps:
 
     def _load(self, rel: str, full: Path) -> _Entry:
         if not os.path.lexists(full):
-            raise EditError(f"{rel} does not exist")
+            raise _refused(Reason.MISSING, rel, f"{rel} does not exist")
         with _os_errors(rel):
             return self._load_existing(rel, full)
 
     def _load_existing(self, rel: str, full: Path) -> _Entry:
         st = os.lstat(full)
         if stat.S_ISDIR(st.st_mode):
-            raise EditError(f"{rel} is a folder, not a file")
+            raise _refused(Reason.NOT_A_FILE, rel, f"{rel} is a folder, not a file")
         if not stat.S_ISREG(st.st_mode):
-            raise EditError(f"{rel} is not a regular file")
+            raise _refused(Reason.NOT_A_FILE, rel, f"{rel} is not a regular file")
         if st.st_size > MAX_BYTES:
             raise _too_big(rel, st.st_size)
         entry = self._cache.get(rel)
@@ -231,7 +251,7 @@ class FileOps:
         with os.fdopen(fd, "rb") as handle:
             st = os.fstat(handle.fileno())
             if not stat.S_ISREG(st.st_mode):
-                raise EditError(f"{rel} is not a regular file")
+                raise _refused(Reason.NOT_A_FILE, rel, f"{rel} is not a regular file")
             data = handle.read(MAX_BYTES + 1)
         self.disk_reads += 1
         if len(data) > MAX_BYTES:
@@ -259,10 +279,12 @@ class FileOps:
         old = self._load(rel, full).decoded
         lost, total = dropped_lines(old.text, content)
         if lost * 100 > total * MAX_DROP_PERCENT:
-            raise EditError(
+            raise _refused(
+                Reason.DROPS_TOO_MUCH,
+                rel,
                 f"write_file would drop {lost} of the {total} lines of {rel} "
-                f"({lost / total:.0%}; more than {MAX_DROP_PERCENT} % is refused): change it "
-                "with edit_file, or write the whole file with the parts you keep"
+                f"({lost / total:.0%}; more than {MAX_DROP_PERCENT} % is refused)",
+                "change it with edit_file, or write the whole file with the parts you keep",
             )
         if "\r" not in content and old.text.count("\r\n") == old.text.count("\n") > 0:
             content = content.replace("\n", "\r\n")
@@ -273,20 +295,26 @@ class FileOps:
 
     def edit_file(self, path: str, search: str, replace: str) -> str:
         """Replace the part of `path` that `search` stands for (see `match.apply_edit`)."""
+        return self._edit(path, search, replace)[0]
+
+    def _edit(self, path: str, search: str, replace: str) -> tuple[str, EditMatch]:
         rel = clean(path)
         full = resolve(self.workspace, rel)
         if not os.path.lexists(full):
-            how = "" if self.edit_only else ": create it with write_file"
-            raise EditError(f"{rel} does not exist{how}")
+            how = "" if self.edit_only else "create it with write_file"
+            raise _refused(Reason.MISSING, rel, f"{rel} does not exist", how)
         old = self._load(rel, full).decoded
         try:
-            text = apply_edit(old.text, search, replace)
+            result = apply_edit(old.text, search, replace)
         except EditError as exc:
-            raise EditError(f"{rel}: {exc}", found=exc.found, candidate=exc.candidate) from None
+            refusal = replace_fields(exc.refusal, path=rel)
+            raise EditError(f"{rel}: {exc.message}", exc.hint, refusal=refusal) from None
+        text = result.text
         if text == old.text:
-            return f"{rel} is unchanged: the replacement equals the text it replaces"
+            message = f"{rel} is unchanged: the replacement equals the text it replaces"
+            return message, result.match
         self._store(rel, full, _Decoded(text, old.encoding, old.bom), old.encode(rel, text))
-        return f"edited {rel}"
+        return f"edited {rel}", result.match
 
     def delete_file(self, path: str) -> str:
         rel = clean(path)
@@ -305,7 +333,11 @@ class FileOps:
         full, target = resolve(self.workspace, rel), resolve(self.workspace, new_rel)
         self._existing_file(rel, full)
         if os.path.lexists(target):
-            raise EditError(f"cannot rename {rel} to {new_rel}: {new_rel} already exists")
+            raise _refused(
+                Reason.EXISTS,
+                new_rel,
+                f"cannot rename {rel} to {new_rel}: {new_rel} already exists",
+            )
         with _os_errors(new_rel):
             target.parent.mkdir(parents=True, exist_ok=True)
             os.rename(full, target)
@@ -317,34 +349,39 @@ class FileOps:
         """Apply `ops` in order; a refused operation is reported and the next one runs."""
         results: list[OpResult] = []
         for op in ops:
+            matched: EditMatch | None = None
             try:
                 match op:
                     case WriteFile(path, content):
                         message = self.write_file(path, content)
                     case EditFile(path, search, replace):
-                        message = self.edit_file(path, search, replace)
+                        message, matched = self._edit(path, search, replace)
                     case DeleteFile(path):
                         message = self.delete_file(path)
                     case RenameFile(path, new_path):
                         message = self.rename_file(path, new_path)
             except EditError as exc:
-                results.append(OpResult(op, False, str(exc)))
+                results.append(OpResult(op, False, str(exc), refusal=exc.refusal))
             else:
-                results.append(OpResult(op, True, message))
+                results.append(OpResult(op, True, message, match=matched))
         return results
 
     def _writable(self, what: str, rel: str) -> None:
         if self.edit_only:
-            raise EditError(
+            raise _refused(
+                Reason.EDIT_ONLY,
+                rel,
                 f"{what} {rel} is refused: this step may only change existing files with "
-                "edit_file (no writing, creating, deleting or renaming)"
+                "edit_file (no writing, creating, deleting or renaming)",
             )
 
     def _existing_file(self, rel: str, full: Path) -> None:
         if not os.path.lexists(full):
-            raise EditError(f"{rel} does not exist")
+            raise _refused(Reason.MISSING, rel, f"{rel} does not exist")
         if full.is_dir():
-            raise EditError(f"{rel} is a folder: name the files in it one by one")
+            raise _refused(
+                Reason.NOT_A_FILE, rel, f"{rel} is a folder", "name the files in it one by one"
+            )
 
     def _store(self, rel: str, full: Path, decoded: _Decoded, data: bytes) -> None:
         if len(data) > MAX_BYTES:
@@ -372,7 +409,7 @@ def _os_errors(rel: str) -> Generator[None]:
     try:
         yield
     except OSError as exc:
-        raise EditError(f"{rel}: {exc.strerror or exc}") from exc
+        raise _refused(Reason.OS_ERROR, rel, f"{rel}: {exc.strerror or exc}") from exc
 
 
 def apply_ops(

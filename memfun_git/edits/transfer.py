@@ -82,11 +82,16 @@ class _Out:
 
 
 def align(search: list[str], span: list[str]) -> dict[int, int]:
-    """Map search index → span index for lines the two share, or nearly share (in order)."""
+    """Map search index → span index for lines the two share, or nearly share (in order); in
+    a run of differing lines as long on both sides, each line stands for the one in its place."""
     mapping: dict[int, int] = {}
     a, b = [norm(x) for x in search], [norm(x) for x in span]
     for tag, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         if tag == "equal":
+            mapping.update({i1 + k: j1 + k for k in range(i2 - i1)})
+        elif tag == "replace" and i2 - i1 == j2 - j1:
+            # As many lines on each side: each misremembered line stands for the file's line
+            # in its place (a window match quotes its span line for line).
             mapping.update({i1 + k: j1 + k for k in range(i2 - i1)})
         elif tag == "replace":
             j = j1  # a misremembered line: pair similar lines in order

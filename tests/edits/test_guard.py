@@ -1,4 +1,5 @@
-"""Confinement on a real workspace: every way out of the worktree, or into git, is refused."""
+"""Confinement on a real workspace: every way out of the worktree, or into git, is refused,
+each refusal carrying `Reason.PATH_REFUSED` and the path as named."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from memfun_git.edits.guard import clean, is_dot_git, resolve
-from memfun_git.edits.match import EditError
+from memfun_git.edits.results import Reason, Refusal
+from memfun_git.errors import EditError
 from memfun_git.gitops.repo import require_repo
 from memfun_git.gitops.worktree import Workspace
 from tests.conftest import git
@@ -74,6 +76,7 @@ def test_clean_normalises(rel: str, expected: str) -> None:
 def test_clean_refuses(rel: str, why: str) -> None:
     with pytest.raises(EditError, match=why) as info:
         clean(rel)
+    assert info.value.refusal == Refusal(Reason.PATH_REFUSED, path=rel)
     if rel.strip():
         assert str(info.value).startswith(f"path {rel!r} is refused: ")
 
@@ -110,8 +113,9 @@ def test_links_are_refused(ws: Workspace, tmp_path: Path) -> None:
     }
     for rel, why in cases.items():
         for for_write in (True, False):
-            with pytest.raises(EditError, match=why):
-                resolve(ws, rel, for_write=for_write)
+            with pytest.raises(EditError, match=why) as info:
+                resolve(ws, f"./{rel}", for_write=for_write)
+            assert info.value.refusal == Refusal(Reason.PATH_REFUSED, path=rel)
     assert (outside / "secret.txt").read_text() == "not for the model\n"
     assert not (outside / "new.py").exists()
 
@@ -152,6 +156,7 @@ def test_lfs_paths_are_read_only(git_repo: Path) -> None:
     git(git_repo, "add", ".gitattributes")
     git(git_repo, "commit", "-q", "-m", "track binaries in LFS")
     with Workspace(require_repo(git_repo), "guard-lfs") as ws:
-        with pytest.raises(EditError, match=r"'data/model\.bin' is refused: .*Git LFS"):
+        with pytest.raises(EditError, match=r"'data/model\.bin' is refused: .*Git LFS") as info:
             resolve(ws, "data/model.bin")
+        assert info.value.refusal == Refusal(Reason.PATH_REFUSED, path="data/model.bin")
         assert resolve(ws, "data/model.py") == ws.path / "data/model.py"

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from memfun_git.edits.guard import resolve
-from memfun_git.edits.match import EditError
 from memfun_git.edits.ops import FileOps
+from memfun_git.edits.results import Reason
+from memfun_git.errors import EditError
 from memfun_git.gitops.repo import require_repo
 from memfun_git.gitops.worktree import Workspace
 
@@ -86,6 +87,7 @@ def test_named_pipes_and_sockets_are_refused_without_waiting(ws: Workspace) -> N
             error = _with_deadline(attempt)
             assert isinstance(error, EditError), name
             assert "not a regular file" in str(error), name
+            assert error.refusal.reason is Reason.NOT_A_FILE, name
     finally:
         server.close()
         (ws.path / "README.md.sock").unlink()

@@ -3,7 +3,9 @@
 The files are real: CPython's `string.Template.substitute`/`safe_substitute` (Lib/string.py,
 3.11, verbatim), Go's `strings.ToLower`/`ToUpper` (tab-indented twins), and the `string`
 module's own source read at test time. Expected results are the file with one literal
-replacement, checked to occur exactly once, so every assertion compares whole files.
+replacement, checked to occur exactly once, so every assertion compares whole files. Each
+landing also checks how it matched (the stage and the lines); each refusal checks its
+`Refusal` record (reason, places, closest candidate, stage), not only its words.
 """
 
 from __future__ import annotations
@@ -11,10 +13,23 @@ from __future__ import annotations
 import inspect
 import string
 import textwrap
+from difflib import SequenceMatcher
 
 import pytest
 
-from memfun_git.edits.match import EditError, apply_edit
+from memfun_git.edits.match import apply_edit
+from memfun_git.edits.results import (
+    Candidate,
+    EditMatch,
+    EditResult,
+    MatchKind,
+    Reason,
+    Refusal,
+)
+from memfun_git.edits.transfer import norm
+from memfun_git.errors import EditError, ExitCode, MemfunError
+
+EXACT, WHITESPACE, ELIDED, WINDOW = MatchKind
 
 TEMPLATE = """\
 class Template:
@@ -152,24 +167,32 @@ AFTER_SAFE_TRY = once(TEMPLATE, SAFE_TRY, SAFE_TRY_NEW)
 
 
 def test_exact() -> None:
-    assert apply_edit(TEMPLATE, SAFE_TRY, SAFE_TRY_NEW) == AFTER_SAFE_TRY
+    assert apply_edit(TEMPLATE, SAFE_TRY, SAFE_TRY_NEW) == EditResult(
+        AFTER_SAFE_TRY, EditMatch(EXACT, 29, 33, 1.0)
+    )
 
 
 def test_trailing_whitespace_added_to_search_lines() -> None:
     lines = SAFE_TRY.splitlines(keepends=True)
     search = lines[0].replace("\n", "  \n") + lines[1].replace("\n", "\t\n") + "".join(lines[2:])
-    assert apply_edit(TEMPLATE, search, SAFE_TRY_NEW) == AFTER_SAFE_TRY
+    assert apply_edit(TEMPLATE, search, SAFE_TRY_NEW) == EditResult(
+        AFTER_SAFE_TRY, EditMatch(WHITESPACE, 29, 33, 1.0)
+    )
 
 
 @pytest.mark.parametrize("by", [4, 8, -4, -8], ids=["in-4", "in-8", "out-4", "out-8"])
 def test_reindented_search_and_replace_keep_the_files_indentation(by: int) -> None:
-    assert apply_edit(TEMPLATE, shift(SAFE_TRY, by), shift(SAFE_TRY_NEW, by)) == AFTER_SAFE_TRY
+    assert apply_edit(TEMPLATE, shift(SAFE_TRY, by), shift(SAFE_TRY_NEW, by)) == EditResult(
+        AFTER_SAFE_TRY, EditMatch(WHITESPACE, 29, 33, 1.0)
+    )
 
 
 def test_dedented_to_column_0() -> None:
     search, replace = textwrap.dedent(SAFE_TRY), textwrap.dedent(SAFE_TRY_NEW)
     assert search.startswith("if named is not None:\n    try:\n")
-    assert apply_edit(TEMPLATE, search, replace) == AFTER_SAFE_TRY
+    assert apply_edit(TEMPLATE, search, replace) == EditResult(
+        AFTER_SAFE_TRY, EditMatch(WHITESPACE, 29, 33, 1.0)
+    )
 
 
 def test_tab_indented_go_quoted_with_spaces_keeps_tabs() -> None:
@@ -185,7 +208,9 @@ def test_tab_indented_go_quoted_with_spaces_keeps_tabs() -> None:
         "\t\treturn s\n\t\t}\n\t\tb := NewBuilder(len(s))\n\t\tb.Grow(len(s))\n"
         "\t\tfor i := 0; i < len(s); i++ {\n\t\t\tb.WriteByte(upper",
     )
-    assert apply_edit(GO, search, replace) == expected
+    assert apply_edit(GO, search, replace) == EditResult(
+        expected, EditMatch(WHITESPACE, 35, 38, 1.0)
+    )
 
 
 def test_tab_indented_go_one_tab_shallower() -> None:
@@ -196,7 +221,9 @@ def test_tab_indented_go_one_tab_shallower() -> None:
         "\t\tfor i := 0; i < len(s); i++ {\n\t\t\tb.WriteByte(upperTable",
         "\t\tfor i := range len(s) {\n\t\t\tb.WriteByte(upperTable",
     )
-    assert apply_edit(GO, search, replace) == expected
+    assert apply_edit(GO, search, replace) == EditResult(
+        expected, EditMatch(WHITESPACE, 39, 41, 1.0)
+    )
 
 
 BOUNDARY = """\
@@ -207,18 +234,14 @@ BOUNDARY = """\
 """
 
 
-def test_blank_line_added_to_search() -> None:
-    search = BOUNDARY.replace("\n\n", "\n\n\n")
+@pytest.mark.parametrize("gap", ["\n\n\n", "\n"], ids=["blank-added", "blank-dropped"])
+def test_blank_line_slip_in_search(gap: str) -> None:
+    search = BOUNDARY.replace("\n\n", gap)
     replace = BOUNDARY.replace("safe_substitute", "lenient_substitute")
     expected = once(TEMPLATE, "def safe_substitute", "def lenient_substitute")
-    assert apply_edit(TEMPLATE, search, replace) == expected
-
-
-def test_blank_line_dropped_from_search() -> None:
-    search = BOUNDARY.replace("\n\n", "\n")
-    replace = BOUNDARY.replace("safe_substitute", "lenient_substitute")
-    expected = once(TEMPLATE, "def safe_substitute", "def lenient_substitute")
-    assert apply_edit(TEMPLATE, search, replace) == expected
+    assert apply_edit(TEMPLATE, search, replace) == EditResult(
+        expected, EditMatch(WHITESPACE, 19, 22, 1.0)
+    )
 
 
 ESCAPED = """\
@@ -246,7 +269,14 @@ def test_one_line_misremembered(wrong: str, right: str) -> None:
         "                return mo.group()\n            raise",
         "                return mo.group(0)\n            raise",
     )
-    assert apply_edit(TEMPLATE, search, replace) == expected
+    result = apply_edit(TEMPLATE, search, replace)
+    assert result.text == expected
+    assert (result.match.kind, result.match.start_line, result.match.end_line) == (WINDOW, 34, 37)
+    # The window's score: the mean of its lines' similarities, three of the four equal.
+    slipped = next(x for x in search.splitlines() if wrong in x)
+    similarity = SequenceMatcher(None, norm(slipped), norm(slipped.replace(wrong, right))).ratio()
+    assert result.match.score == pytest.approx((3 + similarity) / 4)
+    assert 0.85 <= result.match.score < 1
 
 
 def test_middle_elided_in_search_and_replace() -> None:
@@ -261,7 +291,9 @@ def test_middle_elided_in_search_and_replace() -> None:
     expected = TEMPLATE[: TEMPLATE.rindex("convert, self.template")] + (
         "convert, str(self.template))\n"
     )
-    assert apply_edit(TEMPLATE, search, replace) == expected
+    assert apply_edit(TEMPLATE, search, replace) == EditResult(
+        expected, EditMatch(ELIDED, 21, 40, 1.0)
+    )
 
 
 def test_elided_lines_are_replaced_when_the_replacement_has_no_dots() -> None:
@@ -275,7 +307,9 @@ def test_elided_lines_are_replaced_when_the_replacement_has_no_dots() -> None:
         return self.substitute(mapping, **kws)
 """
     start = TEMPLATE.index("    def safe_substitute")
-    assert apply_edit(TEMPLATE, search, replace) == TEMPLATE[:start] + replace
+    assert apply_edit(TEMPLATE, search, replace) == EditResult(
+        TEMPLATE[:start] + replace, EditMatch(ELIDED, 21, 40, 1.0)
+    )
 
 
 def test_crlf_file_stays_crlf_byte_for_byte() -> None:
@@ -283,20 +317,22 @@ def test_crlf_file_stays_crlf_byte_for_byte() -> None:
     search = "\t\t\tb.WriteByte(upperTable[s[i]])\n"
     replace = "\t\t\tb.WriteByte(upperTable[s[i]]) // ASCII only\n"
     expected = once(crlf, "upperTable[s[i]])\r\n", "upperTable[s[i]]) // ASCII only\r\n")
-    assert apply_edit(crlf, search, replace) == expected
+    assert apply_edit(crlf, search, replace) == EditResult(expected, EditMatch(EXACT, 40, 40, 1.0))
     # A search quoted with CRLF, re-indented, lands the same way.
     spaced = "        b.WriteByte(upperTable[s[i]])\r\n"
     new = "        b.WriteByte(upperTable[s[i]]) // ASCII only\r\n"
-    assert apply_edit(crlf, spaced, new) == expected
+    assert apply_edit(crlf, spaced, new) == EditResult(expected, EditMatch(WHITESPACE, 40, 40, 1.0))
 
 
 def test_fragment_within_one_line() -> None:
     expected = once(TEMPLATE, "self._invalid(mo)", "self._invalid(mo, strict=True)")
-    assert apply_edit(TEMPLATE, "self._invalid(mo)", "self._invalid(mo, strict=True)") == expected
+    assert apply_edit(TEMPLATE, "self._invalid(mo)", "self._invalid(mo, strict=True)") == (
+        EditResult(expected, EditMatch(EXACT, 16, 16, 1.0))
+    )
 
 
-@pytest.mark.parametrize("indent", [16, 0], ids=["exact", "whitespace"])
-def test_search_ends_with_newline_and_replace_does_not(indent: int) -> None:
+@pytest.mark.parametrize(("indent", "kind"), [(16, EXACT), (0, WHITESPACE)], ids=["exact", "ws"])
+def test_search_ends_with_newline_and_replace_does_not(indent: int, kind: MatchKind) -> None:
     search = shift(
         "                except KeyError:\n                    return mo.group()\n", indent - 16
     )
@@ -308,7 +344,9 @@ def test_search_ends_with_newline_and_replace_does_not(indent: int) -> None:
         "KeyError:\n                    return mo.group()\n",
         "KeyError:\n                    return None\n",
     )
-    assert apply_edit(TEMPLATE, search, replace) == expected
+    assert apply_edit(TEMPLATE, search, replace) == EditResult(
+        expected, EditMatch(kind, 32, 33, 1.0)
+    )
 
 
 def test_replace_without_search_newline_in_whitespace_match() -> None:
@@ -319,7 +357,9 @@ def test_replace_without_search_newline_in_whitespace_match() -> None:
         "KeyError:\n                    return mo.group()\n",
         "KeyError:\n                    return None\n",
     )
-    assert apply_edit(TEMPLATE, search, replace) == expected
+    assert apply_edit(TEMPLATE, search, replace) == EditResult(
+        expected, EditMatch(WHITESPACE, 32, 33, 1.0)
+    )
 
 
 def test_module_source_read_at_test_time() -> None:
@@ -334,56 +374,97 @@ def test_module_source_read_at_test_time() -> None:
     replace = textwrap.dedent("".join([*body[:2], body[1][:8] + "...\n", changed[-1]]))
     assert search.startswith("def safe_substitute(")
     assert "\n    ...\n" in search
-    assert apply_edit(module, search, replace) == module.replace(method, "".join(changed))
+    first = module[: module.index(method)].count("\n") + 1
+    assert apply_edit(module, search, replace) == EditResult(
+        module.replace(method, "".join(changed)),
+        EditMatch(ELIDED, first, first + len(body) - 1, 1.0),
+    )
 
 
 # -- refusals ----------------------------------------------------------------------------------
 
 
+def refusal_of(original: str, search: str, replace: str = "x\n") -> tuple[Refusal, str]:
+    """The refusal record and the text the model reads, of an edit that must be refused."""
+    with pytest.raises(EditError) as info:
+        apply_edit(original, search, replace)
+    return info.value.refusal, str(info.value)
+
+
 @pytest.mark.parametrize("search", ["", "\n", "   \n\t\n"], ids=["empty", "newline", "blank"])
 def test_empty_search_is_refused(search: str) -> None:
-    with pytest.raises(EditError, match="the search text is empty"):
-        apply_edit(TEMPLATE, search, "x = 1\n")
+    assert refusal_of(TEMPLATE, search) == (
+        Refusal(Reason.EMPTY_SEARCH),
+        "the search text is empty — quote the lines to change (or write the file)",
+    )
 
 
 def test_not_found_shows_the_closest_candidate() -> None:
     search = "\tif isUnicode {\n\t\treturn strings.Map(unicode.ToTitle, s)\n\t}\n"
     with pytest.raises(EditError) as info:
         apply_edit(GO, search, "")
-    candidate = "   12 | \t\tif !hasUpper {\n   13 | \t\t\treturn s\n   14 | \t\t}"
-    assert info.value.candidate == candidate
-    assert info.value.found == 0
-    assert str(info.value) == (
-        "the search text was not found in the file: quote the lines exactly as they are. "
-        f"The closest lines (similarity 57%):\n{candidate}"
+    error = info.value
+    closest = error.refusal.closest
+    assert closest is not None
+    assert closest.score == pytest.approx(0.57, abs=0.005)
+    assert error.refusal == Refusal(
+        Reason.NOT_FOUND,
+        closest=Candidate(12, 14, "\t\tif !hasUpper {\n\t\t\treturn s\n\t\t}", closest.score),
+        stage=WINDOW,
+    )
+    listing = "   12 | \t\tif !hasUpper {\n   13 | \t\t\treturn s\n   14 | \t\t}"
+    assert (error.message, error.hint) == (
+        "the search text was not found in the file",
+        f"quote the lines exactly as they are. The closest lines (similarity 57%):\n{listing}",
+    )
+    # Reaching a user, a refused edit is one line of the exception tree: the task failed.
+    assert isinstance(error, MemfunError)
+    assert error.exit_code == ExitCode.FAILED
+    assert str(error) == f"{error.message} — {error.hint}"
+
+
+def test_not_found_in_a_file_without_text_has_no_candidate() -> None:
+    assert refusal_of("\n\n", "x = 1\n") == (
+        Refusal(Reason.NOT_FOUND, stage=WINDOW),
+        "the search text was not found in the file — quote the lines exactly as they are",
     )
 
 
 @pytest.mark.parametrize(
-    ("search", "lines"),
+    ("search", "places", "stage"),
     [
-        ("        if mapping is _sentinel_dict:\n            mapping = kws\n", "3, 22"),
-        ("if mapping is _sentinel_dict:\n    mapping = kws\n", "3, 22"),
-        ("_ChainMap(kws, mapping)", "6, 25"),
-        ("\t\tc := s[i]\n\t\tif c >= utf8.RuneSelf {\n", "4, 27"),
+        ("        if mapping is _sentinel_dict:\n            mapping = kws\n", (3, 22), EXACT),
+        ("if mapping is _sentinel_dict:\n    mapping = kws\n", (3, 22), WHITESPACE),
+        ("_ChainMap(kws, mapping)", (6, 25), EXACT),
+        ("\t\tc := s[i]\n\t\tif c >= utf8.RuneSelf {\n", (4, 27), EXACT),
     ],
     ids=["exact", "whitespace", "fragment", "go-exact"],
 )
-def test_found_in_two_places_is_refused(search: str, lines: str) -> None:
-    with pytest.raises(EditError) as info:
-        apply_edit(TEMPLATE if "\t" not in search else GO, search, "x\n")
-    assert info.value.found == 2
-    assert str(info.value) == (
-        f"the search text matches 2 places (lines {lines}): include more surrounding lines so "
-        "that it matches one place"
+def test_found_in_two_places_is_refused(
+    search: str, places: tuple[int, int], stage: MatchKind
+) -> None:
+    refusal, text = refusal_of(TEMPLATE if "\t" not in search else GO, search)
+    assert refusal == Refusal(Reason.AMBIGUOUS, places=places, stage=stage)
+    assert text == (
+        f"the search text matches 2 places (lines {places[0]}, {places[1]}) — include more "
+        "surrounding lines so that it matches one place"
     )
+
+
+def test_every_place_is_kept_when_the_message_shows_six() -> None:
+    original = "".join(f"def handler_{i}(event):\n    return None\n\n" for i in range(9))
+    refusal, text = refusal_of(original, "    return None\n")
+    assert refusal == Refusal(
+        Reason.AMBIGUOUS, places=(2, 5, 8, 11, 14, 17, 20, 23, 26), stage=EXACT
+    )
+    assert "matches 9 places (lines 2, 5, 8, 11, 14, 17, …)" in text
 
 
 def test_ambiguous_fuzzy_match_is_refused() -> None:
     search = "\tfor i := 0; i < len(s); i++ {\n\t\tc := s[i]\n\t\tif c >= utf8.RuneSel {\n"
-    with pytest.raises(EditError, match=r"matches 2 places \(lines 3, 26\)") as info:
-        apply_edit(GO, search + "\t\t\tisASCII = false\n", "x\n")
-    assert info.value.found == 2
+    refusal, text = refusal_of(GO, search + "\t\t\tisASCII = false\n")
+    assert refusal == Refusal(Reason.AMBIGUOUS, places=(3, 26), stage=WINDOW)
+    assert text.startswith("the search text matches 2 places (lines 3, 26) — ")
 
 
 def test_elision_with_more_than_one_reading_is_refused() -> None:
@@ -392,29 +473,91 @@ def test_elision_with_more_than_one_reading_is_refused() -> None:
         "        ...\n"
         "                             self.pattern)\n"
     )
-    with pytest.raises(EditError, match="can be read in more than one way") as info:
-        apply_edit(TEMPLATE, search, "x\n")
-    assert info.value.found == 2
+    assert refusal_of(TEMPLATE, search) == (
+        Refusal(Reason.AMBIGUOUS, places=(3, 22), stage=ELIDED),
+        "the search text with `...` can be read in more than one way (from lines 3, 22) — "
+        "quote more lines around each `...`",
+    )
 
 
-def test_replacement_with_another_number_of_elisions_is_refused() -> None:
+def test_elided_search_not_found_shows_the_part_the_file_lacks() -> None:
     search = """\
     def safe_substitute(self, mapping=_sentinel_dict, /, **kws):
         ...
-            named = mo.group('named') or mo.group('braced')
+            if mo.group('invalid') is not None:
+                return mo.group(0)
         ...
         return self.pattern.sub(convert, self.template)
 """
-    replace = """\
+    refusal, text = refusal_of(TEMPLATE, search)
+    closest = refusal.closest
+    assert closest is not None
+    # Part 2 misremembers `mo.group()`: the candidate is that part's closest lines, 36-37
+    # (the twin at 15-16 differs more), scored like any window.
+    similarity = SequenceMatcher(None, "return mo.group(0)", "return mo.group()").ratio()
+    assert closest.score == pytest.approx((1 + similarity) / 2)
+    assert refusal == Refusal(
+        Reason.NOT_FOUND,
+        closest=Candidate(
+            36,
+            37,
+            "            if mo.group('invalid') is not None:\n                return mo.group()",
+            closest.score,
+        ),
+        stage=ELIDED,
+    )
+    assert text == (
+        "the search text with `...` was not found (quoted part 2 of 3 is not in the file) — "
+        "every quoted part must match the file, in order. The closest lines (similarity 99%):\n"
+        "   36 |             if mo.group('invalid') is not None:\n"
+        "   37 |                 return mo.group()"
+    )
+
+
+def test_elided_parts_out_of_order_are_not_found() -> None:
+    search = """\
+        return self.pattern.sub(convert, self.template)
+        ...
     def safe_substitute(self, mapping=_sentinel_dict, /, **kws):
-        ...
-        return self.pattern.sub(convert, self.template)
 """
-    with pytest.raises(EditError) as info:
-        apply_edit(TEMPLATE, search, replace)
-    assert str(info.value) == (
-        "the replacement has 1 `...` lines but the search has 2: use the same number, or none "
-        "to replace the elided lines too"
+    refusal, text = refusal_of(TEMPLATE[TEMPLATE.index("    def safe_substitute") :], search)
+    assert refusal.reason is Reason.NOT_FOUND
+    assert refusal.stage is ELIDED
+    assert refusal.closest is not None
+    assert text.startswith(
+        "the search text with `...` was not found (its quoted parts are not in the file in this "
+        "order) — every quoted part must match the file, in order. The closest lines"
+    )
+
+
+@pytest.mark.parametrize(
+    ("search", "replace", "text"),
+    [
+        (
+            "    def safe_substitute(self, mapping=_sentinel_dict, /, **kws):\n        ...\n",
+            "x\n",
+            "the search text's `...` has no quoted lines on one side — quote lines on both "
+            "sides of each `...`",
+        ),
+        (
+            "    def safe_substitute(self, mapping=_sentinel_dict, /, **kws):\n"
+            "        ...\n"
+            "            named = mo.group('named') or mo.group('braced')\n"
+            "        ...\n"
+            "        return self.pattern.sub(convert, self.template)\n",
+            "    def safe_substitute(self, mapping=_sentinel_dict, /, **kws):\n"
+            "        ...\n"
+            "        return self.pattern.sub(convert, self.template)\n",
+            "the replacement has 1 `...` lines but the search has 2 — use the same number, or "
+            "none to replace the elided lines too",
+        ),
+    ],
+    ids=["one-sided", "replacement-count"],
+)
+def test_unusable_elision_is_refused(search: str, replace: str, text: str) -> None:
+    assert refusal_of(TEMPLATE, search, replace) == (
+        Refusal(Reason.BAD_ELISION, stage=ELIDED),
+        text,
     )
 
 
@@ -423,13 +566,16 @@ def test_dots_line_read_literally_or_as_elision_is_refused() -> None:
         "    def read(self) -> bytes:\n        ...\n    def close(self) -> None:\n        ...\n"
     )
     replace = search[: search.rindex("...")] + "raise NotImplementedError\n"
-    with pytest.raises(EditError, match=r"read as the file's own `\.\.\.` line or as elided"):
-        apply_edit(PROTOCOL, search, replace)
+    assert refusal_of(PROTOCOL, search, replace) == (
+        Refusal(Reason.BAD_ELISION, stage=ELIDED),
+        "the search's `...` line can be read as the file's own `...` line or as elided lines, "
+        "with different results — quote the lines in full",
+    )
     # Quoted exactly, the file's own `...` lines are text like any other.
     exact = "    def read(self) -> bytes:\n        ...\n\n    def close(self) -> None:\n"
     new = exact.replace("read(self)", "read(self, n: int = -1)")
-    assert apply_edit(PROTOCOL, exact, new) == once(
-        PROTOCOL, "read(self)", "read(self, n: int = -1)"
+    assert apply_edit(PROTOCOL, exact, new) == EditResult(
+        once(PROTOCOL, "read(self)", "read(self, n: int = -1)"), EditMatch(EXACT, 2, 5, 1.0)
     )
 
 
@@ -439,14 +585,17 @@ def test_dots_line_read_literally_or_as_elision_is_refused() -> None:
 def test_one_shared_line_of_three_is_not_a_match() -> None:
     # Only `def g():` is in the file: one shared line of three is no match.
     original = "def f():\n    x = 1\n    return x\n\ndef g():\n    y = 2\n    return y\n"
-    with pytest.raises(EditError, match="not found"):
-        apply_edit(original, "def g():\n    total = compute()\n    print(total)\n", "pass\n")
+    refusal, _ = refusal_of(original, "def g():\n    total = compute()\n    print(total)\n")
+    assert refusal.reason is Reason.NOT_FOUND
 
 
 def test_a_window_never_runs_past_the_end_of_the_file() -> None:
     original = "def f():\n    x = 1\n    return x\n\ndef g():\n    y = 2\n    return y\n"
-    with pytest.raises(EditError, match="not found"):
-        apply_edit(original, "return y\nfoo bar baz\nqux quux\n", "pass\n")
+    refusal, _ = refusal_of(original, "return y\nfoo bar baz\nqux quux\n")
+    assert refusal.reason is Reason.NOT_FOUND
+    # The closest window stops at the file's last line too.
+    assert refusal.closest is not None
+    assert refusal.closest.end_line <= len(original.splitlines())
 
 
 def test_search_without_newline_and_replace_with_one_in_an_exact_match() -> None:
@@ -457,7 +606,9 @@ def test_search_without_newline_and_replace_with_one_in_an_exact_match() -> None
         "KeyError:\n                    return mo.group()\n",
         "KeyError:\n                    return None\n",
     )
-    assert apply_edit(TEMPLATE, search, replace) == expected
+    assert apply_edit(TEMPLATE, search, replace) == EditResult(
+        expected, EditMatch(EXACT, 32, 33, 1.0)
+    )
 
 
 @pytest.mark.parametrize("gap", ["\n\n\n", "\n"], ids=["blank-added", "blank-dropped"])
@@ -468,4 +619,36 @@ def test_blank_line_slip_in_search_and_replace_next_to_a_changed_line(gap: str) 
     search = BOUNDARY.replace("\n\n", gap)
     replace = search.replace("safe_substitute", "lenient_substitute")
     expected = once(TEMPLATE, "def safe_substitute", "def lenient_substitute")
-    assert apply_edit(TEMPLATE, search, replace) == expected
+    assert apply_edit(TEMPLATE, search, replace) == EditResult(
+        expected, EditMatch(WHITESPACE, 19, 22, 1.0)
+    )
+
+
+# httpx's NetRCInfo.get_credentials before encode/httpx#1298, which put its signature on one line.
+NETRC = """\
+    def get_credentials(
+        self, authority: str
+    ) -> typing.Optional[typing.Tuple[str, str]]:
+        if self.netrc_info is None:
+            return None
+
+        auth_info = self.netrc_info.authenticators(authority)
+        if auth_info is None or auth_info[2] is None:
+            return None
+        return (auth_info[0], auth_info[2])
+"""
+
+
+def test_misremembered_line_rewritten_into_fewer_lines_leaves_nothing_behind() -> None:
+    # The model quotes `def get(` for `def get_credentials(` (too unlike to pair by
+    # similarity) and joins three lines into one: the file's line is the one it stands for,
+    # and goes with the other two instead of staying above the new signature.
+    search = NETRC.replace("def get_credentials(", "def get(")
+    replace = NETRC.replace(
+        "def get_credentials(\n        self, authority: str\n    ) -> ",
+        "def get_credentials(self, host: str) -> ",
+    ).replace("authenticators(authority)", "authenticators(host)")
+    expected = "class NetRCInfo:\n" + replace
+    result = apply_edit("class NetRCInfo:\n" + NETRC, search, replace)
+    assert result.text == expected
+    assert (result.match.kind, result.match.start_line, result.match.end_line) == (WINDOW, 2, 11)

@@ -1,4 +1,7 @@
-"""File operations on a real workspace: what lands, what is refused, and what gets committed."""
+"""File operations on a real workspace: what lands, what is refused, and what gets committed.
+
+Refusals are checked as data too (`EditError.refusal`, `OpResult.refusal`): the reason and the
+path an engine would show, not only the words the model reads."""
 
 from __future__ import annotations
 
@@ -8,11 +11,11 @@ import stat
 import subprocess
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from memfun_git.edits.match import EditError
 from memfun_git.edits.ops import (
     MAX_BYTES,
     DeleteFile,
@@ -24,6 +27,8 @@ from memfun_git.edits.ops import (
     apply_ops,
     dropped_lines,
 )
+from memfun_git.edits.results import Candidate, EditMatch, MatchKind, Reason, Refusal
+from memfun_git.errors import EditError
 from memfun_git.gitops.repo import require_repo
 from memfun_git.gitops.worktree import Workspace
 from tests.conftest import git
@@ -65,6 +70,14 @@ def test_write_creates_files_and_folders(ws: Workspace) -> None:
     assert ws.touched == {"src/io/copy.py"}
     assert ops.edit_file("src/io/copy.py", SEARCH, REPLACE) == "edited src/io/copy.py"
     assert (ws.path / "src/io/copy.py").read_text() == EDITED
+    # apply() says how each edit matched: here a search quoted without its indentation.
+    [result] = ops.apply(
+        [EditFile("src/io/copy.py", "if not buf:\n    break\n", "if not buf:\n    return\n")]
+    )
+    assert result == OpResult(
+        result.op, True, "edited src/io/copy.py", match=EditMatch(MatchKind.WHITESPACE, 10, 11, 1.0)
+    )
+    assert (ws.path / "src/io/copy.py").read_text() == EDITED.replace("break", "return")
     assert not [p for p in (ws.path / "src/io").iterdir() if p.name.startswith(".")]
 
 
@@ -82,8 +95,9 @@ def test_thirty_percent_rule(ws: Workspace) -> None:
         ops.write_file("src/limits.py", keep_13)
     assert str(info.value) == (
         "write_file would drop 7 of the 20 lines of src/limits.py (35%; more than 30 % is "
-        "refused): change it with edit_file, or write the whole file with the parts you keep"
+        "refused) — change it with edit_file, or write the whole file with the parts you keep"
     )
+    assert info.value.refusal == Refusal(Reason.DROPS_TOO_MUCH, path="src/limits.py")
     assert (ws.path / "src/limits.py").read_text() == old
     # Moving and re-indenting lines is not dropping them; blank lines do not count.
     assert dropped_lines(COPY, "\n".join(reversed(COPY.splitlines()))) == (0, 12)
@@ -104,6 +118,7 @@ def test_edit_only_mode(ws: Workspace) -> None:
         ]
     )
     assert ok(results) == [False, False, False, False, True]
+    assert [r.refusal and r.refusal.reason for r in results] == [Reason.EDIT_ONLY] * 4 + [None]
     assert results[0].message == (
         "write_file src/new.py is refused: this step may only change existing files with "
         "edit_file (no writing, creating, deleting or renaming)"
@@ -125,12 +140,20 @@ def test_binary_files_are_refused(ws: Workspace) -> None:
     ops = FileOps(ws)
     binary = "is a binary file: only text files can be read or changed"
     for rel in ("logo.png", "bad.txt"):
-        with pytest.raises(EditError, match=f"^{rel} {binary}$"):
-            ops.read(rel)
-        with pytest.raises(EditError, match=binary):
-            ops.edit_file(rel, "IHDR", "IHDR2")
-        with pytest.raises(EditError, match=binary):
-            ops.write_file(rel, "text now\n")
+        for attempt in (
+            partial(ops.read, rel),
+            partial(ops.edit_file, rel, "IHDR", "IHDR2"),
+            partial(ops.write_file, rel, "text now\n"),
+        ):
+            with pytest.raises(EditError, match=f"^{rel} {binary}$") as info:
+                attempt()
+            assert info.value.refusal == Refusal(Reason.BINARY, path=rel)
+    [result] = ops.apply([EditFile("logo.png", "IHDR", "IHDR2")])
+    assert (result.ok, result.refusal, result.match) == (
+        False,
+        Refusal(Reason.BINARY, path="logo.png"),
+        None,
+    )
     assert (ws.path / "logo.png").read_bytes() == png
     assert ws.touched == set()
     assert ops.delete_file("logo.png") == "deleted logo.png"  # removing it is not editing it
@@ -146,10 +169,13 @@ def test_files_over_one_megabyte_are_refused(ws: Workspace) -> None:
         lambda: ops.edit_file("big.py", "x = 1\n", "x = 2\n"),
         lambda: ops.write_file("big.py", "x = 1\n"),
     ):
-        with pytest.raises(EditError, match=message):
+        with pytest.raises(EditError, match=message) as info:
             call()
-    with pytest.raises(EditError, match="over the 1 MB limit"):
-        ops.write_file("new_big.py", "y = 2\n" * (MAX_BYTES // 6 + 1))
+        assert info.value.refusal == Refusal(Reason.TOO_BIG, path="big.py")
+        assert info.value.hint == "leave it to the user, or split it into smaller files"
+    [result] = ops.apply([WriteFile("new_big.py", "y = 2\n" * (MAX_BYTES // 6 + 1))])
+    assert result.refusal == Refusal(Reason.TOO_BIG, path="new_big.py")
+    assert "over the 1 MB limit" in result.message
     assert not (ws.path / "new_big.py").exists()
     assert ops.disk_reads == 0
 
@@ -200,9 +226,10 @@ def test_characters_the_encoding_lacks_are_refused(ws: Workspace) -> None:
     with pytest.raises(EditError) as info:
         FileOps(ws).edit_file("legacy.py", "# café\n", "# café → bar\n")
     assert str(info.value) == (
-        "legacy.py is encoded in cp1252, which cannot hold '→' (line 1): use characters the "
+        "legacy.py is encoded in cp1252, which cannot hold '→' (line 1) — use characters the "
         "file's encoding has"
     )
+    assert info.value.refusal == Refusal(Reason.ENCODING, path="legacy.py")
     assert (ws.path / "legacy.py").read_bytes() == ("# café\n" + COPY).encode("cp1252")
 
 
@@ -260,10 +287,19 @@ def test_delete_and_rename(ws: Workspace) -> None:
             "cannot rename src/app.py to docs/guide/README.md: docs/guide/README.md already exists",
         ),
         (True, "deleted src/app.py"),
-        (False, "src is a folder: name the files in it one by one"),
+        (False, "src is a folder — name the files in it one by one"),
         (False, "docs/nothing.md does not exist"),
-        (False, "docs is a folder: name the files in it one by one"),
+        (False, "docs is a folder — name the files in it one by one"),
         (False, "src/gone.py does not exist"),
+    ]
+    assert [r.refusal for r in results] == [
+        None,
+        Refusal(Reason.EXISTS, path="docs/guide/README.md"),
+        None,
+        Refusal(Reason.NOT_A_FILE, path="src"),
+        Refusal(Reason.MISSING, path="docs/nothing.md"),
+        Refusal(Reason.NOT_A_FILE, path="docs"),
+        Refusal(Reason.MISSING, path="src/gone.py"),
     ]
     assert (ws.path / "docs/guide/README.md").read_text() == "# Demo\n\nA small demo project.\n"
     assert not (ws.path / "README.md").exists()
@@ -288,18 +324,39 @@ def test_refusals_from_guard_and_matcher_name_the_path(ws: Workspace, tmp_path: 
     )
     assert ok(results) == [False, False, False, False, True, False]
     assert results[0].message == (
-        "path '../escape.py' is refused: '..' leads out of its folder: name the file from the root"
+        "path '../escape.py' is refused: '..' leads out of its folder — name the file from the root"
     )
     assert ".git" in results[1].message
     assert results[2].message.startswith("path 'link.py' is refused: it is a symbolic link")
     assert results[3].message.startswith("src/app.py: the search text was not found in the file")
     assert results[4].message == "edited src/app.py"
-    assert results[5].message == "src/missing.py does not exist: create it with write_file"
+    assert results[5].message == "src/missing.py does not exist — create it with write_file"
+    refusals = [r.refusal for r in results]
+    assert refusals[:3] == [
+        Refusal(Reason.PATH_REFUSED, path="../escape.py"),
+        Refusal(Reason.PATH_REFUSED, path=".git/hooks/pre-commit"),
+        Refusal(Reason.PATH_REFUSED, path="link.py"),
+    ]
+    assert refusals[4:] == [None, Refusal(Reason.MISSING, path="src/missing.py")]
+    not_found = refusals[3]
+    assert not_found is not None
+    assert not_found.closest is not None
+    assert not_found == Refusal(
+        Reason.NOT_FOUND,
+        path="src/app.py",
+        closest=Candidate(1, 2, "def add(a, b):\n    return a + b", not_found.closest.score),
+        stage=MatchKind.WINDOW,
+    )
+    assert [r.match for r in results] == [None] * 4 + [EditMatch(MatchKind.EXACT, 2, 2, 1.0), None]
     assert outside.read_text() == "SECRET = 1\n"
     assert not (ws.path.parent / "escape.py").exists()
     with pytest.raises(EditError) as info:
         FileOps(ws).edit_file("src/app.py", "def sub(a, b):\n    return a - b\n", "")
-    assert info.value.candidate == "    1 | def add(a, b):\n    2 |     return a + b + 0"
+    closest = info.value.refusal.closest
+    assert closest is not None
+    assert (closest.start_line, closest.end_line) == (1, 2)
+    assert closest.text == "def add(a, b):\n    return a + b + 0"
+    assert info.value.hint.endswith("\n    1 | def add(a, b):\n    2 |     return a + b + 0")
 
 
 def test_edits_never_write_through_a_hard_link_and_keep_the_mode(
