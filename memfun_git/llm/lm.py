@@ -121,6 +121,10 @@ def build_lm(llm: LLMConfig, environ: Mapping[str, str] | None = None) -> dspy.L
         "engine": llm.engine,
     }
     base = _api_base(llm) or (DEFAULT_BASE["ollama"] if llm.provider == "ollama" else "")
+    if base and llm.engine == "litellm" and llm.provider in ("anthropic", "ollama"):
+        # litellm's anthropic and ollama routes take the server root and add `/v1/messages`
+        # and `/api/chat` themselves (`…/v1` gave `/v1/v1/messages` and `/v1/api/chat`).
+        base = base.removesuffix("/v1")
     if base:
         kwargs["api_base"] = base
     if _is_reasoning(llm):

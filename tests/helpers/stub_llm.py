@@ -1,12 +1,14 @@
-"""A local OpenAI-compatible and Anthropic Messages stub server for end-to-end LLM tests.
+"""A local OpenAI-compatible, Anthropic Messages and Ollama stub server for end-to-end LLM tests.
 
 Started per test on a free loopback port; it answers from a script, reports token usage the
 way each API does, and records every request it got (method, path, headers, JSON body).
 A scripted reply is a string (the assistant's text) or a `StubReply` (status, body, delay).
 
-It serves under `root` (`/v1`) only: any other path answers 404, as a real server does, and
-`GET <root>/models` lists `models`. A request after the script ran out gets a 500 *and* fails
-the test when the `with` block ends: an unscripted call is a gap in the test, not an answer.
+It serves exactly the real routes: `<root>/chat/completions`, `<root>/messages` (`root` is
+`/v1`) and Ollama's `/api/chat`; any other path answers 404, as a real server does, so a
+client that builds a wrong URL fails here too. `GET <root>/models` lists `models`. A request
+after the script ran out gets a 500 *and* fails the test when the `with` block ends: an
+unscripted call is a gap in the test, not an answer.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -63,6 +65,11 @@ class StubLLMServer:
         self.overruns: list[StubRequest] = []
         self.root = root
         self.models = models
+        self.routes: dict[str, Callable[[dict[str, Any], StubReply], dict[str, Any]]] = {
+            root + "/chat/completions": _openai,
+            root + "/messages": _anthropic,
+            "/api/chat": _ollama,  # Ollama's native chat, at the server's root
+        }
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -84,7 +91,8 @@ class StubLLMServer:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 request = StubRequest("POST", self.path, dict(self.headers.items()), body)
                 stub.requests.append(request)
-                if not self.path.startswith(stub.root + "/"):
+                shape = stub.routes.get(self.path.rstrip("/"))
+                if shape is None:
                     self._send(404, {"detail": "Not Found"})
                     return
                 reply = stub._next(request)
@@ -93,10 +101,8 @@ class StubLLMServer:
                 if reply.status != 200:
                     error = reply.error_body or {"error": {"message": "stub"}}
                     self._send(reply.status, error, reply.headers)
-                elif self.path.rstrip("/").endswith("/messages"):
-                    self._send(200, _anthropic(body, reply), reply.headers)
                 else:
-                    self._send(200, _openai(body, reply), reply.headers)
+                    self._send(200, shape(body, reply), reply.headers)
 
             def _send(
                 self,
@@ -184,6 +190,18 @@ def _openai(body: dict[str, Any], reply: StubReply) -> dict[str, Any]:
             "completion_tokens": reply.output_tokens,
             "total_tokens": reply.input_tokens + reply.output_tokens,
         },
+    }
+
+
+def _ollama(body: dict[str, Any], reply: StubReply) -> dict[str, Any]:
+    return {
+        "model": body.get("model", "stub"),
+        "created_at": "2025-01-01T00:00:00Z",
+        "message": {"role": "assistant", "content": reply.text},
+        "done": True,
+        "done_reason": reply.finish_reason,
+        "prompt_eval_count": reply.input_tokens,
+        "eval_count": reply.output_tokens,
     }
 
 

@@ -43,9 +43,9 @@ class Plan(dspy.Signature):
     reason: str = dspy.OutputField()
 
 
-def _http_session(url: str, engine: str) -> LMSession:
+def _http_session(url: str, engine: str, provider: str = "custom") -> LMSession:
     cfg = LLMConfig(
-        provider="custom",
+        provider=provider,  # type: ignore[arg-type]
         model="stub-model",
         base_url=url,
         api_key_env="STUB_KEY",
@@ -70,13 +70,24 @@ def test_a_raw_answer_round_trips_through_the_scripted_lm() -> None:
     assert "[[ ## completed ## ]]" not in prompt
 
 
-@pytest.mark.parametrize("engine", ["auto", "litellm"])
-def test_a_raw_answer_round_trips_over_http(engine: str) -> None:
+@pytest.mark.parametrize(
+    ("provider", "engine", "path"),
+    [
+        ("custom", "auto", "/v1/chat/completions"),
+        ("custom", "litellm", "/v1/chat/completions"),
+        ("anthropic", "auto", "/v1/messages"),
+        ("anthropic", "litellm", "/v1/messages"),
+        ("ollama", "auto", "/v1/chat/completions"),
+        ("ollama", "litellm", "/api/chat"),
+    ],
+)
+def test_a_raw_answer_round_trips_over_http(provider: str, engine: str, path: str) -> None:
     with StubLLMServer([RAW, StubReply(RAW)]) as stub:
-        session = _http_session(stub.url, engine)
+        session = _http_session(stub.url, engine, provider)
         assert session.text("solve", Solve, request="add x") == RAW
         assert session.text("solve", "request -> operations", request="again") == RAW
-    assert len(stub.posts) == 2
+    # litellm also asks Ollama about the model (`/api/show`, answered 404 here).
+    assert [r.path for r in stub.posts if r.path != "/api/show"] == [path, path]
     assert session.usage.by_step["solve"].calls == 2
 
 
