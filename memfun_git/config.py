@@ -75,9 +75,9 @@ class LLMConfig:
     max_tokens: int = 16000
     """Largest answer of one call, in tokens."""
     timeout_seconds: float = 120.0
-    """Time allowed for one call before it fails."""
+    """Time allowed for one call before it fails (a time-out is not retried)."""
     num_retries: int = 2
-    """Retries of a call after a rate limit, time-out or server error, with backoff."""
+    """Retries of a call after a rate limit or server error, with backoff."""
     cache: bool = False
     """DSPy's response cache on disk; off so that a changed repository is never answered stale."""
     max_calls_per_task: int = 60

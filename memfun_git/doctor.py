@@ -153,7 +153,7 @@ def check_model(llm: LLMConfig, environ: Mapping[str, str], *, online: bool = Fa
     try:
         # One call, no retries: the doctor reports what happened, it does not insist.
         session = LMSession.from_config(dataclasses.replace(llm, num_retries=0), dict(environ))
-        session.predict("question -> answer", question="ping")
+        session.predict("doctor", "question -> answer", question="ping")
     except MemfunError as exc:
         return Check("model", Status.FAILURE, exc.message, exc.hint)
     return Check("model", Status.OK, f"{where} answered in {time.monotonic() - began:.1f} s")

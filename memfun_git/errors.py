@@ -18,9 +18,14 @@ with the error's `exit_code`. Anything else reaching a front end is a bug (exit 
      │    ├── LLMRateLimited         the provider asked us to slow down (exit 1)
      │    ├── LLMTimeout             no answer within [llm] timeout_seconds (exit 1)
      │    ├── LLMUnreachable         nothing answered at the endpoint
+     │    ├── LLMEndpointNotFound    the server answers, but not at the base URL's path
      │    ├── LLMUnknownModel        the endpoint does not know the model
+     │    ├── LLMInvalidRequest      the endpoint refused the request as sent
+     │    ├── LLMContextTooLarge     the prompt exceeds the model's context window (exit 1)
      │    ├── LLMServerError         the endpoint failed on its side (exit 1)
      │    └── LLMBadResponse         an answer we could not use (exit 1)
+     │         ├── LLMTruncated      cut off at max_tokens; keeps the partial text (exit 1)
+     │         └── LLMUnparseable    not in the form asked for; keeps the text (exit 1)
      ├── BudgetExceeded              an [llm] cap stopped a runaway task (exit 1)
      ├── EditError                   a file operation of the model was refused (exit 1)
      ├── TaskFailed                  the task ran but did not succeed (exit 1)
@@ -46,12 +51,17 @@ __all__ = [
     "GateBlocked",
     "LLMAuthError",
     "LLMBadResponse",
+    "LLMContextTooLarge",
+    "LLMEndpointNotFound",
     "LLMError",
+    "LLMInvalidRequest",
     "LLMNotConfigured",
     "LLMRateLimited",
     "LLMServerError",
     "LLMTimeout",
+    "LLMTruncated",
     "LLMUnknownModel",
+    "LLMUnparseable",
     "LLMUnreachable",
     "MemfunError",
     "ProgramNotExecutable",
@@ -68,6 +78,8 @@ class ExitCode(IntEnum):
     FAILED = 1
     BAD_INPUT = 2
     INTERNAL = 3
+    PROGRAM_NOT_EXECUTABLE = 126
+    PROGRAM_NOT_FOUND = 127
     INTERRUPTED = 130
 
 
@@ -92,13 +104,13 @@ class UsageError(MemfunError):
 class ProgramNotFound(UsageError):
     """The command to run does not exist (exit 127, as a shell says)."""
 
-    exit_code = 127  # pyright: ignore[reportAssignmentType]
+    exit_code = ExitCode.PROGRAM_NOT_FOUND
 
 
 class ProgramNotExecutable(UsageError):
     """The command to run is not executable (exit 126, as a shell says)."""
 
-    exit_code = 126  # pyright: ignore[reportAssignmentType]
+    exit_code = ExitCode.PROGRAM_NOT_EXECUTABLE
 
 
 class ConfigError(MemfunError):
@@ -130,10 +142,14 @@ class LLMAuthError(LLMError):
 
 
 class LLMRateLimited(LLMError):
+    """The provider asked us to slow down (retried with backoff before this is raised)."""
+
     exit_code = ExitCode.FAILED
 
 
 class LLMTimeout(LLMError):
+    """No answer within [llm] timeout_seconds (not retried: it would multiply the wait)."""
+
     exit_code = ExitCode.FAILED
 
 
@@ -141,8 +157,23 @@ class LLMUnreachable(LLMError):
     """Nothing answered at the endpoint."""
 
 
+class LLMEndpointNotFound(LLMError):
+    """The server answers, but nothing is at the base URL's path (404 there and on its models
+    listing): the base URL is wrong, not the model."""
+
+
 class LLMUnknownModel(LLMError):
     """The endpoint does not serve the model."""
+
+
+class LLMInvalidRequest(LLMError):
+    """The endpoint refused the request as sent (a parameter, a limit, a feature)."""
+
+
+class LLMContextTooLarge(LLMError):
+    """The prompt exceeds the model's context window: the caller may shrink the context."""
+
+    exit_code = ExitCode.FAILED
 
 
 class LLMServerError(LLMError):
@@ -152,7 +183,28 @@ class LLMServerError(LLMError):
 
 
 class LLMBadResponse(LLMError):
+    """An answer arrived and was billed, but it cannot be used; `raw` is its text."""
+
     exit_code = ExitCode.FAILED
+
+    def __init__(self, message: str, hint: str = "", *, raw: str = "", step: str = "") -> None:
+        super().__init__(message, hint)
+        self.raw = raw
+        self.step = step
+
+
+class LLMTruncated(LLMBadResponse):
+    """The answer was cut off at [llm] max_tokens; `partial` is what arrived. Checked before
+    parsing, so a truncated answer is never reported as unparseable."""
+
+    @property
+    def partial(self) -> str:
+        return self.raw
+
+
+class LLMUnparseable(LLMBadResponse):
+    """The answer is not in the form asked for; `raw` holds it, byte for byte, so the caller
+    can retry with feedback."""
 
 
 class BudgetExceeded(MemfunError):

@@ -1,4 +1,8 @@
-"""`memfun ask`: a direct answer about the project, printed with its calls, tokens and cost."""
+"""`memfun ask`: a direct answer about the project, printed with its calls, tokens and cost.
+
+While the model works, a spinner on stderr shows the endpoint and the time waited, and each
+retry is announced (on a terminal only; `cli/progress.py`).
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ def run_ask(
     json_out: bool = False,
     environ: Mapping[str, str] | None = None,
 ) -> int:
+    from memfun_git.cli.progress import CallSpinner
     from memfun_git.errors import UsageError
     from memfun_git.llm.session import LMSession
     from memfun_git.solvers.direct import answer_question
@@ -37,9 +42,10 @@ def run_ask(
     assert paths.workdir is not None
     cfg = config.load(paths.workdir, environ=env, overrides=overrides)
     register_environ(env, [cfg.llm.key_env] if cfg.llm.key_env else [])
-    session = LMSession.from_config(cfg.llm, dict(env))
     project = cfg.project.name or paths.workdir.name
-    result = answer_question(session, paths.workdir, question, project)
+    with CallSpinner(environ=env) as spinner:
+        session = LMSession.from_config(cfg.llm, env, observer=spinner)
+        result = answer_question(session, paths.workdir, question, project)
     usage = session.usage
     if json_out:
         payload = {

@@ -4,7 +4,8 @@ Providers: anthropic, openai, ollama, and `custom` (any OpenAI-compatible server
 Pitfalls handled (notes/LIBRARIES.md): DSPy's native engine treats api_base as a prefix, so a
 base URL without a path gets `/v1`; OpenAI's native route sends `max_completion_tokens`, which
 many OpenAI-compatible servers reject, so `custom` goes through the vLLM-style dialect that sends
-`max_tokens`; the disk cache is off unless configured; no retry storm (num_retries from config).
+`max_tokens`; the disk cache is off unless configured; DSPy's own retries are off (the session
+retries only what is worth it, llm/meter.py). The LM is a `MeteredLM` (llm/metered.py).
 """
 
 from __future__ import annotations
@@ -95,13 +96,15 @@ def _api_key(llm: LLMConfig, environ: Mapping[str, str]) -> str | None:
 
 
 def build_lm(llm: LLMConfig, environ: Mapping[str, str] | None = None) -> dspy.LM:
-    """A `dspy.LM` for the configured provider; raises LLMNotConfigured when it cannot be built."""
+    """A `MeteredLM` (a `dspy.LM`) for the configured provider; LLMNotConfigured when it cannot
+    be built."""
     env = os.environ if environ is None else environ
     model = model_string(llm)
     key = _api_key(llm, env)
     set_litellm_env()
-    import dspy
     from dspy.utils.logging_utils import disable_logging
+
+    from memfun_git.llm.metered import MeteredLM
 
     # dspy prints its warnings to stderr itself; ours go to the log file (and with -v to
     # stderr), redacted, and failures reach the user as one line of ours.
@@ -118,13 +121,17 @@ def build_lm(llm: LLMConfig, environ: Mapping[str, str] | None = None) -> dspy.L
         "engine": llm.engine,
     }
     base = _api_base(llm) or (DEFAULT_BASE["ollama"] if llm.provider == "ollama" else "")
+    if base and llm.engine == "litellm" and llm.provider in ("anthropic", "ollama"):
+        # litellm's anthropic and ollama routes take the server root and add `/v1/messages`
+        # and `/api/chat` themselves (`…/v1` gave `/v1/v1/messages` and `/v1/api/chat`).
+        base = base.removesuffix("/v1")
     if base:
         kwargs["api_base"] = base
     if _is_reasoning(llm):
         # OpenAI reasoning models refuse other values (DSPy raises at construction).
         kwargs["temperature"] = None
         kwargs["max_tokens"] = max(llm.max_tokens, 16000) if llm.max_tokens else None
-    return dspy.LM(model, **kwargs)  # pyright: ignore[reportArgumentType]
+    return MeteredLM(model, **kwargs)  # pyright: ignore[reportArgumentType]
 
 
 def _is_reasoning(llm: LLMConfig) -> bool:

@@ -1,17 +1,19 @@
 """A scripted language model for tests and for the demo's recorded answers.
 
-`scripted_lm(answers)` is a real `dspy.LM` whose engine implements DSPy 3.4's
-`complete(Request) -> Response` (not a deprecated `BaseLM.forward` override). Each answer is a
-mapping of output-field values; the engine reads which output fields the prompt asks for and
-takes the first queued answer with exactly those fields, so every step has its own queue and a
-skipped step does not shift the rest. It formats the answer as the adapter expects (ChatAdapter
-markers or a JSON object), reports token usage, and records every prompt it was sent.
+`scripted_lm(answers)` is a real `dspy.LM` (a `MeteredLM`, so sessions account for it as for
+any model) whose engine implements DSPy 3.4's `complete(Request) -> Response`, not a
+deprecated `BaseLM.forward` override. It answers each call with the first queued `Answer` for
+that call: an answer naming a `step` is for calls made by that session step (`plan`, `solve`…);
+one without a step is for calls whose signature has exactly its output fields. So every step
+has its own queue and a skipped step does not shift the rest. Nothing is read from DSPy's
+prompt wording: the step comes from the session's scope and the signature from our adapters
+(`llm/adapters.py`), and a value answer is rendered by the adapter in use, as that adapter will
+parse it. A raw answer is sent as is, byte for byte. Usage is reported (about four characters
+a token, or as the answer says) and every prompt is recorded.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -31,12 +33,9 @@ __all__ = [
     "scripted_lm",
 ]
 
-_OUTPUTS = re.compile(r"Your output fields are:\n(.*?)(?:\nAll interactions|\Z)", re.DOTALL)
-_FIELD = re.compile(r"^\d+\. `([^`]+)`", re.MULTILINE)
-
 
 class ScriptExhausted(AssertionError):
-    """The model was asked for fields that no queued answer has: the script is wrong."""
+    """The model was asked for something no queued answer fits: the script is wrong."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,19 +44,29 @@ class Answer:
 
     values: Mapping[str, Any] = field(default_factory=dict[str, Any])
     raw: str | None = None
+    step: str | None = None
+    """The session step this answers; None: any call whose output fields are `key`."""
     fields: tuple[str, ...] = ()
-    """For a raw answer: the output fields of the step it answers."""
+    """For a raw answer without a step: the output fields of the calls it answers."""
     finish_reason: str = "stop"
+    input_tokens: int | None = None
+    output_tokens: int | None = None
 
     @property
     def key(self) -> frozenset[str]:
         return frozenset(self.fields) if self.raw is not None else frozenset(self.values)
 
+    def fits(self, step: str | None, fields: tuple[str, ...]) -> bool:
+        if self.step is not None:
+            return self.step == step
+        return self.key == frozenset(fields)
+
 
 @dataclass(frozen=True, slots=True)
 class ScriptedCall:
-    """What the model was sent (system + messages, as text) and which fields it was asked for."""
+    """What the model was sent (system + messages, as text), for which step and fields."""
 
+    step: str | None
     fields: tuple[str, ...]
     system: str
     messages: tuple[str, ...]
@@ -90,23 +99,31 @@ class ScriptedEngine:
     def complete(self, request: Request) -> Response:
         from dspy.lm15 import Message, Response, TextPart, Usage
 
+        from memfun_git.llm.adapters import current_shape
+        from memfun_git.llm.meter import current_scope
+
         system = _text(request.system)
         messages = tuple(_text(m.text) for m in request.messages)
-        fields = tuple(_FIELD.findall(m.group(1))) if (m := _OUTPUTS.search(system)) else ()
-        answer = self._take(frozenset(fields))
+        scope, shape = current_scope(), current_shape()
+        step = scope.step if scope is not None else None
+        fields = tuple(shape.signature.output_fields) if shape is not None else ()
+        answer = self._take(step, fields)
         if answer.raw is not None:
             text = answer.raw
-        elif "Outputs will be a JSON object" in system:
-            text = json.dumps({name: answer.values[name] for name in fields}, ensure_ascii=False)
+        elif shape is not None:
+            values = dict(answer.values)
+            text = shape.adapter.format_assistant_message_content(shape.signature, values)
         else:
-            text = _chat_format(fields, answer.values)
+            raise ScriptExhausted(
+                f"step {step!r} called the model without a signature: script a raw answer"
+            )
         with self._lock:
-            self.calls.append(ScriptedCall(fields, system, messages, text))
+            self.calls.append(ScriptedCall(step, fields, system, messages, text))
         prompt_chars = len(system) + sum(len(m) for m in messages)
+        tokens_in = answer.input_tokens or max(1, prompt_chars // 4)
+        tokens_out = answer.output_tokens or max(1, len(text) // 4)
         usage = Usage(
-            input_tokens=max(1, prompt_chars // 4),
-            output_tokens=max(1, len(text) // 4),
-            total_tokens=max(1, prompt_chars // 4) + max(1, len(text) // 4),
+            input_tokens=tokens_in, output_tokens=tokens_out, total_tokens=tokens_in + tokens_out
         )
         return Response(
             id=f"scripted-{len(self.calls)}",
@@ -116,14 +133,15 @@ class ScriptedEngine:
             usage=usage,
         )
 
-    def _take(self, fields: frozenset[str]) -> Answer:
+    def _take(self, step: str | None, fields: tuple[str, ...]) -> Answer:
         with self._lock:
             for index, answer in enumerate(self._queue):
-                if answer.key == fields:
+                if answer.fits(step, fields):
                     return self._queue.pop(index)
-            queued = [sorted(a.key) for a in self._queue]
+            queued = [a.step or sorted(a.key) for a in self._queue]
         raise ScriptExhausted(
-            f"the model was asked for fields {sorted(fields)} but the script holds {queued}"
+            f"step {step!r} asked the model for fields {sorted(fields)}, "
+            f"but the script holds {queued}"
         )
 
     def stream(self, request: Request) -> Any:
@@ -156,10 +174,10 @@ def scripted_lm(
     answers: Iterable[Mapping[str, Any] | Answer] = (), *, model: str = "openai/memfun-scripted"
 ) -> dspy.LM:
     """A real `dspy.LM` answering from `answers`; its engine is `lm.engine_script`."""
-    import dspy
+    from memfun_git.llm.metered import MeteredLM
 
     engine = ScriptedEngine(answers)
-    lm = dspy.LM(
+    lm = MeteredLM(
         model,
         engine=engine,  # pyright: ignore[reportArgumentType]
         async_engine=AsyncScriptedEngine(engine),  # pyright: ignore[reportArgumentType]
@@ -186,14 +204,3 @@ def _text(value: Any) -> str:
     if isinstance(value, Iterable):
         return "".join(getattr(part, "text", "") or "" for part in value)  # pyright: ignore[reportUnknownVariableType,reportUnknownArgumentType]
     return str(value)
-
-
-def _chat_format(fields: tuple[str, ...], values: Mapping[str, Any]) -> str:
-    parts = [f"[[ ## {name} ## ]]\n{_value(values[name])}\n" for name in fields]
-    return "\n".join(parts) + "\n[[ ## completed ## ]]"
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False)

@@ -1,22 +1,31 @@
-"""One run's access to the model: every step's call goes through `LMSession.predict`.
+"""One run's access to the model: every step's calls go through an `LMSession`.
 
-It checks the [llm] caps before each call, uses the ChatAdapter without its hidden JSON
-fallback call (notes/LIBRARIES.md pitfall 19), records usage from the LM's history into the
-run's `Usage`, refuses truncated answers (pitfall 21), and maps provider failures to our errors.
+Three doors, each taking the step's name (`plan`, `solve`, `review`…), which goes on every
+call it makes:
+- `predict(step, signature, **inputs)`: a typed step (ChatAdapter, no hidden fallback call);
+- `text(step, signature, **inputs)`: a raw-text step, the completion byte for byte as the
+  value of the signature's one `str` output field (`llm/adapters.py`);
+- `run(step, module, **inputs)`: any DSPy module, however many calls it makes.
+
+Each call is checked against the [llm] caps before it is made, recorded into the session's
+`Usage` with its own usage, cost and finish reason, retried on rate limits and server errors,
+reported to the observer and logged (`llm/meter.py`); a truncated answer is refused before it
+is parsed. Failures leave as our errors, chained to DSPy's, which keep the provider's.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from memfun_git.config import LLMConfig
-from memfun_git.errors import LLMBadResponse, LLMRateLimited, LLMServerError
-from memfun_git.llm.errors import map_lm_error
+from memfun_git.errors import LLMUnparseable, MemfunError
+from memfun_git.llm.errors import causes, map_lm_error
+from memfun_git.llm.lm import endpoint
+from memfun_git.llm.meter import SCOPE_KEY, CallMeter, CallScope
+from memfun_git.llm.observe import LMObserver
 from memfun_git.llm.usage import Usage
 
 if TYPE_CHECKING:
@@ -24,108 +33,114 @@ if TYPE_CHECKING:
 
 __all__ = ["LMSession"]
 
-logger = logging.getLogger(__name__)
-
 
 @dataclass
 class LMSession:
     config: LLMConfig
     lm: dspy.LM
+    """A `MeteredLM` (from `build_lm` or `scripted_lm`); it may be shared with other sessions."""
     usage: Usage = field(default_factory=Usage)
-    _seen: int = 0
+    observer: LMObserver | None = None
+    """Told of each call's start, retries and end (the CLI draws a spinner from these)."""
     sleep: Callable[[float], None] = time.sleep
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    """Waits between retries (tests pass a recorder)."""
+    _meter: CallMeter = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        from memfun_git.llm.metered import MeteredLM
+
+        if not isinstance(self.lm, MeteredLM):
+            raise TypeError("LMSession needs the LM of build_lm() or scripted_lm() (a MeteredLM)")
+        self._meter = CallMeter(
+            self.config, self.usage, endpoint(self.config), self.observer, self.sleep
+        )
 
     @classmethod
-    def from_config(cls, config: LLMConfig, environ: dict[str, str] | None = None) -> LMSession:
+    def from_config(
+        cls,
+        config: LLMConfig,
+        environ: Mapping[str, str] | None = None,
+        *,
+        observer: LMObserver | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> LMSession:
         from memfun_git.llm.lm import build_lm
 
-        return cls(config=config, lm=build_lm(config, environ))
+        return cls(config, build_lm(config, environ), observer=observer, sleep=sleep)
 
-    def predict(self, signature: type[dspy.Signature] | str, **inputs: Any) -> dspy.Prediction:
-        """Run one `dspy.Predict(signature)` call and return its prediction."""
+    def predict(
+        self, step: str, signature: type[dspy.Signature] | str, /, **inputs: Any
+    ) -> dspy.Prediction:
+        """One typed call: the signature's output fields, parsed to their types."""
         import dspy
 
-        return self.run(dspy.Predict(signature), **inputs)
+        from memfun_git.llm.adapters import TypedAdapter
 
-    def run(self, module: dspy.Module, **inputs: Any) -> dspy.Prediction:
-        """Call a DSPy module with this session's LM; usage is recorded even when it fails.
+        return self._call(step, TypedAdapter(), dspy.Predict(signature), inputs)
 
-        Rate limits and server errors are retried [llm] num_retries times with backoff; a
-        refused connection, a bad key or a time-out are not (each would only repeat the wait).
+    def text(self, step: str, signature: type[dspy.Signature] | str, /, **inputs: Any) -> str:
+        """One raw-text call: the whole answer, byte for byte, for our own parser to read.
+
+        The signature has exactly one output field, of type `str`. An answer that parser
+        cannot read is its `LLMUnparseable` (carrying the text), never a repaired guess.
         """
-        attempt = 0
-        while True:
-            try:
-                return self._run_once(module, inputs)
-            except (LLMRateLimited, LLMServerError) as exc:
-                if attempt >= self.config.num_retries:
-                    raise
-                attempt += 1
-                delay = min(30.0, 2.0 ** (attempt - 1))
-                logger.info("retrying after %s (attempt %d, %.0f s)", exc.message, attempt, delay)
-                self.sleep(delay)
+        import dspy
+        from dspy.signatures.signature import ensure_signature
 
-    def _run_once(self, module: dspy.Module, inputs: dict[str, Any]) -> dspy.Prediction:
+        from memfun_git.llm.adapters import RawTextAdapter, raw_output_field
+
+        sig = ensure_signature(signature)
+        assert sig is not None
+        name = raw_output_field(sig)
+        predictor = dspy.Predict(sig)
+        prediction = self._call(step, RawTextAdapter(), predictor, inputs)
+        return str(prediction[name])
+
+    def run(self, step: str, module: dspy.Module, /, **inputs: Any) -> dspy.Prediction:
+        """Any DSPy module with this session's LM; each of its calls is checked and recorded."""
+        from memfun_git.llm.adapters import TypedAdapter
+
+        return self._call(step, TypedAdapter(), module, inputs)
+
+    def _call(
+        self, step: str, adapter: dspy.Adapter, module: dspy.Module, inputs: dict[str, Any]
+    ) -> dspy.Prediction:
         import dspy
 
-        self.usage.check(self.config)
-        adapter = dspy.ChatAdapter(use_json_adapter_fallback=False)
+        scope = {SCOPE_KEY: CallScope(self._meter, step)}
         try:
-            with dspy.context(lm=self.lm, adapter=adapter):
-                prediction = module(**inputs)
+            with dspy.context(lm=self.lm, adapter=adapter, **scope):
+                return module(**inputs)
         except Exception as exc:
-            cause = _root_cause(exc)
-            if isinstance(cause, AssertionError):
-                # A broken script or engine invariant (the scripted LM's ScriptExhausted): a bug
-                # to show as is, not a provider failure to explain.
-                raise cause from exc
-            mapped = map_lm_error(exc, self.config)
+            ours, cause = self._ours(exc, step)
+            if ours is exc:
+                raise
+            raise ours from cause
+
+    def _ours(self, exc: Exception, step: str) -> tuple[BaseException, BaseException | None]:
+        """(the error to raise, its cause) for a failure inside a step.
+
+        A broken script (an AssertionError such as ScriptExhausted) and our own errors (caps,
+        truncation) raised inside DSPy's machinery come out as they are; DSPy's LM errors
+        and parse failures become ours.
+        """
+        from dspy.utils.exceptions import AdapterParseError
+
+        chain = list(causes(exc))
+        for kind in (AssertionError, MemfunError):
+            found = next((e for e in chain if isinstance(e, kind)), None)
+            if found is not None:
+                return found, None
+        for error in chain:
+            mapped = map_lm_error(error, self.config)
             if mapped is not None:
-                raise mapped from None
-            if type(exc).__name__ == "AdapterParseError":
-                raise LLMBadResponse(
-                    f"the model's answer did not have the fields asked for ({self.config.model})",
+                return mapped, error
+            if isinstance(error, AdapterParseError):
+                return LLMUnparseable(
+                    f"the model's answer to {step} is not in the form asked for "
+                    f"({self.config.model})",
                     "try again, or use a stronger model",
-                ) from None
-            raise
-        finally:
-            truncated = self._account()
-        if truncated:
-            raise LLMBadResponse(
-                f"the model's answer was cut off at [llm] max_tokens = {self.config.max_tokens}",
-                "raise [llm] max_tokens",
-            )
-        return prediction
-
-    def _account(self) -> bool:
-        """Record new history entries; True when one of them was truncated."""
-        truncated = False
-        with self._lock:
-            entries = self.lm.history[self._seen :]
-            self._seen = len(self.lm.history)
-        for entry in entries:
-            self.usage.record(entry)
-            if _finish_reason(entry.get("response")) == "length":
-                truncated = True
-        return truncated
-
-
-def _finish_reason(response: Any) -> str | None:
-    reason = getattr(response, "finish_reason", None)
-    if reason is None:
-        choices = getattr(response, "choices", None)
-        if choices:
-            reason = getattr(choices[0], "finish_reason", None)
-    return str(reason) if reason is not None else None
-
-
-def _root_cause(exc: BaseException) -> BaseException:
-    seen: set[int] = set()
-    while id(exc) not in seen:
-        seen.add(id(exc))
-        nxt = exc.__cause__ or exc.__context__
-        if nxt is None:
-            break
-        exc = nxt
-    return exc
+                    raw=str(error.lm_response),
+                    step=step,
+                ), error
+        return exc, None

@@ -53,6 +53,7 @@ def answer_question(session: LMSession, workdir: Path, question: str, project: s
     if len(readme) > MAX_README_CHARS:
         readme = readme[:MAX_README_CHARS] + "\n… (README shortened)"
     prediction = session.predict(
+        "ask",
         AskProject,
         question=redact(question),
         project=redact(project),

@@ -23,10 +23,12 @@ def planted(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return git_repo
 
 
-def _configure(repo: Path, url: str, provider: str = "custom", engine: str = "auto") -> None:
+def _configure(
+    repo: Path, url: str, provider: str = "custom", engine: str = "auto", retries: int = 0
+) -> None:
     (repo / "memfun.toml").write_text(
         f'[llm]\nprovider = "{provider}"\nmodel = "stub-model"\nbase_url = "{url}"\n'
-        f'api_key_env = "TEAM_LLM_KEY"\nengine = "{engine}"\nnum_retries = 0\n'
+        f'api_key_env = "TEAM_LLM_KEY"\nengine = "{engine}"\nnum_retries = {retries}\n'
     )
 
 
@@ -76,6 +78,35 @@ def test_ask_over_the_anthropic_messages_api(
     assert request.path == "/v1/messages"
     assert request.headers["x-api-key"] == API_KEY
     assert GH_TOKEN not in request.text
+
+
+def test_ask_logs_each_call_and_retry_and_draws_nothing_off_a_terminal(
+    planted: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    replies = [
+        StubReply(status=429, headers=(("Retry-After", "0"),)),
+        StubReply(ANSWER, input_tokens=1234, output_tokens=56),
+    ]
+    with StubLLMServer(replies) as stub:
+        _configure(planted, stub.url, retries=1)
+        code = run(["-C", str(planted), "ask", "what does it do?", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert err == ""
+    assert json.loads(out)["usage"]["by_step"] == {
+        "ask": {
+            "calls": 1,
+            "input_tokens": 1234,
+            "output_tokens": 56,
+            "cost_usd": 0.0,
+            "unpriced_calls": 1,
+        }
+    }
+    logs = _logs(planted)
+    assert f"ask: rate-limited by {stub.url} — retrying in 0 s (attempt 2 of 2)" in logs
+    assert f"ask: {stub.url} (stub-model) answered: 1234 tokens in, 56 out, " in logs
+    assert API_KEY not in logs
+    assert "what does it do?" not in logs
 
 
 def test_a_key_echoed_by_the_provider_is_never_shown(

@@ -1,8 +1,14 @@
-"""A local OpenAI-compatible and Anthropic Messages stub server for end-to-end LLM tests.
+"""A local OpenAI-compatible, Anthropic Messages and Ollama stub server for end-to-end LLM tests.
 
 Started per test on a free loopback port; it answers from a script, reports token usage the
-way each API does, and records every request it got (path, headers, JSON body).
+way each API does, and records every request it got (method, path, headers, JSON body).
 A scripted reply is a string (the assistant's text) or a `StubReply` (status, body, delay).
+
+It serves exactly the real routes: `<root>/chat/completions`, `<root>/messages` (`root` is
+`/v1`) and Ollama's `/api/chat`; any other path answers 404, as a real server does, so a
+client that builds a wrong URL fails here too. `GET <root>/models` lists `models`. A request
+after the script ran out gets a 500 *and* fails the test when the `with` block ends: an
+unscripted call is a gap in the test, not an answer.
 """
 
 from __future__ import annotations
@@ -10,10 +16,14 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+
+class StubScriptOverrun(AssertionError):
+    """The stub server got more model requests than its script holds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,10 +35,13 @@ class StubReply:
     input_tokens: int = 11
     output_tokens: int = 7
     finish_reason: str = "stop"
+    headers: tuple[tuple[str, str], ...] = ()
+    """Extra response headers, e.g. (("Retry-After", "0.01"),)."""
 
 
 @dataclass(slots=True)
 class StubRequest:
+    method: str
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
@@ -39,12 +52,24 @@ class StubRequest:
         return json.dumps(self.body, ensure_ascii=False)
 
 
-@dataclass
 class StubLLMServer:
-    replies: list[StubReply | str] = field(default_factory=list)
-    requests: list[StubRequest] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        replies: Iterable[StubReply | str] = (),
+        *,
+        root: str = "/v1",
+        models: tuple[str, ...] = ("stub-model",),
+    ) -> None:
+        self.replies: list[StubReply | str] = list(replies)
+        self.requests: list[StubRequest] = []
+        self.overruns: list[StubRequest] = []
+        self.root = root
+        self.models = models
+        self.routes: dict[str, Callable[[dict[str, Any], StubReply], dict[str, Any]]] = {
+            root + "/chat/completions": _openai,
+            root + "/messages": _anthropic,
+            "/api/chat": _ollama,  # Ollama's native chat, at the server's root
+        }
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -53,25 +78,43 @@ class StubLLMServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
+            def do_GET(self) -> None:
+                stub.requests.append(StubRequest("GET", self.path, dict(self.headers.items()), {}))
+                if self.path.rstrip("/") == stub.root + "/models":
+                    listing = [{"id": name, "object": "model"} for name in stub.models]
+                    self._send(200, {"object": "list", "data": listing})
+                else:
+                    self._send(404, {"detail": "Not Found"})
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
-                stub.requests.append(StubRequest(self.path, dict(self.headers.items()), body))
-                reply = stub._next()
+                request = StubRequest("POST", self.path, dict(self.headers.items()), body)
+                stub.requests.append(request)
+                shape = stub.routes.get(self.path.rstrip("/"))
+                if shape is None:
+                    self._send(404, {"detail": "Not Found"})
+                    return
+                reply = stub._next(request)
                 if reply.delay:
                     time.sleep(reply.delay)
                 if reply.status != 200:
-                    self._send(reply.status, reply.error_body or {"error": {"message": "stub"}})
-                    return
-                if self.path.rstrip("/").endswith("/messages"):
-                    self._send(200, _anthropic(body, reply))
+                    error = reply.error_body or {"error": {"message": "stub"}}
+                    self._send(reply.status, error, reply.headers)
                 else:
-                    self._send(200, _openai(body, reply))
+                    self._send(200, shape(body, reply), reply.headers)
 
-            def _send(self, status: int, payload: dict[str, Any]) -> None:
+            def _send(
+                self,
+                status: int,
+                payload: dict[str, Any],
+                headers: tuple[tuple[str, str], ...] = (),
+            ) -> None:
                 data = json.dumps(payload).encode()
                 try:
                     self.send_response(status)
+                    for name, value in headers:
+                        self.send_header(name, value)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
@@ -89,17 +132,29 @@ class StubLLMServer:
         return self._server.server_address[1]
 
     @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
     def url(self) -> str:
-        """The OpenAI-compatible root, `/v1` included."""
-        return f"http://127.0.0.1:{self.port}/v1"
+        """The API root (`root` included, `/v1` by default)."""
+        return self.origin + self.root
+
+    @property
+    def posts(self) -> list[StubRequest]:
+        """The model requests (not the models-listing probes)."""
+        return [r for r in self.requests if r.method == "POST"]
 
     def add(self, replies: Iterable[StubReply | str]) -> None:
         with self._lock:
             self.replies.extend(replies)
 
-    def _next(self) -> StubReply:
+    def _next(self, request: StubRequest) -> StubReply:
         with self._lock:
-            reply = self.replies.pop(0) if self.replies else StubReply(status=500)
+            if not self.replies:
+                self.overruns.append(request)
+                return StubReply(status=500, error_body={"error": {"message": "script overrun"}})
+            reply = self.replies.pop(0)
         return StubReply(text=reply) if isinstance(reply, str) else reply
 
     def __enter__(self) -> StubLLMServer:
@@ -109,6 +164,12 @@ class StubLLMServer:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+        if self.overruns:
+            paths = ", ".join(r.path for r in self.overruns)
+            raise StubScriptOverrun(
+                f"the stub server got {len(self.overruns)} model request(s) more than its "
+                f"script holds ({paths}): script the reply, or the code made a call it should not"
+            )
 
 
 def _openai(body: dict[str, Any], reply: StubReply) -> dict[str, Any]:
@@ -129,6 +190,18 @@ def _openai(body: dict[str, Any], reply: StubReply) -> dict[str, Any]:
             "completion_tokens": reply.output_tokens,
             "total_tokens": reply.input_tokens + reply.output_tokens,
         },
+    }
+
+
+def _ollama(body: dict[str, Any], reply: StubReply) -> dict[str, Any]:
+    return {
+        "model": body.get("model", "stub"),
+        "created_at": "2025-01-01T00:00:00Z",
+        "message": {"role": "assistant", "content": reply.text},
+        "done": True,
+        "done_reason": reply.finish_reason,
+        "prompt_eval_count": reply.input_tokens,
+        "eval_count": reply.output_tokens,
     }
 
 

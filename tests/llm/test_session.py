@@ -1,29 +1,33 @@
+"""Provider failures over real HTTP (both engines): one distinct error each, retried only
+when worth it, never showing the key."""
+
 from __future__ import annotations
 
-import time
+import socket
 
-import dspy
 import pytest
 
 from memfun_git.config import LLMConfig
 from memfun_git.errors import (
-    BudgetExceeded,
     LLMAuthError,
-    LLMBadResponse,
+    LLMContextTooLarge,
+    LLMEndpointNotFound,
     LLMError,
+    LLMInvalidRequest,
     LLMRateLimited,
     LLMServerError,
     LLMTimeout,
+    LLMTruncated,
     LLMUnknownModel,
+    LLMUnparseable,
     LLMUnreachable,
 )
-from memfun_git.llm.scripted import scripted_lm
 from memfun_git.llm.session import LMSession
-from memfun_git.llm.usage import Usage
-from tests.helpers.stub_llm import StubLLMServer, StubReply
+from tests.helpers.stub_llm import StubLLMServer, StubReply, StubScriptOverrun
 
 KEY = "sk-live-SECRET-0123456789abcdef"
 PONG = "[[ ## answer ## ]]\npong\n\n[[ ## completed ## ]]"
+ENGINES = pytest.mark.parametrize("engine", ["auto", "litellm"])
 
 
 def _cfg(url: str, engine: str = "auto", **kw: object) -> LLMConfig:
@@ -39,10 +43,22 @@ def _cfg(url: str, engine: str = "auto", **kw: object) -> LLMConfig:
 
 
 def _session(cfg: LLMConfig, sleeps: list[float] | None = None) -> LMSession:
-    session = LMSession.from_config(cfg, {"STUB_KEY": KEY})
-    if sleeps is not None:
-        session.sleep = sleeps.append
-    return session
+    record = sleeps.append if sleeps is not None else _no_sleep
+    return LMSession.from_config(cfg, {"STUB_KEY": KEY}, sleep=record)
+
+
+def _no_sleep(seconds: float) -> None:
+    raise AssertionError(f"unexpected retry after {seconds} s")
+
+
+def _ping(session: LMSession) -> str:
+    return str(session.predict("ping", "question -> answer", question="ping").answer)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 ERRORS = [
@@ -68,6 +84,26 @@ ERRORS = [
         "does not serve the model 'stub-model'",
         id="unknown-model",
     ),
+    pytest.param(
+        StubReply(
+            status=400,
+            error_body={
+                "error": {
+                    "message": "maximum context length is 8 tokens",
+                    "code": "context_length_exceeded",
+                }
+            },
+        ),
+        LLMContextTooLarge,
+        "larger than stub-model's context window",
+        id="context",
+    ),
+    pytest.param(
+        StubReply(status=400, error_body={"error": {"message": "max_tokens is too large"}}),
+        LLMInvalidRequest,
+        "rejected the request to 'stub-model'",
+        id="invalid-request",
+    ),
     pytest.param(StubReply(status=503), LLMServerError, "failed with a server error", id="server"),
     pytest.param(
         StubReply(status=429, error_body={"error": {"message": "Rate limit reached"}}),
@@ -78,7 +114,7 @@ ERRORS = [
 ]
 
 
-@pytest.mark.parametrize("engine", ["auto", "litellm"])
+@ENGINES
 @pytest.mark.parametrize(("reply", "cls", "text"), ERRORS)
 def test_provider_failures_are_mapped(
     engine: str, reply: StubReply, cls: type[LLMError], text: str
@@ -86,12 +122,15 @@ def test_provider_failures_are_mapped(
     with StubLLMServer([reply]) as stub:
         session = _session(_cfg(stub.url, engine, num_retries=0))
         with pytest.raises(cls) as info:
-            session.predict("question -> answer", question="ping")
+            _ping(session)
+    assert type(info.value) is cls
     message = str(info.value)
     assert text in message
-    assert stub.url in message
+    assert stub.url in message or "stub-model" in message
     assert KEY not in message
-    assert len(stub.requests) == 1
+    # Chained to DSPy's error, which keeps the provider's.
+    assert type(info.value.__cause__).__module__ == "dspy.utils.exceptions"
+    assert len(stub.posts) == 1
     assert session.usage.calls == 0
 
 
@@ -100,92 +139,89 @@ def test_rate_limits_and_server_errors_are_retried_with_backoff() -> None:
     with StubLLMServer(replies) as stub:
         sleeps: list[float] = []
         session = _session(_cfg(stub.url, num_retries=2), sleeps)
-        assert session.predict("question -> answer", question="ping").answer == "pong"
-    assert len(stub.requests) == 3
+        assert _ping(session) == "pong"
+    assert len(stub.posts) == 3
     assert sleeps == [1.0, 2.0]
+    assert session.usage.calls == 1
 
 
-@pytest.mark.parametrize("engine", ["auto", "litellm"])
-def test_unreachable_endpoint_fails_fast_without_retries(engine: str) -> None:
-    import socket
+def test_retries_run_out() -> None:
+    with StubLLMServer([StubReply(status=500)] * 2) as stub:
+        sleeps: list[float] = []
+        session = _session(_cfg(stub.url, num_retries=1), sleeps)
+        with pytest.raises(LLMServerError):
+            _ping(session)
+    assert (len(stub.posts), sleeps) == (2, [1.0])
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    sleeps: list[float] = []
-    session = _session(_cfg(f"http://127.0.0.1:{port}/v1", engine, num_retries=3), sleeps)
-    started = time.monotonic()
+
+@ENGINES
+def test_unreachable_endpoint_fails_without_retries(engine: str) -> None:
+    port = _free_port()
+    session = _session(_cfg(f"http://127.0.0.1:{port}/v1", engine, num_retries=3))
     with pytest.raises(LLMUnreachable) as info:
-        session.predict("question -> answer", question="ping")
-    assert time.monotonic() - started < 3
-    assert sleeps == []
+        _ping(session)
     assert str(info.value) == (
         f"cannot reach http://127.0.0.1:{port}/v1 — "
         "check [llm] base_url and that the server is running"
     )
 
 
-@pytest.mark.parametrize("engine", ["auto", "litellm"])
-def test_silent_endpoint_times_out_once_within_the_limit(engine: str) -> None:
-    with StubLLMServer([StubReply(PONG, delay=6)]) as stub:
-        session = _session(_cfg(stub.url, engine, timeout_seconds=1.0, num_retries=3), [])
-        started = time.monotonic()
+@ENGINES
+def test_a_silent_endpoint_times_out_once(engine: str) -> None:
+    with StubLLMServer([StubReply(PONG, delay=3)]) as stub:
+        session = _session(_cfg(stub.url, engine, timeout_seconds=1.0, num_retries=3))
         with pytest.raises(LLMTimeout, match=r"no answer from .* within 1 s"):
-            session.predict("question -> answer", question="ping")
-        elapsed = time.monotonic() - started
-        assert len(stub.requests) == 1
-    assert elapsed < 3.5
+            _ping(session)
+        assert len(stub.posts) == 1
 
 
-def test_truncated_answers_are_refused() -> None:
-    with StubLLMServer([StubReply(PONG, finish_reason="length")]) as stub:
-        session = _session(_cfg(stub.url, max_tokens=10))
-        with pytest.raises(LLMBadResponse, match=r"cut off at \[llm\] max_tokens = 10"):
-            session.predict("question -> answer", question="ping")
-    assert session.usage.calls == 1
+@ENGINES
+def test_truncation_is_checked_first_and_keeps_the_partial_answer(engine: str) -> None:
+    # Cut off mid-answer: unparseable too, but the cause is the cap, and the text is kept.
+    partial = "[[ ## answer ## ]]\npo"
+    with StubLLMServer([StubReply(partial, finish_reason="length")]) as stub:
+        session = _session(_cfg(stub.url, engine, max_tokens=10))
+        with pytest.raises(LLMTruncated, match=r"cut off at \[llm\] max_tokens = 10") as info:
+            _ping(session)
+    assert (info.value.partial, info.value.step) == (partial, "ping")
+    assert session.usage.calls == 1  # a truncated answer is billed
 
 
-def test_call_cap_stops_a_runaway_task() -> None:
-    cfg = LLMConfig(provider="custom", model="m", base_url="http://x/v1", max_calls_per_task=2)
-    session = LMSession(cfg, scripted_lm([{"answer": "a"}] * 5))
-    session.predict("question -> answer", question="1")
-    session.predict("question -> answer", question="2")
-    with pytest.raises(BudgetExceeded) as info:
-        session.predict("question -> answer", question="3")
+def test_an_unparseable_answer_keeps_the_raw_text() -> None:
+    with StubLLMServer(["pong, without the markers\n"]) as stub:
+        session = _session(_cfg(stub.url))
+        with pytest.raises(LLMUnparseable) as info:
+            _ping(session)
+    assert info.value.raw == "pong, without the markers\n"
+    assert len(stub.posts) == 1  # no JSON-adapter fallback call
+
+
+@ENGINES
+def test_a_404_everywhere_blames_the_base_url_not_the_model(engine: str) -> None:
+    with StubLLMServer([]) as stub:
+        session = _session(_cfg(stub.origin + "/api/openai", engine, num_retries=2))
+        with pytest.raises(LLMEndpointNotFound) as info:
+            _ping(session)
     assert str(info.value) == (
-        "the task used its 2 model calls and was stopped — raise [llm] max_calls_per_task, "
-        "or split the request"
+        f"{stub.origin}/api/openai answers 404 (not found), and so does its models listing: "
+        f'the base URL\'s path is likely wrong — set [llm] base_url = "{stub.origin}/v1" '
+        "(its models listing answers)"
     )
-    assert info.value.exit_code == 1
+    assert [(r.method, r.path) for r in stub.requests] == [
+        ("POST", "/api/openai/chat/completions"),
+        ("GET", "/api/openai/models"),
+        ("GET", "/v1/models"),
+    ]
+    assert all(
+        "STUB_KEY" not in str(r.headers) and KEY not in str(r.headers) for r in stub.requests[1:]
+    )
 
 
-def test_token_and_cost_caps() -> None:
-    usage = Usage()
-    usage.record({"usage": {"prompt_tokens": 900, "completion_tokens": 200}, "cost": 0.75})
-    usage.record({"usage": {"prompt_tokens": 10, "completion_tokens": 5}, "cost": None})
-    assert (usage.calls, usage.tokens, usage.unpriced_calls) == (2, 1115, 1)
-    assert usage.summary() == "2 calls · 1,115 tokens (910 in, 205 out) · $0.7500 + unpriced calls"
-    with pytest.raises(BudgetExceeded, match="used 1,115 tokens"):
-        usage.check(LLMConfig(max_tokens_per_task=1000))
-    with pytest.raises(BudgetExceeded, match=r"cost \$0.75 \(cap \$0.50\)"):
-        usage.check(LLMConfig(max_cost_per_task=0.5))
-    usage.check(LLMConfig(max_tokens_per_task=0, max_cost_per_task=0, max_calls_per_task=0))
-
-
-def test_usage_belongs_to_the_session_not_the_process() -> None:
-    a = LMSession(LLMConfig(), scripted_lm([{"answer": "x"}]))
-    b = LMSession(LLMConfig(), scripted_lm([{"answer": "y"}]))
-    a.predict("question -> answer", question="q")
-    assert (a.usage.calls, b.usage.calls) == (1, 0)
-    assert dspy.settings.lm is None
-
-
-def test_an_unknown_model_reads_the_same_from_anthropic() -> None:
-    body = {
-        "type": "error",
-        "error": {"type": "not_found_error", "message": "model: claude-nope"},
-    }
-    with StubLLMServer([StubReply(status=404, error_body=body)]) as stub:
+def test_a_404_with_a_models_listing_blames_the_model() -> None:
+    body = {"type": "error", "error": {"type": "not_found_error", "message": "model: claude-nope"}}
+    with StubLLMServer(
+        [StubReply(status=404, error_body=body)], models=("claude-a", "claude-b")
+    ) as stub:
         cfg = LLMConfig(
             provider="anthropic",
             model="claude-nope",
@@ -193,20 +229,31 @@ def test_an_unknown_model_reads_the_same_from_anthropic() -> None:
             api_key_env="STUB_KEY",
             num_retries=0,
         )
-        session = LMSession.from_config(cfg, {"STUB_KEY": KEY})
         with pytest.raises(LLMUnknownModel) as info:
-            session.predict("question -> answer", question="ping")
-    assert str(info.value).startswith(f"{stub.url} does not serve the model 'claude-nope'")
+            _ping(_session(cfg))
+    assert str(info.value) == (
+        f"{stub.url} does not serve the model 'claude-nope' — "
+        "check [llm] model; it lists: claude-a, claude-b"
+    )
     assert info.value.exit_code == 2
 
 
 def test_a_refused_request_without_a_configured_key_says_so() -> None:
     with StubLLMServer([StubReply(status=401)]) as stub:
         cfg = LLMConfig(provider="custom", model="m", base_url=stub.url, num_retries=0)
-        session = LMSession.from_config(cfg, {})
         with pytest.raises(LLMAuthError) as info:
-            session.predict("question -> answer", question="ping")
+            _ping(LMSession.from_config(cfg, {}))
     assert str(info.value) == (
         f"{stub.url} refused the request: it wants a key, and none is configured — "
         "export the key and set [llm] api_key_env to the variable's name"
     )
+
+
+def test_an_unscripted_request_fails_the_test() -> None:
+    stub = StubLLMServer([])
+    session = _session(_cfg(stub.url, num_retries=0))
+    stub.__enter__()
+    with pytest.raises(LLMServerError):
+        _ping(session)
+    with pytest.raises(StubScriptOverrun, match=r"got 1 model request\(s\) more than its script"):
+        stub.__exit__(None, None, None)
