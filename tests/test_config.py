@@ -9,6 +9,7 @@ import pytest
 from memfun_git import config
 from memfun_git.cli.main import run
 from memfun_git.errors import ConfigError
+from tests.helpers.require import need_tool
 
 BROKEN = [
     pytest.param(
@@ -261,10 +262,14 @@ BROKEN_LLM = "[llm]\nprovider = 'custom'\nmodel = 'm'\nmodle = 'x'\n"
 def test_commands_that_need_no_model_run_with_a_broken_llm_section(
     git_repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A fault in [llm] stops only what reads [llm]: gc runs; ask and config show refuse."""
+    """A fault in [llm] stops only what reads [llm]: gc and sandbox run work; ask and config
+    show refuse."""
+    need_tool("bwrap")
     (git_repo / "memfun.toml").write_text(BROKEN_LLM + "[workspace]\nkeep_attempts_days = 3\n")
     assert run(["-C", str(git_repo), "gc", "--dry-run"]) == 0
     assert capsys.readouterr() == ("nothing of memfun's to clean up\n", "")
+    assert run(["-C", str(git_repo), "sandbox", "run", "--", "echo", "ran"]) == 0
+    assert capsys.readouterr() == ("ran\n", "")
     for argv in (["ask", "hi"], ["config", "show"]):
         assert run(["-C", str(git_repo), *argv]) == 2
         assert capsys.readouterr().err.startswith(

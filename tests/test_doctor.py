@@ -4,7 +4,6 @@ import contextlib
 import os
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -99,9 +98,7 @@ def test_doctor_online_reports_an_unreachable_endpoint(
     url = f"http://127.0.0.1:{_closed_port()}/v1"
     _configure(git_repo, url)
 
-    began = time.monotonic()
     assert run(["-C", str(git_repo), "doctor", "--online"]) == 1
-    assert time.monotonic() - began < 10
 
     out = capsys.readouterr().out
     assert _lines(out)["model"] == (

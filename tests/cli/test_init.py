@@ -5,7 +5,6 @@ import io
 import socket
 import subprocess
 import sys
-import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -189,12 +188,9 @@ def test_init_finds_a_local_ollama(
     assert f"Found Ollama at {ollama_stub}" in capsys.readouterr().out
 
 
-def test_no_ollama_is_a_fast_not_found(git_repo: Path, closed_url: str) -> None:
-    began = time.monotonic()
+def test_no_ollama_is_a_not_found(git_repo: Path, closed_url: str) -> None:
+    """A refused connection is "no Ollama" (how fast: bench/limits.py)."""
     assert probe_ollama(closed_url) is None
-    assert time.monotonic() - began < 1.0
-
-    began = time.monotonic()
     with pytest.raises(UsageError, match="none detected"):
         run_init(
             git_repo,
@@ -207,7 +203,6 @@ def test_no_ollama_is_a_fast_not_found(git_repo: Path, closed_url: str) -> None:
             console=Console(file=io.StringIO()),
             ollama_url=closed_url,
         )
-    assert time.monotonic() - began < 1.0
 
 
 @pytest.mark.parametrize(

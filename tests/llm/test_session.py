@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import time
-
 import dspy
 import pytest
 
@@ -114,11 +112,9 @@ def test_unreachable_endpoint_fails_fast_without_retries(engine: str) -> None:
         port = s.getsockname()[1]
     sleeps: list[float] = []
     session = _session(_cfg(f"http://127.0.0.1:{port}/v1", engine, num_retries=3), sleeps)
-    started = time.monotonic()
     with pytest.raises(LLMUnreachable) as info:
         session.predict("question -> answer", question="ping")
-    assert time.monotonic() - started < 3
-    assert sleeps == []
+    assert sleeps == []  # no retry (how fast it fails: bench/limits.py)
     assert str(info.value) == (
         f"cannot reach http://127.0.0.1:{port}/v1 — "
         "check [llm] base_url and that the server is running"
@@ -129,12 +125,9 @@ def test_unreachable_endpoint_fails_fast_without_retries(engine: str) -> None:
 def test_silent_endpoint_times_out_once_within_the_limit(engine: str) -> None:
     with StubLLMServer([StubReply(PONG, delay=6)]) as stub:
         session = _session(_cfg(stub.url, engine, timeout_seconds=1.0, num_retries=3), [])
-        started = time.monotonic()
         with pytest.raises(LLMTimeout, match=r"no answer from .* within 1 s"):
             session.predict("question -> answer", question="ping")
-        elapsed = time.monotonic() - started
-        assert len(stub.requests) == 1
-    assert elapsed < 3.5
+        assert len(stub.requests) == 1  # not retried (how soon it gives up: bench/limits.py)
 
 
 def test_truncated_answers_are_refused() -> None:

@@ -116,7 +116,7 @@ def test_time_limit_and_output_cap(ws: Workspace, git_repo: Path) -> None:
     sandbox = local(ws, git_repo, allow=("sh",), max_output_bytes=100)
     loop = sandbox.run(["sh", "-c", "while :; do :; done"], timeout=1)
     assert (loop.exit_code, loop.timed_out) == (124, True)
-    assert 1 <= loop.seconds < 4
+    assert loop.seconds >= 1  # how soon after the limit it stops: bench/limits.py
     big = sandbox.run(["sh", "-c", "yes | head -c 5000"])
     assert big.truncated
     assert len(big.stdout) == 100
@@ -129,25 +129,24 @@ def test_cwd_outside_the_worktree_is_refused(ws: Workspace, git_repo: Path) -> N
 
 
 def test_output_reaches_on_output_as_it_arrives(ws: Workspace, git_repo: Path) -> None:
-    import time
-
-    seen: list[tuple[str, bytes, float]] = []
+    """The command waits for a file that the sink makes on the first chunk: it can finish
+    only if its output arrives while it runs (held back to the end, it meets its limit)."""
+    seen: list[tuple[str, bytes]] = []
+    answered = ws.path / "answered"
 
     class Sink:
         def stdout(self, chunk: bytes) -> None:
-            seen.append(("out", chunk, time.monotonic()))
+            seen.append(("out", chunk))
+            answered.touch()
 
         def stderr(self, chunk: bytes) -> None:
-            seen.append(("err", chunk, time.monotonic()))
+            seen.append(("err", chunk))
 
     sandbox = local(ws, git_repo, allow=("sh",), max_output_bytes=100)
-    started = time.monotonic()
-    result = sandbox.run(
-        ["sh", "-c", "echo first; sleep 1; echo second; echo oops >&2"], on_output=Sink()
-    )
-    ended = time.monotonic()
+    script = "echo first; while [ ! -e answered ]; do sleep 0.05; done; echo second; echo oops >&2"
+    result = sandbox.run(["sh", "-c", script], on_output=Sink(), timeout=30)
+    answered.unlink()
+    assert not result.timed_out
     assert result.stdout == "first\nsecond\n"
-    assert b"".join(c for kind, c, _ in seen if kind == "out") == b"first\nsecond\n"
-    assert b"".join(c for kind, c, _ in seen if kind == "err") == b"oops\n"
-    first_at = next(t for _, c, t in seen if c.startswith(b"first"))
-    assert first_at - started < ended - started - 0.5  # well before the command ended
+    assert b"".join(c for kind, c in seen if kind == "out") == b"first\nsecond\n"
+    assert b"".join(c for kind, c in seen if kind == "err") == b"oops\n"
