@@ -306,6 +306,16 @@ def test_memfuns_own_options_come_only_before_the_command(
     assert shown == (logged if verbose else [])
 
 
+def test_a_sandboxed_commands_own_options_are_its_own(
+    git_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`-v` and `-C` after -- reach the command, and memfun's log stays where and as it was."""
+    need_tool("bwrap")
+    argv = ["-C", str(git_repo), "sandbox", "run", "--", "sh", "-c", 'echo "$0 $1 $2"']
+    assert run([*argv, "-v", "-C", "/"]) == 0
+    assert capsys.readouterr() == ("-v -C /\n", "")
+
+
 @pytest.mark.parametrize("verbose", [False, True], ids=["quiet", "verbose"])
 def test_info_records_reach_the_log_file_always_and_stderr_with_v(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], verbose: bool
