@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import errno
-import fcntl
 import io
 import json
 import os
@@ -10,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import termios
 import time
 from pathlib import Path
 
@@ -177,16 +175,11 @@ def test_closing_the_terminal_cleans_up_a_sandbox_run(git_repo: Path) -> None:
     need_tool("bwrap")
     (git_repo / "memfun.toml").write_text('[sandbox]\nbackend = "bubblewrap"\n')
     master, terminal = pty.openpty()
-
-    def own_the_terminal() -> None:  # in the child, after setsid: the pty becomes its terminal
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
     with memfun_process(
         ["sandbox", "run", "--", "sh", "-c", "echo ready; sleep 30"],
         cwd=git_repo,
         stdin=terminal,
-        start_new_session=True,
-        in_child=own_the_terminal,
+        terminal=True,
     ) as proc:
         os.close(terminal)
         assert proc.stdout is not None
