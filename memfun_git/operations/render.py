@@ -29,7 +29,8 @@ def render(operations: Iterable[Operation]) -> str:
     """`operations` in the format `parse` reads, a blank line between two.
 
     ValueError for what the format cannot hold: an edit with an empty search (write the file
-    instead), a path or a command word with a line break, an empty command.
+    instead), an empty or all-space path, a path or a command word with a line break, an
+    empty command.
     """
     return "\n".join(_render(operation) for operation in operations)
 
@@ -78,6 +79,7 @@ def _forms(path: str) -> list[str]:
 
 
 def _line(op: Operation, candidates: list[str]) -> str:
+    """The first candidate directive line that the parser reads back as `op`."""
     for line in candidates:
         if "\n" not in line and _reads(line) == op:
             return line + "\n"
@@ -92,6 +94,7 @@ def _reads(line: str) -> Operation | None:
 
 
 def _path_text(path: str) -> str:
+    """The first form of `path` that the parser reads back as that path line."""
     for line in _forms(path):
         if "\n" not in line and path_line(line) == path:
             return line + "\n"
@@ -103,12 +106,13 @@ def _marker_length(*texts: str) -> int:
     longest = 0
     for text in texts:
         for line in text.split("\n"):
-            if line[:1] in ("<", "=", ">") and line:
+            if line[:1] in ("<", "=", ">"):
                 longest = max(longest, len(line) - len(line.lstrip(line[0])))
     return max(MIN_RUN, longest + 1)
 
 
 def _content_lines(text: str) -> list[str]:
+    """The lines of a block's content, each with its "\\n", as `parse` reads them back."""
     if not text:
         return []
     if text.endswith("\n"):
