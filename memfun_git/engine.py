@@ -1,0 +1,372 @@
+"""The engine: `Engine.run(task) -> TaskResult`, the one pipeline every front end calls.
+
+    record the task as running (<git-common-dir>/memfun/memfun.db, key `task/<id>`)
+    open its Workspace (branch memfun/<id>, a worktree outside the user's tree)
+    make the sandbox and the model session (the session's call events join the stream)
+    solve (context-first) → gate (lint → fix → review → polish → commit)
+    record the result, emit TaskFinished, return it
+
+The engine knows no terminal: it emits typed events (`memfun_git.events`) to the sink it was
+given, and returns a `TaskResult` whatever happened:
+- done: the gate committed the change on `memfun/<id>`;
+- failed: the model, the gate or the task failed; `error` says why in one line and `attempt`
+  names the ref keeping the work (`refs/memfun/attempts/<id>/<n>`); a gate refusal raises
+  `GateBlocked` inside the workspace, so the attempt is kept like any failure's;
+- interrupted: Ctrl-C or a stop signal; recorded, `TaskFinished` emitted, then re-raised so the
+  front end exits 130/143.
+What the caller must fix before a task can start (a base that is no commit, a branch that
+exists, a missing sandbox, no model configured) is raised as the `MemfunError` it is (exit 2).
+The user's tree, index, HEAD and branches are only ever read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from memfun_git.errors import GateBlocked, MemfunError, SandboxUnavailable
+from memfun_git.events import (
+    CommandRan,
+    Event,
+    Events,
+    EventSink,
+    FilesGathered,
+    OperationDone,
+    TaskFinished,
+    TaskStarted,
+)
+from memfun_git.quality.verdicts import GateOutcome
+from memfun_git.tasks import CommitInfo, Task, TaskResult, TaskStatus, UsageReport
+
+if TYPE_CHECKING:
+    import dspy
+
+    from memfun_git.backends.protocols import RunResult, SandboxAdapter
+    from memfun_git.config import Config
+    from memfun_git.edits.ops import OpResult
+    from memfun_git.gitops.repo import RepoPaths
+    from memfun_git.gitops.worktree import Workspace
+    from memfun_git.llm.session import LMSession
+    from memfun_git.solvers.context_first import Apply, Solution
+
+__all__ = ["Engine", "commit_message"]
+
+_SUBJECT_CHARS = 72
+_BODY_CHARS = 4000
+_GATE_TRAILER = re.compile(r"^Memfun-Gate: (.*)$", re.M)
+
+
+@dataclass
+class _Progress:
+    """The result's parts as the task's events report them, so a task that fails half-way
+    still says what it gathered, applied and ran."""
+
+    files: tuple[str, ...] = ()
+    context_bytes: int = 0
+    operations: list[OpResult] = field(default_factory=list["OpResult"])
+    commands: list[RunResult] = field(default_factory=list["RunResult"])
+    gate: GateOutcome | None = None
+    commits: tuple[CommitInfo, ...] = ()
+    summary: str = ""
+    base: str = ""
+    attempt: str | None = None
+    opened: bool = False
+    """The workspace opened: what fails from here on is the task's failure, not bad input."""
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, FilesGathered):
+            self.files, self.context_bytes = event.paths, event.bytes
+        elif isinstance(event, OperationDone):
+            self.operations.append(event.result)
+        elif isinstance(event, CommandRan):
+            self.commands.append(event.result)
+
+
+class Engine:
+    """Runs tasks for one configuration. `lm`: a model to use instead of the configured one
+    (tests and `memfun demo` pass a scripted LM); `emit`: where events go; `confirm`: asked
+    before the local sandbox runs a command outside [sandbox] allow (None: refused)."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        environ: Mapping[str, str] | None = None,
+        lm: dspy.LM | None = None,
+        emit: EventSink | None = None,
+        confirm: Callable[[list[str]], bool] | None = None,
+    ) -> None:
+        self.config = config
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.lm = lm
+        self.emit = emit
+        self.confirm = confirm
+
+    def run(self, task: Task) -> TaskResult:
+        """Turn `task` into gated commits on `memfun/<id>`; see the module's docstring."""
+        from memfun_git.gitops.repo import require_repo
+
+        started = time.monotonic()
+        paths = require_repo(task.repo)
+        self._require_sandbox()
+        progress = _Progress()
+        events = Events(progress, *([self.emit] if self.emit is not None else []))
+        session = self._session(events.emit)
+        workspace = self._workspace(paths, task)
+        self._record(paths, task, {"status": "running", "branch": workspace.branch})
+        status: TaskStatus = "failed"
+        error = ""
+        try:
+            try:
+                with workspace as ws:
+                    progress.opened = True
+                    progress.base = ws.base_oid
+                    self._work(ws, paths, task, session, events, progress)
+                status = "done"
+            finally:
+                progress.attempt = workspace.attempt.ref if workspace.attempt else None
+        except KeyboardInterrupt:
+            result = self._result(task, workspace, "interrupted", "interrupted", progress)
+            self._finish(paths, result, started, session, events)
+            raise
+        except MemfunError as exc:
+            if not progress.opened:  # bad input (a base that is no commit...): nothing to keep
+                self._record(paths, task, {"status": "failed", "error": _line(str(exc))})
+                raise
+            error = _line(str(exc))
+        except Exception as exc:
+            self._record(paths, task, {"status": "failed", "error": f"internal error: {exc}"})
+            raise
+        result = self._result(task, workspace, status, error, progress)
+        return self._finish(paths, result, started, session, events)
+
+    # -- the task's work, inside its workspace --------------------------------------------
+
+    def _work(
+        self,
+        ws: Workspace,
+        paths: RepoPaths,
+        task: Task,
+        session: LMSession,
+        events: Events,
+        progress: _Progress,
+    ) -> None:
+        from memfun_git.edits.ops import FileOps
+
+        events.emit(TaskStarted(task.id, task.request, ws.branch, ws.base_oid, str(ws.path)))
+        sandbox = self._sandbox(ws, paths)
+        try:
+            # The one place the solver changes files: the workspace's file operations.
+            solution = self._solve(ws, task, session, sandbox, events, FileOps(ws).apply)
+            progress.summary = solution.summary
+            if not set(ws.dirty_paths()) & ws.touched:
+                self._nothing_changed(solution)
+                return
+            outcome = self._gate(ws, task, session, sandbox, events, solution)
+            progress.gate = outcome
+            if not outcome.passed:
+                raise GateBlocked(
+                    outcome.reason or "the quality gate refused the change",
+                    "the change is kept as an attempt",
+                )
+        finally:
+            progress.commits = tuple(_commit_info(ws, c.oid) for c in ws.commits)
+            close = getattr(sandbox, "close", None)
+            if callable(close):
+                close()
+
+    def _solve(
+        self,
+        ws: Workspace,
+        task: Task,
+        session: LMSession,
+        sandbox: SandboxAdapter,
+        events: Events,
+        apply: Apply,
+    ) -> Solution:
+        from memfun_git.solvers.context_first import files_budget, solve
+
+        return solve(
+            session,
+            ws.path,
+            task.request,
+            apply=apply,
+            sandbox=sandbox,
+            emit=events.emit,
+            budget=files_budget(self.config.llm),
+        )
+
+    def _gate(
+        self,
+        ws: Workspace,
+        task: Task,
+        session: LMSession,
+        sandbox: SandboxAdapter,
+        events: Events,
+        solution: Solution,
+    ) -> GateOutcome:
+        from memfun_git.quality.gate import run_gate
+
+        return run_gate(
+            ws,
+            sandbox,
+            session,
+            self.config.gate,
+            request=task.request,
+            paths=sorted(ws.touched),
+            message=commit_message(task.request, solution.summary),
+            emit=events.emit,  # pyright: ignore[reportArgumentType]
+            trust_config_changes=task.trust_config_changes,
+            environ=self.environ,
+        )
+
+    @staticmethod
+    def _nothing_changed(solution: Solution) -> None:
+        """A task whose operations changed no file: done when it only ran commands (their
+        output is the result), failed when it did nothing at all."""
+        from memfun_git.errors import TaskFailed
+
+        if solution.commands:
+            return
+        said = _line(solution.summary) or "it proposed no operation"
+        raise TaskFailed(
+            f"the model changed nothing: {said}",
+            "say more precisely what to change, and where",
+        )
+
+    # -- resources ------------------------------------------------------------------------
+
+    def _require_sandbox(self) -> None:
+        """Refuse before any work when bubblewrap is missing: a task's commands and linters
+        cannot run, and finding out after the model's calls would waste them."""
+        if self.config.sandbox.backend != "bubblewrap":
+            return
+        from memfun_git.sandbox.bubblewrap import INSTALL_HINT, find_bwrap
+
+        if find_bwrap(self.environ) is None:
+            raise SandboxUnavailable("bubblewrap (bwrap) is not installed", INSTALL_HINT)
+
+    def _session(self, observer: Any) -> LMSession:
+        from memfun_git.llm.session import LMSession
+
+        if self.lm is not None:
+            return LMSession(self.config.llm, self.lm, observer=observer)
+        return LMSession.from_config(self.config.llm, self.environ, observer=observer)
+
+    def _workspace(self, paths: RepoPaths, task: Task) -> Workspace:
+        from memfun_git.gitops.worktree import Workspace, worktree_root
+
+        return Workspace(
+            paths,
+            task.id,
+            base=task.base,
+            root=worktree_root(self.config.workspace.root, self.environ),
+            with_changes=task.with_changes,
+            resume=task.follow_up,
+            environ=self.environ,
+        )
+
+    def _sandbox(self, ws: Workspace, paths: RepoPaths) -> SandboxAdapter:
+        from memfun_git.sandbox import make_sandbox
+
+        assert paths.workdir is not None
+        return make_sandbox(
+            self.config.sandbox,
+            ws.path,
+            user_tree=paths.workdir,
+            common_dir=paths.common_dir,
+            environ=self.environ,
+            confirm=self.confirm,
+        )
+
+    # -- the result -----------------------------------------------------------------------
+
+    def _result(
+        self,
+        task: Task,
+        workspace: Workspace,
+        status: TaskStatus,
+        error: str,
+        progress: _Progress,
+    ) -> TaskResult:
+        return TaskResult(
+            task=task,
+            status=status,
+            branch=workspace.branch,
+            base=progress.base,
+            commits=progress.commits,
+            operations=tuple(progress.operations),
+            commands=tuple(progress.commands),
+            gate=progress.gate,
+            files_gathered=progress.files,
+            context_bytes=progress.context_bytes,
+            summary=progress.summary,
+            attempt=progress.attempt if status != "done" else None,
+            error=error,
+        )
+
+    def _finish(
+        self,
+        paths: RepoPaths,
+        result: TaskResult,
+        started: float,
+        session: LMSession,
+        events: Events,
+    ) -> TaskResult:
+        result = replace(
+            result,
+            usage=UsageReport.of(session.usage),
+            seconds=time.monotonic() - started,
+        )
+        self._record(paths, result.task, result.as_dict())
+        events.emit(TaskFinished(result))
+        return result
+
+    def _record(self, paths: RepoPaths, task: Task, value: dict[str, Any]) -> None:
+        from memfun_git.records import Records, database_path
+
+        path = database_path(paths.common_dir, self.config.backend.sqlite_path)
+        with Records(path) as store:
+            previous = store.get(f"task/{task.id}")
+            merged = {**(previous.value if previous else {}), **value}
+            merged.setdefault("id", task.id)
+            merged.setdefault("request", task.request)
+            merged["updated"] = time.time()
+            store.put(f"task/{task.id}", merged)
+
+
+def commit_message(request: str, summary: str) -> str:
+    """The gate's commit message: the request's first line as the subject (at most 72
+    characters), the model's own account as the body."""
+    first = next((line.strip() for line in request.splitlines() if line.strip()), "memfun task")
+    if len(first) > _SUBJECT_CHARS:
+        first = first[: _SUBJECT_CHARS - 1].rstrip() + "…"
+    subject = first[:1].upper() + first[1:]
+    body = summary.strip()
+    if len(body) > _BODY_CHARS:
+        body = body[: _BODY_CHARS - 1].rstrip() + "…"
+    return f"{subject}\n\n{body}\n" if body else f"{subject}\n"
+
+
+def _commit_info(ws: Workspace, oid: str) -> CommitInfo:
+    import pygit2
+
+    commit = ws.repo[oid].peel(pygit2.Commit)
+    found = _GATE_TRAILER.search(commit.message)
+    result = next(c for c in ws.commits if c.oid == oid)
+    return CommitInfo(
+        oid=oid,
+        subject=commit.message.split("\n", 1)[0],
+        paths=result.paths,
+        gate=found.group(1).strip() if found else "",
+        signed=result.signed,
+    )
+
+
+def _line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[0].strip() if lines else ""
