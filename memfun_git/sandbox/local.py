@@ -106,7 +106,7 @@ class LocalSandbox:
     def _search(self) -> str:
         """The user's venv and node_modules/.bin first, then PATH (as the gate looks)."""
         path = self.environ.get("PATH", os.defpath).split(os.pathsep)
-        return os.pathsep.join(dict.fromkeys([*user_tool_dirs(self.user_tree), *path]))
+        return os.pathsep.join(dict.fromkeys([*user_tool_dirs(self.user_tree, self.environ), *path]))
 
     def _require(self, name: str, cwd: Path, search: str) -> str:
         """The program exists and can be executed, as the bubblewrap member checks it;

@@ -1,0 +1,132 @@
+"""A task's change as the gate reads it: the base commit's files against the worktree's.
+
+The base is the commit the task started from (its configuration is what the linters use); the
+other side is the worktree on disk, since the linters, the review and the commit all see what
+is there now. Files only: a link is read as its target's name (as git stores it), a folder or
+anything else that is no file counts as absent. Diffs are made by libgit2 from the two sides'
+bytes, so they are exactly what git would show, `\\ No newline at end of file` included.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pygit2
+
+__all__ = ["Blob", "Change"]
+
+_LINK = 0o120000
+
+
+@dataclass(frozen=True, slots=True)
+class Blob:
+    """One side of a file: its bytes and its git mode (0o100644, 0o100755, 0o120000)."""
+
+    data: bytes
+    mode: int
+
+
+class Change:
+    """The base commit `base` of the repository `repo` against its worktree `worktree`."""
+
+    def __init__(self, repo: pygit2.Repository, base: str, worktree: Path) -> None:
+        import pygit2
+
+        self.repo = repo
+        self.worktree = worktree
+        self.tree: pygit2.Tree = repo.revparse_single(base).peel(pygit2.Commit).tree
+
+    def base(self, rel: str) -> Blob | None:
+        """The file at `rel` in the base commit, or None."""
+        import pygit2
+
+        try:
+            entry = self.tree[rel]
+        except KeyError:
+            return None
+        obj = self.repo[entry.id]
+        if not isinstance(obj, pygit2.Blob):
+            return None
+        return Blob(obj.data, entry.filemode)
+
+    def task(self, rel: str) -> Blob | None:
+        """The file at `rel` in the worktree, or None (absent, or a folder)."""
+        full = self.worktree / rel
+        try:
+            info = full.lstat()
+        except OSError:
+            return None
+        if stat.S_ISLNK(info.st_mode):
+            return Blob(os.fsencode(os.readlink(full)), _LINK)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        mode = 0o100755 if info.st_mode & 0o111 else 0o100644
+        try:
+            return Blob(full.read_bytes(), mode)
+        except OSError:
+            return None
+
+    def exists(self, rel: str) -> bool:
+        """True when a file is at `rel` in the base commit or the worktree."""
+        return self.base(rel) is not None or self.task(rel) is not None
+
+    def changed(self, rel: str) -> bool:
+        return self.base(rel) != self.task(rel)
+
+    def base_paths(self, names: frozenset[str]) -> Iterator[str]:
+        """Paths of the base commit whose file name is in `names`, at any depth."""
+        import pygit2
+
+        stack: list[tuple[str, pygit2.Tree]] = [("", self.tree)]
+        while stack:
+            prefix, tree = stack.pop()
+            for entry in tree:
+                name = entry.name or ""
+                if entry.type_str == "tree":
+                    sub = self.repo[entry.id]
+                    if isinstance(sub, pygit2.Tree):
+                        stack.append((f"{prefix}{name}/", sub))
+                elif name in names:
+                    yield prefix + name
+
+    def patch(self, rel: str, context: int = 3) -> pygit2.Patch | None:
+        """libgit2's patch of `rel` from the base to the worktree; None when unchanged."""
+        import pygit2
+
+        old, new = self.base(rel), self.task(rel)
+        if old == new:
+            return None
+        return pygit2.Patch.create_from(
+            old.data if old else None,
+            new.data if new else None,
+            old_as_path=rel,
+            new_as_path=rel,
+            context_lines=context,
+        )
+
+    def diff(self, paths: Iterable[str]) -> str:
+        """The unified diff of `paths` (each once, in order), as `git diff` shows it."""
+        parts: list[str] = []
+        for rel in dict.fromkeys(paths):
+            patch = self.patch(rel)
+            if patch is not None:
+                parts.append(patch.text or "")
+        return "".join(parts)
+
+    def added_lines(self, rel: str) -> list[tuple[int, str]]:
+        """(line number in the worktree's file, text) of each line the task added to `rel`."""
+        patch = self.patch(rel, context=0)
+        if patch is None or patch.delta.is_binary:
+            return []
+        return [
+            (line.new_lineno, line.content.rstrip("\r\n"))
+            for hunk in patch.hunks
+            for line in hunk.lines
+            if line.origin == "+"
+        ]
