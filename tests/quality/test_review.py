@@ -16,18 +16,18 @@ from memfun_git.quality.verdicts import Finding
 
 CFG = LLMConfig(provider="custom", model="scripted", base_url="http://127.0.0.1:1/v1")
 
-DIFF = """\
-diff --git a/src/app.py b/src/app.py
-index 1111111..2222222 100644
---- a/src/app.py
-+++ b/src/app.py
-@@ -1,2 +1,4 @@
- def add(a, b):
--    return a + b
-+    total = a + b   
-+
-+    return total
-"""
+DIFF = (
+    "diff --git a/src/app.py b/src/app.py\n"
+    "index 1111111..2222222 100644\n"
+    "--- a/src/app.py\n"
+    "+++ b/src/app.py\n"
+    "@@ -1,2 +1,4 @@\n"
+    " def add(a, b):\n"
+    "-    return a + b\n"
+    "+    total = a + b   \n"  # trailing spaces: the model must see them
+    "+\n"
+    "+    return total\n"
+)
 
 
 def session_with(*answers: Answer) -> LMSession:
@@ -77,7 +77,9 @@ def test_longer_markers_carry_code_with_marker_lines() -> None:
 
 
 def test_a_suggestion_holding_the_redaction_marker_is_dropped() -> None:
-    answer = 'a.py:1: error: e\n<<<<<<< SUGGESTION\nKEY = "[REDACTED]"\n>>>>>>> SUGGESTION\nSUMMARY: s'
+    answer = (
+        'a.py:1: error: e\n<<<<<<< SUGGESTION\nKEY = "[REDACTED]"\n>>>>>>> SUGGESTION\nSUMMARY: s'
+    )
     findings, _ = parse_review(answer)
     assert findings == (Finding("a.py", 1, "error", "e"),)
 
@@ -131,7 +133,8 @@ def test_a_diff_over_the_budget_says_what_was_not_reviewed() -> None:
     for shown in ("src/auth.py", "tests/test_auth.py", "docs/guide.md"):
         assert parts[shown] in prompt
     assert "line 0 of src/big.py" not in prompt
-    assert "changed but not shown" in prompt and "poetry.lock, src/big.py" in prompt
+    assert "changed but not shown" in prompt
+    assert "poetry.lock, src/big.py" in prompt
     packed = pack_diff(diff, budget, "add login to auth.py")
     assert packed.paths == ("docs/guide.md", "src/auth.py", "tests/test_auth.py")  # diff order
 
@@ -148,7 +151,9 @@ def test_secrets_reach_the_model_redacted() -> None:
         "diff --git a/deploy.sh b/deploy.sh\n--- a/deploy.sh\n+++ b/deploy.sh\n@@ -1 +1,2 @@\n"
         f" set -e\n+export GH_TOKEN={token}\n"
     )
-    session = session_with(Answer(raw="deploy.sh:2: error: a token in the code\nSUMMARY: s", step="review"))
+    session = session_with(
+        Answer(raw="deploy.sh:2: error: a token in the code\nSUMMARY: s", step="review")
+    )
     review = review_change(
         session,
         f"use the token {token} for deploys",
@@ -164,5 +169,6 @@ def test_secrets_reach_the_model_redacted() -> None:
 def test_an_empty_diff_costs_no_call() -> None:
     session = session_with()
     review = review_change(session, "anything", "")
-    assert review.findings == () and "empty" in review.summary
+    assert review.findings == ()
+    assert "empty" in review.summary
     assert session.usage.calls == 0
