@@ -5,6 +5,12 @@ Sources, later ones winning: built-in defaults < `~/.memfun/config.toml` (the us
 command-line flags. Every wrong key, type or value is a `ConfigError` naming the source, the
 key, what was found and what is allowed. Secrets are never stored here: `[llm] api_key_env`
 names the variable that holds the key.
+
+Everything is checked by `load()`, but a fault inside a section is raised when that section is
+read: a command fails only on the configuration it uses (`memfun gc` needs no [llm]). Faults
+that concern the whole file (TOML syntax, an unknown section, a key outside any section) are
+raised by `load()` itself, and `Config.check()` raises the first fault of any section, for the
+commands that report on all of it (`doctor`, `config show`, `init`).
 """
 
 from __future__ import annotations
@@ -20,12 +26,24 @@ import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import (
+    Any,
+    Generic,
+    Literal,
+    TypeVar,
+    Union,
+    cast,
+    get_args,
+    get_origin,
+    get_type_hints,
+    overload,
+)
 
 from memfun_git.errors import ConfigError
 
 __all__ = [
     "CONFIG_FILE",
+    "SECTIONS",
     "BackendConfig",
     "Config",
     "GateConfig",
@@ -41,6 +59,7 @@ __all__ = [
 ]
 
 CONFIG_FILE = "memfun.toml"
+_T = TypeVar("_T")
 
 Provider = Literal["anthropic", "openai", "ollama", "custom"]
 Severity = Literal["info", "warning", "error"]
@@ -170,34 +189,85 @@ class WorkspaceConfig:
     """Failed attempts older than this are dropped by `memfun gc`."""
 
 
+_SECTIONS: dict[str, type[Any]] = {
+    "project": ProjectConfig,
+    "llm": LLMConfig,
+    "backend": BackendConfig,
+    "sandbox": SandboxConfig,
+    "web": WebConfig,
+    "gate": GateConfig,
+    "memory": MemoryConfig,
+    "hook": HookConfig,
+    "workspace": WorkspaceConfig,
+}
+SECTIONS = tuple(_SECTIONS)
+"""The sections of memfun's configuration, in the order they are shown."""
+
+
+class _Section(Generic[_T]):
+    """A section of `Config`, read through `Config._section` (which raises its fault)."""
+
+    def __init__(self, kind: type[_T]) -> None:
+        self.kind = kind
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> _Section[_T]: ...
+    @overload
+    def __get__(self, obj: Config, owner: type) -> _T: ...
+    def __get__(self, obj: Config | None, owner: type) -> _T | _Section[_T]:
+        return self if obj is None else obj._section(self.name)  # pyright: ignore[reportPrivateUsage]
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
-    project: ProjectConfig = field(default_factory=ProjectConfig)
-    llm: LLMConfig = field(default_factory=LLMConfig)
-    backend: BackendConfig = field(default_factory=BackendConfig)
-    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
-    web: WebConfig = field(default_factory=WebConfig)
-    gate: GateConfig = field(default_factory=GateConfig)
-    memory: MemoryConfig = field(default_factory=MemoryConfig)
-    hook: HookConfig = field(default_factory=HookConfig)
-    workspace: WorkspaceConfig = field(default_factory=WorkspaceConfig)
+    """The configuration in force: one attribute per section (`cfg.llm`, `cfg.sandbox`…).
+
+    Reading a section whose values were wrong raises that section's first `ConfigError`."""
+
     repo_root: Path | None = None
     """The repository's working tree, when there is one."""
     sources: tuple[str, ...] = ()
     """Where values came from, in the order applied (files, environment, flags)."""
     origins: tuple[tuple[str, str], ...] = ()
     """("section.key", source) for every value that is not a built-in default."""
+    built: Mapping[str, Any] = field(default_factory=dict[str, Any], repr=False)
+    """The sections that passed their checks, by name (the others are in `faults`)."""
+    faults: tuple[tuple[str, ConfigError], ...] = ()
+    """(section, its first fault), in the order found."""
 
     def origin_of(self, section: str, key: str) -> str:
         """The source that set `[section] key`, or "default"."""
         return dict(self.origins).get(f"{section}.{key}", "default")
 
+    def check(self) -> None:
+        """Raise the first fault of any section (for commands that report on all of them)."""
+        if self.faults:
+            raise self.faults[0][1]
 
-_SECTIONS: dict[str, type[Any]] = {
-    f.name: f.type if isinstance(f.type, type) else get_type_hints(Config)[f.name]
-    for f in dataclasses.fields(Config)
-    if f.name not in ("repo_root", "sources", "origins")
-}
+    def fault_of(self, section: str) -> ConfigError | None:
+        """The first fault of `section`, or None when it is sound."""
+        return next((fault for name, fault in self.faults if name == section), None)
+
+    def _section(self, name: str) -> Any:
+        fault = self.fault_of(name)
+        if fault is not None:
+            raise fault
+        return self.built.get(name) or _SECTIONS[name]()
+
+    project = _Section(ProjectConfig)
+    llm = _Section(LLMConfig)
+    backend = _Section(BackendConfig)
+    sandbox = _Section(SandboxConfig)
+    web = _Section(WebConfig)
+    gate = _Section(GateConfig)
+    memory = _Section(MemoryConfig)
+    hook = _Section(HookConfig)
+    workspace = _Section(WorkspaceConfig)
+
 
 # Values a user may know from the product description but that are not built yet: refused by
 # name, never replaced silently by another.
@@ -243,14 +313,28 @@ def load(
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Config:
-    """Build the configuration tree from every source; raise ConfigError on the first fault.
+    """Build the configuration tree from every source and check all of it.
 
-    `overrides` holds command-line flags as `{"section.key": value}`; None values are unset flags.
+    Raises ConfigError for a fault of a whole file or variable name; a fault inside a section
+    is raised when the section is read (or by `Config.check()`). `overrides` holds command-line
+    flags as `{"section.key": value}`; None values are unset flags.
     """
     env = os.environ if environ is None else environ
     merged: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
     origin: dict[tuple[str, str], str] = {}
+    faults: dict[str, ConfigError] = {}
     sources: list[str] = []
+
+    def put(label: str, section: str, key: str, value: Any, *, text: bool = False) -> None:
+        """Check one value (an environment variable's `text` is read as the key's type)."""
+        try:
+            _known_key(label, section, key)
+            if text:
+                value = _from_text(label, section, key, value)
+            merged[section][key] = _check(label, section, key, value)
+        except ConfigError as fault:
+            faults.setdefault(section, fault)
+        origin[(section, key)] = label
 
     files = [user_config_path(env)]
     if repo_root is not None:
@@ -260,9 +344,11 @@ def load(
             continue
         label = _label(path, repo_root)
         for section, values in _read_toml(path, label).items():
-            for key, value in values.items():
-                merged[section][key] = _check(label, section, key, value)
-                origin[(section, key)] = label
+            if not isinstance(values, dict):
+                faults.setdefault(section, _not_a_table(label, section, values))
+                continue
+            for key, value in cast(dict[str, Any], values).items():
+                put(label, section, key, value)
         sources.append(label)
 
     for name, raw in sorted(env.items()):
@@ -270,9 +356,7 @@ def load(
         if parsed is None:
             continue
         section, key = parsed
-        _known_key(name, section, key)
-        merged[section][key] = _check(name, section, key, _from_text(name, section, key, raw))
-        origin[(section, key)] = name
+        put(name, section, key, raw, text=True)
         sources.append(name)
 
     for dotted, value in (overrides or {}).items():
@@ -281,16 +365,24 @@ def load(
         section, _, key = dotted.partition(".")
         label = "--" + key.replace("_", "-")
         _known_section(label, section)
-        _known_key(label, section, key)
-        merged[section][key] = _check(label, section, key, value)
-        origin[(section, key)] = label
+        put(label, section, key, value)
         sources.append(label)
 
-    sections = {name: cls(**merged[name]) for name, cls in _SECTIONS.items()}
-    origins = tuple((f"{s}.{k}", where) for (s, k), where in origin.items())
-    config = Config(**sections, repo_root=repo_root, sources=tuple(sources), origins=origins)
-    _check_whole(config, origin)
-    return config
+    built = {name: cls(**merged[name]) for name, cls in _SECTIONS.items() if name not in faults}
+    if "llm" in built:
+        try:
+            _check_llm(built["llm"], origin)
+        except ConfigError as fault:
+            faults["llm"] = fault
+            del built["llm"]
+    order = {name: i for i, name in enumerate(faults)}
+    return Config(
+        repo_root=repo_root,
+        sources=tuple(sources),
+        origins=tuple((f"{s}.{k}", where) for (s, k), where in origin.items()),
+        built=built,
+        faults=tuple(sorted(faults.items(), key=lambda item: order[item[0]])),
+    )
 
 
 def _label(path: Path, repo_root: Path | None) -> str:
@@ -303,7 +395,7 @@ def _label(path: Path, repo_root: Path | None) -> str:
         return str(path)
 
 
-def _read_toml(path: Path, label: str) -> dict[str, dict[str, Any]]:
+def _read_toml(path: Path, label: str) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -317,15 +409,44 @@ def _read_toml(path: Path, label: str) -> dict[str, dict[str, Any]]:
             f"{label}: cannot be read ({exc.strerror})", "check its permissions"
         ) from None
     for section, values in data.items():
+        if section not in _SECTIONS and not isinstance(values, dict):
+            raise _outside_any_section(label, section, values)
         _known_section(label, section)
-        if not isinstance(values, dict):
-            raise ConfigError(
-                f"{label}: {section} = {_show(values)} is not a table",
-                f"write it as a [{section}] section",
-            )
-        for key in values:
-            _known_key(label, section, key)
     return data
+
+
+def _not_a_table(label: str, section: str, value: Any) -> ConfigError:
+    return ConfigError(
+        f"{label}: {section} = {_show(value)} is not a table", f"write it as a [{section}] section"
+    )
+
+
+def _outside_any_section(label: str, key: str, value: Any) -> ConfigError:
+    """A `key = value` line above every [section] header: say where such a key belongs."""
+    homes = [name for name, cls in _SECTIONS.items() if key in _keys(cls)]
+    if homes:
+        where = " or ".join(f"[{name}]" for name in homes)
+        return ConfigError(
+            f"{label}: {key} = {_show(value)} is a key outside any [section]"
+            f" (it belongs in {where})",
+            f"move it under {where.split(' or ')[0]}: keys above the first [section] line"
+            " belong to no section",
+        )
+    every = sorted({k for cls in _SECTIONS.values() for k in _keys(cls)})
+    close = difflib.get_close_matches(key, every, n=1, cutoff=0.6)
+    guess = ""
+    if close:
+        home = next(name for name, cls in _SECTIONS.items() if close[0] in _keys(cls))
+        guess = f' (did you mean "{close[0]}" in [{home}]?)'
+    return ConfigError(
+        f"{label}: {key} = {_show(value)} is a key outside any [section]{guess}",
+        "put keys under their section, e.g. [llm] then model = ...; sections are "
+        + ", ".join(f"[{s}]" for s in _SECTIONS),
+    )
+
+
+def _keys(section: type[Any]) -> list[str]:
+    return [f.name for f in dataclasses.fields(section)]
 
 
 def _known_section(label: str, section: str) -> None:
@@ -338,7 +459,7 @@ def _known_section(label: str, section: str) -> None:
 
 
 def _known_key(label: str, section: str, key: str) -> None:
-    names = [f.name for f in dataclasses.fields(_SECTIONS[section])]
+    names = _keys(_SECTIONS[section])
     if key in names:
         return
     if section == "llm" and key in ("api_key", "key", "token", "secret"):
@@ -467,9 +588,8 @@ def _check(label: str, section: str, key: str, value: Any) -> Any:
     raise AssertionError(f"unhandled config type {kind!r}")  # pragma: no cover
 
 
-def _check_whole(config: Config, origin: Mapping[tuple[str, str], str]) -> None:
-    """Rules across keys."""
-    llm = config.llm
+def _check_llm(llm: LLMConfig, origin: Mapping[tuple[str, str], str]) -> None:
+    """Rules across the keys of [llm]."""
     if llm.provider == "custom" and llm.model and not llm.base_url:
         where = origin.get(("llm", "provider"), CONFIG_FILE)
         raise ConfigError(

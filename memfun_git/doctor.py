@@ -1,9 +1,10 @@
 """`memfun doctor`'s checks: plain functions returning typed results; front ends render them.
 
 Each check looks at one thing a task needs (git, the repository, the configuration, the model
-endpoint, the sandbox, linters, the backend's storage) and, when something is wrong, says how to
-fix it. Nothing here reaches the network unless `online` is asked for; then the model endpoint
-gets exactly one request.
+endpoint, the sandbox, the project's linters, the backend's storage) and, when something is
+wrong, says how to fix it. git, bubblewrap and linters are found exactly as the product finds
+them. No model is called unless `online` is asked for; then the endpoint gets exactly one
+request. Offline, an Ollama model is looked up in that Ollama's own list of pulled models.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -21,15 +21,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from memfun_git.config import Config, LLMConfig, SandboxConfig, load
 from memfun_git.errors import ConfigError, MemfunError, RepoError
 from memfun_git.gitops.git import git_program, run_git
 from memfun_git.gitops.repo import RepoPaths, require_repo, state_dir
+from memfun_git.linters import LINTERS, detect_linters, find_program
+from memfun_git.ollama import has_model, probe_ollama, root_of
 from memfun_git.sandbox.bubblewrap import find_bwrap
 
 __all__ = [
-    "LINTERS",
     "Check",
     "Status",
     "check_backend",
@@ -42,7 +44,6 @@ __all__ = [
     "run_checks",
 ]
 
-LINTERS = ("ruff", "eslint", "go", "cargo")
 _SET_LOCAL = 'set [sandbox] backend = "local" (commands then run unisolated)'
 
 
@@ -67,22 +68,39 @@ class Check:
 def run_checks(
     start: Path, *, online: bool = False, environ: Mapping[str, str] | None = None
 ) -> list[Check]:
-    """Every check, in the order shown; `online` lets the model check send one request."""
+    """Every check, in the order shown; `online` lets the model check send one request.
+
+    A fault in one section of the configuration leaves the checks that need only other
+    sections running; those that need it say they were not checked."""
     env = os.environ if environ is None else environ
     checks = [check_git(env)]
     repo_check, paths = check_repository(start)
     checks.append(repo_check)
-    config_check, cfg = check_config(paths.workdir if paths else None, env)
+    tree = paths.workdir if paths else None
+    config_check, cfg = check_config(tree, env)
     checks.append(config_check)
-    if cfg is None:
-        checks += [
-            _not_checked(name, "the configuration does not load") for name in ("model", "sandbox")
-        ]
-    else:
-        checks += [check_model(cfg.llm, env, online=online), check_sandbox(cfg.sandbox, env)]
-    checks += check_linters(env)
+    llm, why_not = _section(cfg, "llm")
+    checks.append(
+        _not_checked("model", why_not) if llm is None else check_model(llm, env, online=online)
+    )
+    sandbox, why_not = _section(cfg, "sandbox")
+    checks.append(
+        _not_checked("sandbox", why_not) if sandbox is None else check_sandbox(sandbox, env)
+    )
+    gate, _ = _section(cfg, "gate")
+    if tree is not None:
+        checks += check_linters(tree, env, configured=gate.linters if gate else ())
     checks.append(check_backend(cfg, paths))
     return checks
+
+
+def _section(cfg: Config | None, name: str) -> tuple[Any, str]:
+    """The section `name` of `cfg`, or None and why it cannot be used."""
+    if cfg is None:
+        return None, "the configuration does not load"
+    if cfg.fault_of(name) is not None:
+        return None, f"[{name}] has a fault (see config)"
+    return getattr(cfg, name), ""
 
 
 def check_git(environ: Mapping[str, str]) -> Check:
@@ -115,10 +133,18 @@ def check_repository(start: Path) -> tuple[Check, RepoPaths | None]:
 
 
 def check_config(root: Path | None, environ: Mapping[str, str]) -> tuple[Check, Config | None]:
+    """Every source of the configuration, checked whole; its first fault, if any.
+
+    The Config is returned unless a whole file cannot be read: its sound sections still serve
+    the other checks."""
     try:
         cfg = load(root, environ=environ)
     except ConfigError as exc:
         return Check("config", Status.FAILURE, exc.message, exc.hint), None
+    try:
+        cfg.check()
+    except ConfigError as exc:
+        return Check("config", Status.FAILURE, exc.message, exc.hint), cfg
     sources = ", ".join(cfg.sources) or "no file or variable"
     return Check("config", Status.OK, f"loads (built-in defaults, {sources})"), cfg
 
@@ -145,18 +171,45 @@ def check_model(llm: LLMConfig, environ: Mapping[str, str], *, online: bool = Fa
             f"export {name}=<your key>, or name another variable in [llm] api_key_env",
         )
     key = f"key in ${name}" if has_key else "no key needed"
+    if not online and llm.provider == "ollama":
+        return _check_ollama(llm, where)
     if not online:
         return Check("model", Status.OK, f"{where}, {key} (not contacted; --online calls it)")
     from memfun_git.llm.session import LMSession
 
-    began = time.monotonic()
     try:
         # One call, no retries: the doctor reports what happened, it does not insist.
         session = LMSession.from_config(dataclasses.replace(llm, num_retries=0), dict(environ))
+        began = time.monotonic()  # the request alone, not the client's set-up (imports)
         session.predict("doctor", "question -> answer", question="ping")
     except MemfunError as exc:
         return Check("model", Status.FAILURE, exc.message, exc.hint)
     return Check("model", Status.OK, f"{where} answered in {time.monotonic() - began:.1f} s")
+
+
+def _check_ollama(llm: LLMConfig, where: str) -> Check:
+    """Offline, an Ollama model is checked in Ollama's own list (no model call): written by
+    `memfun init` while Ollama was down, it may never have been pulled."""
+    from memfun_git.llm.lm import endpoint
+
+    root = root_of(endpoint(llm))
+    models = probe_ollama(root, timeout=2.0)
+    if models is None:
+        return Check(
+            "model",
+            Status.FAILURE,
+            f"{where}: no Ollama answers at {root}",
+            "start Ollama (ollama serve), or set [llm] base_url to where it listens",
+        )
+    if not has_model(models, llm.model):
+        pulled = f"; it has {', '.join(models[:5])}" if models else ""
+        return Check(
+            "model",
+            Status.FAILURE,
+            f"{where}: that Ollama has no model {llm.model}{pulled}",
+            f"ollama pull {llm.model}, or set [llm] model to one it has",
+        )
+    return Check("model", Status.OK, f"{where}, pulled (not called; --online calls it)")
 
 
 def check_sandbox(sandbox: SandboxConfig, environ: Mapping[str, str]) -> Check:
@@ -211,18 +264,35 @@ def check_sandbox(sandbox: SandboxConfig, environ: Mapping[str, str]) -> Check:
     return Check("sandbox", Status.OK, f"bubblewrap: {bwrap} isolates commands (no network)")
 
 
-def check_linters(environ: Mapping[str, str]) -> list[Check]:
-    """Which linters are on PATH: information, since a project needs only its own."""
-    path = _path(environ)
+def check_linters(
+    tree: Path, environ: Mapping[str, str], *, configured: tuple[str, ...] = ()
+) -> list[Check]:
+    """The project's linters (`[gate] linters`, else detected from its files), each with the
+    program a task would run: the user's tree's `.venv`/`venv`/`node_modules` first, then PATH."""
+    linters = detect_linters(tree, configured)
+    if not linters:
+        markers = ", ".join(linter.markers[0] for linter in LINTERS)
+        return [
+            Check(
+                "linters",
+                Status.INFO,
+                f"none detected (no {markers} at {tree})",
+                "name them in [gate] linters if the project has some",
+            )
+        ]
     checks: list[Check] = []
-    for name in LINTERS:
-        found = shutil.which(name, path=path)
+    for linter in linters:
+        found = find_program(linter.program, tree, environ)
         if found:
-            checks.append(Check(f"linter {name}", Status.OK, found))
+            checks.append(Check(f"linter {linter.name}", Status.OK, found))
         else:
             checks.append(
                 Check(
-                    f"linter {name}", Status.INFO, "not found (needed only by projects that use it)"
+                    f"linter {linter.name}",
+                    Status.WARNING,
+                    f"{linter.program} is not in the project's environments nor on PATH",
+                    f"install {linter.program} (in the project's .venv or node_modules, or on"
+                    " PATH), else the quality gate cannot run it",
                 )
             )
     return checks
@@ -230,13 +300,14 @@ def check_linters(environ: Mapping[str, str]) -> list[Check]:
 
 def check_backend(cfg: Config | None, paths: RepoPaths | None) -> Check:
     """The configured backend's storage: for sqlite, its folder takes a database."""
-    if cfg is None:
-        return _not_checked("backend", "the configuration does not load")
+    backend, why_not = _section(cfg, "backend")
+    if backend is None:
+        return _not_checked("backend", why_not)
     if paths is None:
         return _not_checked("backend", "no repository")
     folder = state_dir(paths)
-    if cfg.backend.sqlite_path:
-        db = Path(cfg.backend.sqlite_path).expanduser()
+    if backend.sqlite_path:
+        db = Path(backend.sqlite_path).expanduser()
         folder = (db if db.is_absolute() else (paths.workdir or paths.common_dir) / db).parent
     try:
         folder.mkdir(parents=True, exist_ok=True)

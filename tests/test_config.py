@@ -9,6 +9,7 @@ import pytest
 from memfun_git import config
 from memfun_git.cli.main import run
 from memfun_git.errors import ConfigError
+from tests.helpers.require import need_tool
 
 BROKEN = [
     pytest.param(
@@ -77,6 +78,25 @@ BROKEN = [
     pytest.param(
         "llm = 3\n", "memfun.toml: llm = 3 is not a table", "[llm] section", id="not-a-table"
     ),
+    pytest.param(
+        'model = "gpt-4.1"\n[llm]\nprovider = "openai"\n',
+        'memfun.toml: model = "gpt-4.1" is a key outside any [section] (it belongs in [llm])',
+        "move it under [llm]",
+        id="key-outside-sections",
+    ),
+    pytest.param(
+        "timeout_seconds = 5\n",
+        "memfun.toml: timeout_seconds = 5 is a key outside any [section]"
+        " (it belongs in [llm] or [sandbox])",
+        "move it under [llm]",
+        id="key-outside-sections-two-homes",
+    ),
+    pytest.param(
+        "modle = 'x'\n",
+        'memfun.toml: modle = "x" is a key outside any [section] (did you mean "model" in [llm]?)',
+        "put keys under their section",
+        id="misspelt-key-outside-sections",
+    ),
 ]
 
 
@@ -85,7 +105,7 @@ def test_broken_memfun_toml_is_one_line_exit_2(
     git_repo: Path, capsys: pytest.CaptureFixture[str], text: str, message: str, hint: str
 ) -> None:
     (git_repo / "memfun.toml").write_text(text)
-    code = run(["-C", str(git_repo), "ask", "what is this?"])
+    code = run(["-C", str(git_repo), "config", "show"])
     out, err = capsys.readouterr()
     assert code == 2
     assert out == ""
@@ -100,7 +120,7 @@ def test_broken_memfun_toml_is_one_line_exit_2(
 def test_broken_config_in_a_real_process_has_no_traceback(git_repo: Path) -> None:
     (git_repo / "memfun.toml").write_text("[backend]\ntier = 'nats'\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "memfun_git", "ask", "hi"],
+        [sys.executable, "-m", "memfun_git", "config", "show"],
         cwd=git_repo,
         capture_output=True,
         text=True,
@@ -184,7 +204,7 @@ def test_defaults_without_any_file() -> None:
 )
 def test_bad_environment_values(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError) as info:
-        config.load(None, environ={"HOME": "/nonexistent", **env})
+        config.load(None, environ={"HOME": "/nonexistent", **env}).check()
     assert message in str(info.value)
 
 
@@ -200,7 +220,7 @@ def test_user_config_errors_name_the_user_file(isolated_env: Path) -> None:
     user.parent.mkdir()
     user.write_text("[hook]\nthreshold = 'critical'\n")
     with pytest.raises(ConfigError) as info:
-        config.load(None, environ={"HOME": str(isolated_env)})
+        config.load(None, environ={"HOME": str(isolated_env)}).check()
     assert str(info.value).startswith('~/.memfun/config.toml: [hook] threshold = "critical"')
 
 
@@ -219,7 +239,7 @@ def test_user_config_errors_name_the_user_file(isolated_env: Path) -> None:
 )
 def test_values_that_would_break_later_are_refused_now(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError) as info:
-        config.load(None, environ={"HOME": "/nonexistent", **env})
+        config.load(None, environ={"HOME": "/nonexistent", **env}).check()
     assert message in str(info.value)
     assert "sk-live-abc" not in str(info.value)
 
@@ -234,3 +254,48 @@ def test_config_show_marks_the_source_of_every_kind_of_value(
     assert "cache = true # from MEMFUN_LLM_CACHE" in out
     assert "enabled = false # from memfun.toml" in out
     assert "max_recall = 3 # from memfun.toml" in out
+
+
+BROKEN_LLM = "[llm]\nprovider = 'custom'\nmodel = 'm'\nmodle = 'x'\n"
+
+
+def test_commands_that_need_no_model_run_with_a_broken_llm_section(
+    git_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fault in [llm] stops only what reads [llm]: gc and sandbox run work; ask and config
+    show refuse."""
+    need_tool("bwrap")
+    (git_repo / "memfun.toml").write_text(BROKEN_LLM + "[workspace]\nkeep_attempts_days = 3\n")
+    assert run(["-C", str(git_repo), "gc", "--dry-run"]) == 0
+    assert capsys.readouterr() == ("nothing of memfun's to clean up\n", "")
+    assert run(["-C", str(git_repo), "sandbox", "run", "--", "echo", "ran"]) == 0
+    assert capsys.readouterr() == ("ran\n", "")
+    for argv in (["ask", "hi"], ["config", "show"]):
+        assert run(["-C", str(git_repo), *argv]) == 2
+        assert capsys.readouterr().err.startswith(
+            'memfun: memfun.toml: unknown key [llm] modle (did you mean "model"?)'
+        )
+    cfg = config.load(git_repo, environ={})
+    assert cfg.workspace.keep_attempts_days == 3
+    with pytest.raises(ConfigError, match="unknown key \\[llm\\] modle"):
+        _ = cfg.llm
+
+
+def test_a_misspelt_section_is_refused_by_every_command(git_repo: Path) -> None:
+    """An unknown section may be the one a command needs ([worksapce] for gc): never skipped."""
+    (git_repo / "memfun.toml").write_text("[worksapce]\nkeep_attempts_days = 90\n")
+    with pytest.raises(
+        ConfigError, match='unknown section \\[worksapce\\] \\(did you mean "workspace"'
+    ):
+        config.load(git_repo, environ={})
+    assert run(["-C", str(git_repo), "gc", "--dry-run"]) == 2
+
+
+def test_check_reports_the_first_fault_in_source_order(git_repo: Path) -> None:
+    (git_repo / "memfun.toml").write_text("[gate]\nreview = 'maybe'\n[llm]\ncache = 3\n")
+    cfg = config.load(git_repo, environ={"MEMFUN_HOOK_THRESHOLD": "loud"})
+    with pytest.raises(ConfigError, match=r"\[gate\] review"):
+        cfg.check()
+    assert [name for name, _ in cfg.faults] == ["gate", "llm", "hook"]
+    assert cfg.fault_of("memory") is None
+    assert cfg.memory.max_recall == 8

@@ -1,0 +1,3 @@
+"""The `memfun` command line: one thin module per command (see main.py)."""
+
+__all__: list[str] = []

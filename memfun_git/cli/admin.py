@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.text import Text
 
 from memfun_git import doctor
-from memfun_git.config import Config, LLMConfig, load
+from memfun_git.config import SECTIONS, Config, LLMConfig, load
 from memfun_git.errors import ExitCode, RepoError
 from memfun_git.gitops.repo import discover
 from memfun_git.redact import redact, register_environ
@@ -40,6 +40,7 @@ def run_config_show(
     """Print the configuration in force (TOML, or JSON with `json_out`) and where it came from."""
     env = os.environ if environ is None else environ
     cfg = load(_repo_root(start), environ=env)
+    cfg.check()  # shown whole, so every fault is reported here
     register_environ(env, [cfg.llm.key_env] if cfg.llm.key_env else [])
     text = _as_json(cfg, env) if json_out else _as_toml(cfg, env)
     sys.stdout.write(redact(text))
@@ -54,7 +55,8 @@ def run_doctor(
     environ: Mapping[str, str] | None = None,
     console: Console | None = None,
 ) -> int:
-    """Run every check, print one line each; exit 1 when any failed."""
+    """Run every check, print one line each; exit 2 when the configuration is wrong (bad
+    input, as for every command), else 1 when any other check failed."""
     env = os.environ if environ is None else environ
     register_environ(env)
     checks = doctor.run_checks(start, online=online, environ=env)
@@ -67,7 +69,8 @@ def run_doctor(
     warned = sum(c.status is doctor.Status.WARNING for c in checks)
     if failed:
         out.print(f"{failed} problem{'s' if failed > 1 else ''} to fix (✗ above).", markup=False)
-        return int(ExitCode.FAILED)
+        bad_config = any(c.name == "config" and c.status is doctor.Status.FAILURE for c in checks)
+        return int(ExitCode.BAD_INPUT if bad_config else ExitCode.FAILED)
     note = f" {warned} warning{'s' if warned > 1 else ''} (! above)." if warned else ""
     out.print("Ready." + note, markup=False)
     return int(ExitCode.OK)
@@ -93,14 +96,12 @@ def _repo_root(start: Path) -> Path | None:
 
 
 def _sections(cfg: Config) -> dict[str, dict[str, Any]]:
-    skip = ("repo_root", "sources", "origins")
     return {
-        f.name: {
+        name: {
             k: list(v) if isinstance(v, tuple) else v
-            for k, v in dataclasses.asdict(getattr(cfg, f.name)).items()
+            for k, v in dataclasses.asdict(getattr(cfg, name)).items()
         }
-        for f in dataclasses.fields(cfg)
-        if f.name not in skip
+        for name in SECTIONS
     }
 
 

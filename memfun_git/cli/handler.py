@@ -37,7 +37,9 @@ def error_line(message: str, stream: TextIO | None = None) -> None:
     """Print one redacted `memfun: ...` line on stderr."""
     out = sys.stderr if stream is None else stream
     first = redact(message).strip().splitlines() or [""]
-    print(f"memfun: {first[0]}", file=out, flush=True)
+    # stderr may be gone (the terminal was closed: SIGHUP): the exit status still tells.
+    with contextlib.suppress(OSError):
+        print(f"memfun: {first[0]}", file=out, flush=True)
 
 
 def crash_report(exc: BaseException, log_dir: Path) -> Path | None:

@@ -1,83 +1,58 @@
 """`memfun init`: write memfun.toml and the .gitattributes line for MEMORY.md; secrets never.
 
-Each answer comes from its flag, else (at a terminal, without --yes) a rich prompt, else what is
-detected: a provider's key variable in the environment, a local Ollama. Existing files keep
-their content: memfun.toml is edited with tomlkit (sections, keys and comments kept), checked
-with `config.load` and only then put in place; .gitattributes gets one line appended when it
-lacks it. The key's variable is recorded by name; its value is never read into a file.
+Each answer comes from its flag, else (without --yes) a prompt, else what is detected: a
+provider's key variable in the environment, a local Ollama (init_answers.py asks and checks).
+Existing files keep their content: memfun.toml is edited with tomlkit (sections, keys and
+comments kept), checked with `config.load` and only then put in place; .gitattributes gets one
+line appended when it lacks it. The key's variable is recorded by name; its value is never
+read into a file.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
-import re
 import secrets
 import shutil
-import sys
 import tempfile
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO, cast
-from urllib.parse import urlsplit
 
 import tomlkit
 from rich.console import Console
-from rich.prompt import Confirm, Prompt
-from rich.text import TextType
 from tomlkit.exceptions import TOMLKitError
 
 from memfun_git import config
+from memfun_git.cli.init_answers import (
+    PROVIDERS,
+    Asker,
+    check_custom_url,
+    check_key_env,
+    check_provider,
+    check_url,
+    needs_model,
+)
 from memfun_git.errors import ConfigError, UsageError
 from memfun_git.gitops.repo import require_repo
-from memfun_git.redact import redact, register_secret, secret_names
+from memfun_git.ollama import OLLAMA_URL, has_model, ollama_root, probe_ollama, root_of
+from memfun_git.redact import redact
 
 __all__ = [
     "ATTRIBUTES_LINE",
     "DEFAULT_MODELS",
-    "OLLAMA_URL",
     "Answers",
     "Detected",
     "ensure_attributes",
-    "ollama_root",
-    "probe_ollama",
     "run_init",
 ]
 
-PROVIDERS = ("anthropic", "openai", "ollama", "custom")
 DEFAULT_MODELS = {"anthropic": "claude-sonnet-4-5", "openai": "gpt-4.1", "ollama": "llama3.1"}
-OLLAMA_URL = "http://127.0.0.1:11434"
 ATTRIBUTES_LINE = ".memfun/MEMORY.md merge=union"
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _HEADER = (
     "memfun configuration (`memfun config show` prints what is in force).",
     "No secrets here: [llm] api_key_env names the environment variable that holds the key.",
 )
-
-
-def _line(console: Console, prompt: TextType, password: bool, stream: TextIO | None) -> str:
-    # rich keeps the newline of a line read from a stream, so an empty answer would not take
-    # the default as it does at a terminal.
-    return console.input(prompt, password=password, stream=stream).rstrip("\r\n")
-
-
-class _Prompt(Prompt):
-    @classmethod
-    def get_input(
-        cls, console: Console, prompt: TextType, password: bool, stream: TextIO | None = None
-    ) -> str:
-        return _line(console, prompt, password, stream)
-
-
-class _Confirm(Confirm):
-    @classmethod
-    def get_input(
-        cls, console: Console, prompt: TextType, password: bool, stream: TextIO | None = None
-    ) -> str:
-        return _line(console, prompt, password, stream)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +68,8 @@ class Detected:
     providers: tuple[str, ...]
     """Providers found usable: a usual key variable set, a local Ollama answering."""
     ollama_root: str
-    ollama_models: tuple[str, ...]
+    ollama_models: tuple[str, ...] | None
+    """The models of the Ollama at `ollama_root`; None when it was not asked or did not answer."""
 
 
 def run_init(
@@ -112,26 +88,18 @@ def run_init(
 ) -> int:
     """Set up memfun in the repository containing `start`; return the exit code.
 
-    Prompts only when `interactive` (default: stdin is a terminal) and not `yes`; `ollama_url`
-    is where a local Ollama is looked for (default: $OLLAMA_HOST, else 127.0.0.1:11434).
+    Unless `yes`, questions are asked: at a terminal when `interactive` (default: stdin is one),
+    else from `stdin` line by line when it is a pipe or a file. `ollama_url` is where a local
+    Ollama is looked for (default: $OLLAMA_HOST, else 127.0.0.1:11434).
     """
     env = os.environ if environ is None else environ
     out = console or Console(markup=False, highlight=False, soft_wrap=True, emoji=False)
     root = require_repo(start).workdir
     assert root is not None  # require_repo refuses bare repositories
-    if provider is not None and provider not in PROVIDERS:
-        raise UsageError(f"--provider {provider!r} is not known", "use " + " | ".join(PROVIDERS))
+    asker = Asker.over(out, stdin, yes=yes, interactive=interactive)
+    ask = asker.ask
     if api_key_env:
-        _check_key_env(api_key_env, env)
-    reader = sys.stdin if stdin is None else stdin
-    asking = not yes and (reader.isatty() if interactive is None else interactive)
-
-    def ask(question: str, default: str, flag: str | None, choices: list[str] | None = None) -> str:
-        if flag is not None or not asking:
-            return default if flag is None else flag
-        answer = _Prompt.ask(question, console=out, default=default, choices=choices, stream=stdin)
-        return str(answer).strip() or default
-
+        check_key_env(api_key_env, env, "--api-key-env")
     toml_path = root / config.CONFIG_FILE
     for existing in (toml_path, root / ".gitattributes"):
         _plain_file_or_none(existing)
@@ -142,44 +110,43 @@ def run_init(
             f"{config.CONFIG_FILE}: not UTF-8 text", f"save {config.CONFIG_FILE} as UTF-8"
         ) from None
     doc = _parse(old_text)
-    found = _detect(out, env, provider, base_url, ollama_url)
+    chosen_flag = provider.lower() if provider is not None else None
+    found = _detect(out, env, chosen_flag, base_url, ollama_url)
     old = _llm_table(doc)
     suggested = str(old.get("provider", "")) or next(iter(found.providers), "")
-    chosen = ask("Provider", suggested or ("anthropic" if asking else ""), provider, [*PROVIDERS])
-    if chosen not in PROVIDERS:
-        raise UsageError(
-            "no --provider given and none detected (no provider key set, no local Ollama)",
-            "pass --provider anthropic | openai | ollama | custom, or export ANTHROPIC_API_KEY",
-        )
+    chosen = ask(
+        "Provider",
+        suggested or ("anthropic" if asker.asking else ""),
+        ("--provider", provider),
+        check_provider,
+        [*PROVIDERS],
+    )
     defaults = _defaults(chosen, old, found)
     url = base_url if base_url is not None else defaults.base_url
     if chosen == "custom":
-        url = ask("Base URL (the server's OpenAI-compatible root)", defaults.base_url, base_url)
-        if not url:
-            raise UsageError(
-                "--provider custom needs --base-url",
-                "pass the server's OpenAI-compatible root, e.g. --base-url http://host:8000/v1",
-            )
-    chosen_model = ask("Model", defaults.model, model)
-    if not chosen_model:
-        raise UsageError(f"--provider {chosen} needs --model", "pass the model's name with --model")
+        url = ask(
+            "Base URL (the server's OpenAI-compatible root)",
+            defaults.base_url,
+            ("--base-url", base_url),
+            check_custom_url,
+        )
+    elif url:
+        url = check_url(url, "--base-url" if base_url is not None else config.CONFIG_FILE)
+    chosen_model = ask("Model", defaults.model, ("--model", model), needs_model(chosen))
     key_env = api_key_env if api_key_env is not None else defaults.api_key_env
     if chosen != "ollama":
-        key_env = ask("Variable holding the API key (its name)", defaults.api_key_env, api_key_env)
-    if key_env:
-        _check_key_env(key_env, env)
-    if urlsplit(url).password:
-        raise UsageError(
-            "the base URL holds a password, and memfun.toml holds no secrets",
-            "pass the URL without user:password@ and put the key in the variable of --api-key-env",
+        key_env = ask(
+            "Variable holding the API key (its name)",
+            defaults.api_key_env,
+            ("--api-key-env", api_key_env),
+            lambda name, source: check_key_env(name, env, source),
         )
     answers = Answers(chosen, chosen_model, key_env, url)
 
     _apply(doc, answers, root.name)
     text = tomlkit.dumps(doc)
     _validate(text, env)
-    question = f"Write {toml_path.name} and .gitattributes in {root}?"
-    if asking and not _Confirm.ask(question, console=out, default=True, stream=stdin):
+    if not asker.confirm(f"Write {toml_path.name} and .gitattributes in {root}?"):
         _say(out, "Nothing written.")
         return 0
     if text == old_text:
@@ -193,7 +160,7 @@ def run_init(
         _say(out, f"Added `{ATTRIBUTES_LINE}` to {attributes}.")
     else:
         _say(out, f"{attributes} already sets the merge driver of .memfun/MEMORY.md.")
-    _next_steps(out, answers, env)
+    _next_steps(out, answers, env, found)
     return 0
 
 
@@ -211,14 +178,13 @@ def _detect(
         _say(out, f"Found ${config.DEFAULT_KEY_ENV[name]} in the environment: {name} can be used.")
     root = ollama_url or ollama_root(environ)
     if provider == "ollama" and base_url:
-        root = base_url.rstrip("/").removesuffix("/v1")
-    models: tuple[str, ...] = ()
+        root = root_of(base_url)
+    models: tuple[str, ...] | None = None
     if provider in (None, "ollama"):
-        listed = probe_ollama(root)
-        if listed is not None:
-            _say(out, f"Found Ollama at {root} ({', '.join(listed[:5]) or 'no models yet'}).")
+        models = probe_ollama(root)
+        if models is not None:
+            _say(out, f"Found Ollama at {root} ({', '.join(models[:5]) or 'no models yet'}).")
             found.append("ollama")
-            models = listed
     return Detected(tuple(found), root, models)
 
 
@@ -238,41 +204,6 @@ def _defaults(provider: str, old: Mapping[str, Any], found: Detected) -> Answers
     model = found.ollama_models[0] if found.ollama_models else DEFAULT_MODELS["ollama"]
     url = found.ollama_root + "/v1" if found.ollama_root != OLLAMA_URL else ""
     return Answers(provider, model, "", url)
-
-
-def ollama_root(environ: Mapping[str, str]) -> str:
-    """Where Ollama listens: $OLLAMA_HOST read the way Ollama reads it, else the default."""
-    host = environ.get("OLLAMA_HOST", "").strip()
-    if not host:
-        return OLLAMA_URL
-    parts = urlsplit(host if "://" in host else "http://" + host)
-    name = parts.hostname or "127.0.0.1"
-    name = "127.0.0.1" if name in ("0.0.0.0", "::") else name
-    name = f"[{name}]" if ":" in name else name
-    try:
-        port = parts.port or 11434
-    except ValueError:
-        port = 11434
-    return f"{parts.scheme}://{name}:{port}"
-
-
-def probe_ollama(root: str, timeout: float = 0.5) -> tuple[str, ...] | None:
-    """The models of the Ollama at `root` (its /api/tags), or None when none answers there."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(root.rstrip("/") + "/api/tags", timeout=timeout) as response:
-            data: Any = json.loads(response.read(2_000_000))
-    except (OSError, ValueError, http.client.HTTPException):
-        return None
-    if not isinstance(data, dict):
-        return None
-    models: Any = cast(dict[str, Any], data).get("models")
-    if not isinstance(models, list):
-        return None
-    names = [
-        cast(dict[str, Any], m).get("name") for m in cast(list[Any], models) if isinstance(m, dict)
-    ]
-    return tuple(n for n in names if isinstance(n, str) and n)
 
 
 def _plain_file_or_none(path: Path) -> None:
@@ -302,27 +233,6 @@ def ensure_attributes(path: Path) -> bool:
         data += eol
     _write_atomic(path, data + ATTRIBUTES_LINE.encode() + eol)
     return True
-
-
-def _check_key_env(name: str, environ: Mapping[str, str]) -> None:
-    secrets_here = {
-        environ[k].strip()
-        for k in secret_names(environ)
-        if k != name and not k.startswith("MEMFUN_")
-    }
-    looks_like_key = (
-        not _ENV_NAME.fullmatch(name)
-        or name.lower().startswith(("sk-", "sk_"))
-        or redact(name) != name
-        or name in secrets_here
-        or (len(name) >= 24 and any(c.islower() for c in name) and any(c.isdigit() for c in name))
-    )
-    if looks_like_key:
-        register_secret(name)
-        raise UsageError(
-            "--api-key-env takes the name of an environment variable, not a key",
-            "export the key, e.g. export MY_LLM_KEY=<your key>, and pass --api-key-env MY_LLM_KEY",
-        )
 
 
 def _parse(text: str) -> tomlkit.TOMLDocument:
@@ -374,7 +284,7 @@ def _apply(doc: tomlkit.TOMLDocument, answers: Answers, project_name: str) -> No
 def _validate(text: str, environ: Mapping[str, str]) -> None:
     with tempfile.TemporaryDirectory(prefix="memfun-init-") as folder:
         (Path(folder) / config.CONFIG_FILE).write_text(text, encoding="utf-8")
-        config.load(Path(folder), environ=environ)
+        config.load(Path(folder), environ=environ).check()
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -405,9 +315,32 @@ def _say(out: Console, text: str) -> None:
     out.print(redact(text), markup=False, highlight=False, emoji=False)
 
 
-def _next_steps(out: Console, answers: Answers, environ: Mapping[str, str]) -> None:
-    name = answers.api_key_env
+def _next_steps(
+    out: Console, answers: Answers, environ: Mapping[str, str], found: Detected
+) -> None:
+    # The variable a call will read: the one written, else the provider's usual one (a file
+    # kept from an earlier run may rely on it without naming it).
+    name = answers.api_key_env or config.DEFAULT_KEY_ENV.get(answers.provider, "")
     if name and not environ.get(name, "").strip():
         _say(out, f"${name} is not set: export {name}=<your key> before asking the model.")
+    if answers.provider == "ollama":
+        _ollama_warning(out, answers, found)
     _say(out, "Commit memfun.toml and .gitattributes to share the setup with your team.")
     _say(out, 'Next: `memfun doctor` (add --online to call the model), then `memfun ask "..."`.')
+
+
+def _ollama_warning(out: Console, answers: Answers, found: Detected) -> None:
+    """Say when the Ollama model written could not be found: nothing answered, or not pulled."""
+    model = answers.model
+    if found.ollama_models is None:
+        _say(
+            out,
+            f"Warning: no Ollama answered at {found.ollama_root}, so {model} is written unchecked"
+            f" — start Ollama (ollama serve), then ollama pull {model} and memfun doctor.",
+        )
+    elif not has_model(found.ollama_models, model):
+        _say(
+            out,
+            f"Warning: the Ollama at {found.ollama_root} has no model {model}"
+            f" — ollama pull {model}, then memfun doctor.",
+        )

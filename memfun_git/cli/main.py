@@ -2,7 +2,8 @@
 
 Each command is a thin function that imports its implementation on use, so `memfun --help` and
 `memfun --version` load no heavy library. Help is rendered plainly (typer's rich help costs
-~0.25 s of start-up; see docs/DESIGN.md).
+~0.25 s of start-up; see docs/DESIGN.md). memfun's own options (`-C`, `-v`) are read by the
+parser, before the subcommand only: a sandboxed command's `-v` after `--` is never memfun's.
 """
 
 from __future__ import annotations
@@ -14,31 +15,69 @@ import sys
 import threading
 from collections.abc import Generator, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from memfun_git import __version__
 from memfun_git.cli.handler import Terminated, handle_errors, logging_handler
 from memfun_git.errors import ExitCode, UsageError
 from memfun_git.redact import register_environ
 
-app = typer.Typer(
-    name="memfun",
-    help="memfun-git: an autonomous coding agent that works through git.",
-    rich_markup_mode=None,
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-config_app = typer.Typer(
-    help="Show the configuration.", rich_markup_mode=None, no_args_is_help=True
-)
+__all__ = ["app", "ask", "config_show", "doctor", "gc", "init", "main", "run", "sandbox_run"]
+
+
+class _Command(TyperCommand):
+    """A command whose help names each argument by its metavar alone (`QUESTION...`), instead
+    of typer's `{QUESTION}...` in the usage line and `<list[str]>` beside it."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        return pieces + [_metavar(p) for p in self.get_params(ctx) if _is_argument(p)]
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        params = self.get_params(ctx)
+        arguments = [
+            (_metavar(p), getattr(p, "help", None) or "") for p in params if _is_argument(p)
+        ]
+        options = [r for p in params if not _is_argument(p) and (r := p.get_help_record(ctx))]
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+def _is_argument(param: Any) -> bool:
+    return param.param_type_name == "argument"
+
+
+def _metavar(param: Any) -> str:
+    return str(param.metavar or param.name.upper())
+
+
+def _group(help_text: str) -> typer.Typer:
+    return typer.Typer(
+        help=help_text,
+        rich_markup_mode=None,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        invoke_without_command=True,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+
+def _help_when_bare(ctx: typer.Context) -> None:
+    """A group called without a subcommand (`memfun`, `memfun config`) prints its help."""
+    if ctx.invoked_subcommand is None:
+        print(ctx.get_help())
+        raise typer.Exit(0)
+
+
+app = _group("memfun-git: an autonomous coding agent that works through git.")
+config_app = _group("Show the configuration.")
 app.add_typer(config_app, name="config")
-sandbox_app = typer.Typer(
-    help="Run commands the way a task's commands run.", rich_markup_mode=None, no_args_is_help=True
-)
+sandbox_app = _group("Run commands the way a task's commands run.")
 app.add_typer(sandbox_app, name="sandbox")
 
 RepoOpt = Annotated[
@@ -62,13 +101,13 @@ BaseUrlOpt = Annotated[
 EngineOpt = Annotated[str | None, typer.Option("--engine", help="auto | litellm", metavar="NAME")]
 
 
-class Globals:
+class _Globals:
     """Options of the `memfun` command itself, before the subcommand."""
 
     repo: Path | None = None
 
 
-GLOBALS = Globals()
+_GLOBALS = _Globals()
 
 
 def _version(value: bool) -> None:
@@ -79,6 +118,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     repo: RepoOpt = None,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Log more on stderr.")] = False,
     version: Annotated[
@@ -91,15 +131,26 @@ def _root(
     A request in plain language becomes reviewed, lint-clean commits on a branch of its own,
     made in a git worktree that never touches your files.
     """
-    GLOBALS.repo = repo
-    del verbose  # read from argv by run(), so that logging is set up before parsing
+    _GLOBALS.repo = repo
+    del verbose  # read by run() from the parsed context, to set up logging before the command
+    _help_when_bare(ctx)
+
+
+@config_app.callback()
+def _config(ctx: typer.Context) -> None:
+    _help_when_bare(ctx)
+
+
+@sandbox_app.callback()
+def _sandbox(ctx: typer.Context) -> None:
+    _help_when_bare(ctx)
 
 
 def _start() -> Path:
-    return GLOBALS.repo if GLOBALS.repo is not None else Path.cwd()
+    return _GLOBALS.repo if _GLOBALS.repo is not None else Path.cwd()
 
 
-@app.command()
+@app.command(cls=_Command)
 def ask(
     question: Annotated[
         list[str],
@@ -123,13 +174,17 @@ def ask(
     return run_ask(_start(), " ".join(question), overrides, json_out=json_out)
 
 
-@app.command()
+@app.command(cls=_Command, short_help="Set up memfun here: memfun.toml and .gitattributes.")
 def init(
     provider: ProviderOpt = None,
     model: ModelOpt = None,
     api_key_env: Annotated[
         str | None,
-        typer.Option("--api-key-env", help="Name of the variable holding the key (not the key)."),
+        typer.Option(
+            "--api-key-env",
+            help="Name of the variable holding the key (not the key).",
+            metavar="NAME",
+        ),
     ] = None,
     base_url: BaseUrlOpt = None,
     yes: Annotated[
@@ -149,7 +204,7 @@ def init(
     )
 
 
-@config_app.command("show")
+@config_app.command("show", cls=_Command, short_help="The configuration in force, and its sources.")
 def config_show(
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> int:
@@ -159,7 +214,7 @@ def config_show(
     return run_config_show(_start(), json_out=json_out)
 
 
-@app.command()
+@app.command(cls=_Command, short_help="Check what a task needs; say how to fix each.")
 def doctor(
     online: Annotated[
         bool, typer.Option("--online", help="Also send one real request to the model endpoint.")
@@ -171,7 +226,7 @@ def doctor(
     return run_doctor(_start(), online=online)
 
 
-@app.command()
+@app.command(cls=_Command, short_help="Remove memfun's finished worktrees and branches.")
 def gc(
     dry_run: Annotated[
         bool, typer.Option("-n", "--dry-run", help="Only say what would be removed.")
@@ -191,11 +246,17 @@ def gc(
 
 
 @sandbox_app.command(
-    "run", context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True}
+    "run",
+    cls=_Command,
+    short_help="Run a command exactly as a task would.",
+    # The command's own options follow it (`-- pytest -q`); an unknown option before the
+    # command is a usage error, not a program to run.
+    context_settings={"allow_interspersed_args": False},
 )
 def sandbox_run(
     command: Annotated[
-        list[str], typer.Argument(help="The command, after --.", metavar="-- COMMAND...")
+        list[str],
+        typer.Argument(help="The command and its arguments, after --.", metavar="-- COMMAND..."),
     ],
     workspace: Annotated[
         Path | None,
@@ -231,46 +292,51 @@ def sandbox_run(
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with `argv` (default: sys.argv[1:]) and return the exit code."""
-    from memfun_git.cli.errors_click import click_usage_error, is_click_abort, wants_help
-
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    command = typer.main.get_command(app)
     args = list(sys.argv[1:] if argv is None else argv)
-    verbose = "-v" in args or "--verbose" in args
     register_environ()
-    with (
-        _sigterm_as_interrupt(),
-        handle_errors(_crash_dir) as result,
-        logging_handler(_log_dir(args), verbose=verbose),
-    ):
-        try:
-            # Not command.main(): typer turns Ctrl-C into a silent exit 130 there.
-            with command.make_context("memfun", args) as ctx:
-                rv = command.invoke(ctx)
-        except typer.Exit as exc:
-            rv = exc.exit_code
-        except Exception as exc:
-            text = wants_help(exc)
-            if text is not None:
-                print(text)
-                return int(ExitCode.OK)
-            usage = click_usage_error(exc, args, _command_names(command))
-            if usage is not None:
-                raise UsageError(*usage) from None
-            if is_click_abort(exc):
-                raise KeyboardInterrupt from None
-            raise
-        result[0] = int(rv) if isinstance(rv, int) else int(ExitCode.OK)
+    with _stop_signals_unwind(), handle_errors(_crash_dir) as result:
+        result[0] = _dispatch(args)
     return result[0]
+
+
+def _dispatch(args: list[str]) -> int:
+    from memfun_git.cli.errors_click import click_usage_error, is_click_abort
+
+    command = typer.main.get_command(app)
+    try:
+        # Not command.main(): typer turns Ctrl-C into a silent exit 130 there.
+        with command.make_context("memfun", args) as ctx:
+            # The parser has read memfun's own options (before the subcommand only); logging
+            # is set up from them before the subcommand's arguments are parsed and it runs.
+            repo: Path | None = ctx.params.get("repo")
+            with logging_handler(_log_dir(repo), verbose=bool(ctx.params.get("verbose"))):
+                rv = command.invoke(ctx)
+    except typer.Exit as exc:
+        rv = exc.exit_code
+    except Exception as exc:
+        usage = click_usage_error(exc, args, _command_names(command))
+        if usage is not None:
+            raise UsageError(*usage) from None
+        if is_click_abort(exc):
+            raise KeyboardInterrupt from None
+        raise
+    return int(rv) if isinstance(rv, int) else int(ExitCode.OK)
 
 
 def _command_names(command: object) -> list[str]:
     return sorted(getattr(command, "commands", {}))
 
 
+# Stop signals that unwind like Ctrl-C: SIGTERM (workers, CI, `kill`) and SIGHUP (the terminal
+# was closed). Looked up by name: Windows has no SIGHUP.
+_STOP_SIGNALS = ("SIGTERM", "SIGHUP")
+
+
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Generator[None]:
-    """SIGTERM unwinds like Ctrl-C (exit 143), so workspaces clean up and keep attempts."""
+def _stop_signals_unwind() -> Generator[None]:
+    """SIGTERM and SIGHUP unwind like Ctrl-C (exit 128 + N), so workspaces clean up and keep
+    attempts. A signal memfun was started with ignored (`nohup`) stays ignored."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -278,21 +344,23 @@ def _sigterm_as_interrupt() -> Generator[None]:
     def stop(signum: int, frame: object) -> None:
         raise Terminated(signum)
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    previous: dict[int, Any] = {}
+    for name in _STOP_SIGNALS:
+        signum = getattr(signal, name, None)
+        if signum is not None and signal.getsignal(signum) is not signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, stop)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
-def _log_dir(args: list[str]) -> Path:
+def _log_dir(repo: Path | None) -> Path:
     """`<git-common-dir>/memfun/logs`, found without loading pygit2, else the user's."""
     from memfun_git.gitops.repo import common_dir_fast, user_state_dir
 
-    start = Path.cwd()
-    for flag in ("-C", "--repo"):
-        if flag in args[:-1]:
-            start = Path(args[args.index(flag) + 1])
+    start = Path.cwd() if repo is None else repo
     common = common_dir_fast(start) if start.exists() else None
     return common / "memfun" / "logs" if common is not None else user_state_dir() / "logs"
 

@@ -15,7 +15,6 @@ import asyncio
 from typing import Any
 
 import dspy
-from dspy.clients._deprecation import warn_openai_messages
 from dspy.clients.execution import aexecute, execute, finalize, prepare
 from dspy.clients.legacy_outputs import value
 from dspy.utils.callback import with_callbacks
@@ -26,12 +25,14 @@ __all__ = ["MeteredLM", "answered"]
 
 
 class MeteredLM(dspy.LM):
-    """A `dspy.LM` accounted for by the `LMSession` whose step makes each call."""
+    """A `dspy.LM` accounted for by the `LMSession` whose step makes each call.
+
+    DSPy's own `__call__` also warns when a caller passes OpenAI-style `messages=`; that check
+    lives in a private DSPy module, and only DSPy's adapters call this LM, so it is left out."""
 
     @with_callbacks
     def __call__(self, prompt: Any = None, *, messages: Any = None, **kwargs: Any) -> Any:
         call = prepare(self, prompt, messages, kwargs)
-        warn_openai_messages(self, messages)
         scope = current_scope()
         if scope is None:
             return finalize(self, call, execute(self, call))
@@ -50,7 +51,6 @@ class MeteredLM(dspy.LM):
     @with_callbacks
     async def acall(self, prompt: Any = None, *, messages: Any = None, **kwargs: Any) -> Any:
         call = await asyncio.to_thread(prepare, self, prompt, messages, kwargs, asynchronous=True)
-        warn_openai_messages(self, messages)
         scope = current_scope()
         if scope is None:
             return finalize(self, call, await aexecute(self, call))

@@ -23,6 +23,8 @@ import resource
 import signal
 import sys
 
+__all__ = ["main"]
+
 _PR_SET_CHILD_SUBREAPER = 36
 
 

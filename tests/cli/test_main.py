@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
+import pty
+import re
 import signal
 import subprocess
 import sys
@@ -10,11 +13,15 @@ import time
 from pathlib import Path
 
 import pytest
+import typer
 
 from memfun_git import __version__
-from memfun_git.cli.handler import handle_errors
-from memfun_git.cli.main import run
+from memfun_git.cli.handler import Terminated, handle_errors
+from memfun_git.cli.main import app, run
 from memfun_git.errors import TaskFailed
+from tests.conftest import git
+from tests.helpers.processes import memfun_process, read_until
+from tests.helpers.require import need_tool
 from tests.helpers.stub_llm import StubLLMServer, StubReply
 
 TOKEN = "ghs_" + "k" * 36
@@ -47,7 +54,17 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         (["nope"], "memfun: No such command 'nope' — see `memfun --help`"),
         (["ask"], "memfun: Missing argument 'QUESTION...' — see `memfun ask --help`"),
         (["ask", "--bogus", "x"], "memfun: No such option: --bogus — see `memfun ask --help`"),
+        (
+            ["ask", "--jsn", "x"],
+            "memfun: No such option: --jsn (did you mean --json?) — see `memfun ask --help`",
+        ),
+        (
+            ["sandbox", "run", "--with-change", "--", "true"],
+            "memfun: No such option: --with-change (did you mean --with-changes?)"
+            " — options of memfun sandbox run go before --, the command and its own after it",
+        ),
     ],
+    ids=["no-command", "no-argument", "no-option", "did-you-mean", "sandbox-did-you-mean"],
 )
 def test_usage_errors_are_one_line_exit_2(
     argv: list[str], line: str, capsys: pytest.CaptureFixture[str]
@@ -95,39 +112,88 @@ def test_keyboard_interrupt_exits_130() -> None:
     assert stream.getvalue().startswith("memfun: interrupted")
 
 
+def _slow_model(repo: Path, stub: StubLLMServer) -> dict[str, str]:
+    """The environment of a memfun whose model answers only after 30 s."""
+    stub.add([StubReply("[[ ## answer ## ]]\nlate\n\n[[ ## completed ## ]]", delay=30)])
+    env = {**os.environ, "MEMFUN_LLM_PROVIDER": "custom", "MEMFUN_LLM_MODEL": "m"}
+    env["MEMFUN_LLM_BASE_URL"] = stub.url
+    return env
+
+
+def _wait_for_request(stub: StubLLMServer) -> None:
+    deadline = time.monotonic() + 30
+    while not stub.requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stub.requests, "the request never reached the stub"
+
+
 @pytest.mark.parametrize(
     ("signum", "code", "line"),
     [
         (signal.SIGINT, 130, "memfun: interrupted — nothing of yours was changed"),
         (signal.SIGTERM, 143, "memfun: stopped by signal 15 — nothing of yours was changed"),
+        (signal.SIGHUP, 129, "memfun: stopped by signal 1 — nothing of yours was changed"),
     ],
-    ids=["ctrl-c", "sigterm"],
+    ids=["ctrl-c", "sigterm", "sighup"],
 )
 def test_a_stop_signal_during_a_model_call_is_one_line(
     git_repo: Path, signum: int, code: int, line: str
 ) -> None:
-    with StubLLMServer(
-        [StubReply("[[ ## answer ## ]]\nlate\n\n[[ ## completed ## ]]", delay=30)]
-    ) as stub:
-        env = {**os.environ, "MEMFUN_LLM_PROVIDER": "custom", "MEMFUN_LLM_MODEL": "m"}
-        env["MEMFUN_LLM_BASE_URL"] = stub.url
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "memfun_git", "ask", "what?"],
-            cwd=git_repo,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 30
-        while not stub.requests and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert stub.requests, "the request never reached the stub"
+    with (
+        StubLLMServer() as stub,
+        memfun_process(["ask", "what?"], cwd=git_repo, env=_slow_model(git_repo, stub)) as proc,
+    ):
+        _wait_for_request(stub)
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == code
     assert err.strip().splitlines() == [line]
     assert out == ""
+
+
+def test_a_hangup_ignored_by_nohup_stays_ignored(git_repo: Path) -> None:
+    """Under `nohup` memfun outlives the terminal, as nohup promises; SIGTERM still stops it."""
+    with (
+        StubLLMServer() as stub,
+        memfun_process(
+            ["ask", "what?"], cwd=git_repo, env=_slow_model(git_repo, stub), ignored=[signal.SIGHUP]
+        ) as proc,
+    ):
+        _wait_for_request(stub)
+        proc.send_signal(signal.SIGHUP)
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=0.5)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143
+    assert "stopped by signal 15" in err
+
+
+def test_closing_the_terminal_cleans_up_a_sandbox_run(git_repo: Path) -> None:
+    """The real hang-up: the terminal memfun was started from goes away during `sandbox run`.
+    memfun exits 129 and leaves no throwaway worktree or branch (SIGHUP used to kill it)."""
+    need_tool("bwrap")
+    (git_repo / "memfun.toml").write_text('[sandbox]\nbackend = "bubblewrap"\n')
+    master, terminal = pty.openpty()
+    with memfun_process(
+        ["sandbox", "run", "--", "sh", "-c", "echo ready; sleep 30"],
+        cwd=git_repo,
+        stdin=terminal,
+        terminal=True,
+    ) as proc:
+        os.close(terminal)
+        assert proc.stdout is not None
+        try:
+            seen = read_until(proc.stdout.fileno(), b"ready")
+            assert b"ready" in seen, seen
+        finally:
+            os.close(master)  # the terminal closes: the kernel sends SIGHUP to its session leader
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 129
+    assert err.splitlines() == ["memfun: stopped by signal 1 — nothing of yours was changed"]
+    assert git(git_repo, "for-each-ref", "refs/heads/memfun", "refs/memfun") == ""
+    worktrees = git(git_repo, "worktree", "list", "--porcelain").splitlines()
+    assert [w for w in worktrees if w.startswith("worktree ")] == [f"worktree {git_repo}"]
 
 
 def test_every_log_record_is_redacted_whichever_logger(
@@ -176,13 +242,139 @@ def test_a_bare_command_group_prints_its_help(
     assert "Commands:" in out
 
 
+@pytest.mark.parametrize(
+    ("after", "option"),
+    [(["-C", "REPO"], "-C"), (["-CREPO"], "-C"), (["--repo=REPO"], "--repo"), (["-v"], "-v")],
+    ids=["-C DIR", "-CDIR", "--repo=DIR", "-v"],
+)
 def test_global_options_after_the_command_get_a_hint(
+    git_repo: Path, capsys: pytest.CaptureFixture[str], after: list[str], option: str
+) -> None:
+    assert run(["ask", "hi", *(a.replace("REPO", str(git_repo)) for a in after)]) == 2
+    assert capsys.readouterr().err == (
+        f"memfun: No such option: {option} — options of memfun itself ({option}) go before"
+        " the command\n"
+    )
+
+
+def _retrying_model(repo: Path, stub: StubLLMServer) -> None:
+    """A model that fails once with a server error: memfun logs the retry (an INFO record)."""
+    (repo / "memfun.toml").write_text(
+        f'[llm]\nprovider = "custom"\nmodel = "m"\nbase_url = "{stub.url}"\nnum_retries = 1\n'
+    )
+    stub.add([StubReply(status=500), StubReply("[[ ## answer ## ]]\nok\n\n[[ ## completed ## ]]")])
+
+
+def _logged(repo: Path) -> list[str]:
+    """The messages of the records in the repository's log file."""
+    log = repo / ".git" / "memfun" / "logs" / "memfun.log"
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [line.split(": ", 1)[1] for line in lines if " memfun_git." in line]
+
+
+@pytest.mark.parametrize(
+    ("argv", "verbose"),
+    [
+        (["-C", "REPO", "ask", "--", "what", "-v", "-C", "/"], False),
+        (["--repo=REPO", "-v", "ask", "what"], True),
+        (["-CREPO", "--verbose", "ask", "what"], True),
+    ],
+    ids=["after-dashes", "--repo=DIR", "-CDIR"],
+)
+def test_memfuns_own_options_come_only_before_the_command(
+    git_repo: Path, capsys: pytest.CaptureFixture[str], argv: list[str], verbose: bool
+) -> None:
+    """-v and -C are memfun's only before the subcommand (never a sandboxed command's own
+    `-v` after --); -v shows memfun's records on stderr, the log file keeps them always."""
+    with StubLLMServer() as stub:
+        _retrying_model(git_repo, stub)
+        assert run([a.replace("REPO", str(git_repo)) for a in argv]) == 0
+    out, err = capsys.readouterr()
+    assert out == "ok\n"
+    logged = _logged(git_repo)
+    assert logged, "the retry was not logged in the repository's log file"
+    shown = [
+        line.removeprefix("memfun: ") for line in err.splitlines() if line.startswith("memfun: ")
+    ]
+    assert shown == (logged if verbose else [])
+
+
+def test_a_sandboxed_commands_own_options_are_its_own(
     git_repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(["ask", "hi", "-C", str(git_repo)]) == 2
-    assert capsys.readouterr().err == (
-        "memfun: No such option: -C — options of memfun itself (-C) go before the command\n"
+    """`-v` and `-C` after -- reach the command, and memfun's log stays where and as it was."""
+    need_tool("bwrap")
+    argv = ["-C", str(git_repo), "sandbox", "run", "--", "sh", "-c", 'echo "$0 $1 $2"']
+    assert run([*argv, "-v", "-C", "/"]) == 0
+    assert capsys.readouterr() == ("-v -C /\n", "")
+
+
+@pytest.mark.parametrize("verbose", [False, True], ids=["quiet", "verbose"])
+def test_info_records_reach_the_log_file_always_and_stderr_with_v(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], verbose: bool
+) -> None:
+    import logging
+
+    from memfun_git.cli.handler import logging_handler
+
+    with logging_handler(tmp_path / "logs", verbose=verbose):
+        logging.getLogger("memfun_git.sandbox.run").info("ran %s: exit %d", "pytest", 0)
+        logging.getLogger("memfun_git.gitops.gc").warning("kept %s", "memfun/t1")
+    err = capsys.readouterr().err
+    expected = ["memfun: ran pytest: exit 0", "memfun: kept memfun/t1"]
+    assert err.splitlines() == (expected if verbose else expected[1:])
+    log = (tmp_path / "logs" / "memfun.log").read_text()
+    assert " INFO memfun_git.sandbox.run: ran pytest: exit 0\n" in log
+    assert " WARNING memfun_git.gitops.gc: kept memfun/t1\n" in log
+
+
+def test_an_error_line_to_a_closed_terminal_keeps_the_exit_status() -> None:
+    """After SIGHUP stderr may be a terminal that is gone: writing fails, the status stays."""
+
+    class Gone(io.StringIO):
+        def write(self, s: str) -> int:
+            raise OSError(errno.EIO, "Input/output error")
+
+    with handle_errors(lambda: Path("/nonexistent"), Gone()) as result:
+        raise Terminated(signal.SIGHUP)
+    assert result == [129]
+
+
+def _command_paths(command: object, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    subcommands: dict[str, object] = getattr(command, "commands", {})
+    return [path] + [
+        p for name, sub in subcommands.items() for p in _command_paths(sub, (*path, name))
+    ]
+
+
+@pytest.mark.parametrize(
+    "path", _command_paths(typer.main.get_command(app)), ids=lambda p: " ".join(p) or "memfun"
+)
+def test_help_placeholders_read_plainly(
+    path: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No typer type tags (`<str>`, `<list[str]>`) or braces (`{QUESTION}...`), and each
+    command's one-line summary in a group's list is whole, not cut with "..."."""
+    assert run([*path, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"<[\w\[\], |]+>|[{}]", out) is None, out
+    usage = out.splitlines()[0]
+    assert usage.startswith("Usage: " + " ".join(("memfun", *path)))
+    commands = out.partition("Commands:\n")[2].splitlines()
+    assert not [line for line in commands if line.rstrip().endswith("...")], out
+
+
+def test_arguments_are_named_by_their_placeholder(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["ask", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "Usage: memfun ask [OPTIONS] QUESTION..."
+    assert "  QUESTION...  What you want to know about the project.\n" in out
+    assert run(["sandbox", "run", "--help"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "Usage: memfun sandbox run [OPTIONS] -- COMMAND..."
     )
+    assert run(["init", "--help"]) == 0
+    assert "--api-key-env NAME" in capsys.readouterr().out
 
 
 def test_a_missing_option_value_points_at_the_subcommand(

@@ -9,7 +9,6 @@ attempts as the Python API's are tried here, and the user's machine checked on t
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import sys
 import uuid
@@ -199,9 +198,7 @@ def test_missing_bubblewrap_through_the_cli(
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for tool in ("git", "sh"):
-        found = shutil.which(tool)
-        assert found is not None
-        (bin_dir / tool).symlink_to(found)
+        (bin_dir / tool).symlink_to(need_tool(tool))
     monkeypatch.setenv("PATH", str(bin_dir))
     host = Host(user)
     code, out, err = memfun(capsys, "-C", str(user.tree), "sandbox", "run", "--", "true")

@@ -32,6 +32,7 @@ from memfun_git.errors import EditError
 from memfun_git.gitops.repo import require_repo
 from memfun_git.gitops.worktree import Workspace
 from tests.conftest import git
+from tests.helpers.require import missing
 
 # Lib/shutil.py, copyfileobj (CPython 3.11): the text of the encoded files below.
 COPY = """\
@@ -367,7 +368,7 @@ def test_edits_never_write_through_a_hard_link_and_keep_the_mode(
     try:
         os.link(outside, ws.path / "shared.py")
     except OSError:
-        pytest.skip("the worktree is on another file system")
+        missing("the worktree is on another file system")
     os.chmod(ws.path / "shared.py", 0o755)
     FileOps(ws).edit_file("shared.py", SEARCH, REPLACE)
     assert (ws.path / "shared.py").read_text() == EDITED

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -56,12 +55,11 @@ def test_discarding_a_worktree_never_writes_through_a_planted_link(
 
 def test_a_huge_file_stays_out_of_an_attempt(git_repo: Path) -> None:
     """At the end of a task everything dirty is kept as an attempt: a sparse file made in an
-    instant was read and compressed whole into the user's object store."""
-    started = time.monotonic()
+    instant was read and compressed whole into the user's object store. (How long it takes is
+    measured by bench/limits.py.)"""
     with Workspace(require_repo(git_repo), "huge", keep=True) as ws:
         _sparse(ws.path / "core.dump")
         (ws.path / "notes.txt").write_text("real work\n")
-    assert time.monotonic() - started < 5
     assert ws.attempt is not None
     assert ws.attempt.unsaved == ("core.dump",)
     assert git(git_repo, "ls-tree", "--name-only", ws.attempt.ref).split() == [
@@ -75,10 +73,8 @@ def test_a_huge_file_stays_out_of_an_attempt(git_repo: Path) -> None:
 def test_a_touched_file_grown_huge_is_refused_by_commit(git_repo: Path) -> None:
     with Workspace(require_repo(git_repo), "grown") as ws:
         _sparse(ws.path / "src" / "app.py")
-        started = time.monotonic()
         with pytest.raises(RepoError, match=r"src/app\.py is 8,589,934,592 bytes"):
             ws.commit(["src/app.py"], "grown", gate=GATE)
-        assert time.monotonic() - started < 2
         assert ws.commits == []
         (ws.path / "src" / "app.py").write_text("X = 1\n")  # no attempt of a huge file
 
@@ -93,10 +89,8 @@ def test_a_huge_file_at_an_lfs_path_is_not_read(git_repo: Path) -> None:
     git(git_repo, "commit", "-q", "-m", "lfs")
     with Workspace(require_repo(git_repo), "lfs-huge") as ws:
         _sparse(ws.path / "model.bin")
-        started = time.monotonic()
         assert not lfs_unchanged(ws.repo, "model.bin")
         assert ws.dirty_paths() == ["model.bin"]
-        assert time.monotonic() - started < 2
         (ws.path / "model.bin").write_text(pointer)
 
 

@@ -36,6 +36,7 @@ from tests.helpers.messy import (
     snapshot,
     without_memfun_refs,
 )
+from tests.helpers.require import missing
 
 GATE = "ruff=pass review=pass"
 
@@ -572,7 +573,7 @@ def test_refuses_bare_unborn_and_outside_any_repository(tmp_path: Path) -> None:
 @pytest.fixture
 def shm_root() -> Iterator[Path]:
     if not Path("/dev/shm").is_dir():
-        pytest.skip("/dev/shm is missing")
+        missing("/dev/shm is missing")
     root = Path(tempfile.mkdtemp(prefix="memfun-test-", dir="/dev/shm"))
     yield root
     shutil.rmtree(root, ignore_errors=True)

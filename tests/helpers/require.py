@@ -1,27 +1,41 @@
-"""Skip on a laptop, fail in CI: tests that need a tool or a service the machine may lack."""
+"""Skip on a laptop, fail in CI: tests that need a tool, a service or a machine feature.
+
+Every test that cannot run here goes through `missing` (or `need_tool`, `need_service`): it
+skips on a laptop, and fails under MEMFUN_REQUIRE_TOOLS=1 (MEMFUN_REQUIRE_SERVICES=1 for
+services), which .ci/run sets, so a CI machine that lacks something shows red instead of
+quietly testing less. No test calls `pytest.skip` or guards on `shutil.which` itself.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 import socket
+from typing import NoReturn
 
 import pytest
+
+__all__ = ["missing", "need_service", "need_tool"]
 
 
 def _required(var: str) -> bool:
     return os.environ.get(var, "") not in ("", "0", "false")
 
 
-def need_tool(name: str) -> str:
-    """The path of `name` on PATH; skip when missing, or fail under MEMFUN_REQUIRE_TOOLS=1."""
-    path = shutil.which(name)
-    if path:
-        return path
-    message = f"{name} is not installed"
+def missing(message: str) -> NoReturn:
+    """Skip with `message` (a laptop without the tool or feature), or fail under
+    MEMFUN_REQUIRE_TOOLS=1."""
     if _required("MEMFUN_REQUIRE_TOOLS"):
-        pytest.fail(f"{message} (MEMFUN_REQUIRE_TOOLS=1: .ci/run should install it)")
+        pytest.fail(f"{message} (MEMFUN_REQUIRE_TOOLS=1: .ci/run should provide it)")
     pytest.skip(message)
+
+
+def need_tool(name: str, path: str | None = None) -> str:
+    """The path of `name` on PATH (or `path`); `missing` when it is not there."""
+    found = shutil.which(name, path=path)
+    if found:
+        return found
+    missing(f"{name} is not installed")
 
 
 def need_service(name: str, host: str, port: int) -> None:

@@ -21,16 +21,13 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
-
-import pytest
 
 from memfun_git.backends.protocols import SandboxAdapter
 from memfun_git.config import SandboxConfig
 from memfun_git.gitops.worktree import Workspace
 from memfun_git.sandbox import make_sandbox
 from tests.helpers.messy import make_messy_repo, run_git, snapshot
-from tests.helpers.require import _required
+from tests.helpers.require import missing, need_tool
 
 __all__ = [
     "ATTEMPTS",
@@ -41,7 +38,6 @@ __all__ = [
     "User",
     "files_of",
     "make_user",
-    "missing",
     "need_node_tools",
     "processes_with",
     "sandbox_for",
@@ -233,9 +229,7 @@ def uv_cache_dir() -> str:
     configured = REAL_ENV.get("UV_CACHE_DIR")
     if configured:
         return configured
-    uv = shutil.which("uv", path=REAL_ENV.get("PATH"))
-    if uv is None:
-        missing("uv is not installed")
+    uv = need_tool("uv", path=REAL_ENV.get("PATH"))
     out = subprocess.run(
         [uv, "cache", "dir"], env=REAL_ENV, capture_output=True, text=True, check=True
     )
@@ -245,20 +239,12 @@ def uv_cache_dir() -> str:
 def need_node_tools() -> Path:
     """The folder whose node_modules has eslint and eslint-plugin-simple-import-sort (.ci/run
     installs it and exports CI_NODE_TOOLS); skip without it, or fail in CI."""
-    if shutil.which("node") is None:
-        missing("node is not installed")
+    need_tool("node")
     default = Path(REAL_ENV.get("HOME", "~")).expanduser() / ".cache/memfun-ci/node-tools"
     folder = Path(REAL_ENV.get("CI_NODE_TOOLS") or default)
     if not (folder / "node_modules/.bin/eslint").exists():
         missing(f"eslint is not installed in {folder}/node_modules")
     return folder
-
-
-def missing(message: str) -> NoReturn:
-    """Skip with `message` (a laptop without the tool), or fail under MEMFUN_REQUIRE_TOOLS=1."""
-    if _required("MEMFUN_REQUIRE_TOOLS"):
-        pytest.fail(f"{message} (MEMFUN_REQUIRE_TOOLS=1: .ci/run should install it)")
-    pytest.skip(message)
 
 
 def base_python() -> str:

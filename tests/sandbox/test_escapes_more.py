@@ -45,7 +45,7 @@ from memfun_git.redact import register_secret
 from memfun_git.sandbox.bubblewrap import BubblewrapSandbox
 from memfun_git.sandbox.local import LocalSandbox
 from tests.helpers.messy import run_git
-from tests.helpers.require import need_tool
+from tests.helpers.require import missing, need_tool
 from tests.helpers.sandboxes import SECRET_WORDS, SECRETS, Host, User, sandbox_for
 
 
@@ -200,7 +200,7 @@ def test_the_session_keyring_is_out_of_reach(ws: Workspace, user: User) -> None:
     thread, which the sandbox (started from that thread) inherits."""
     numbers = _KEYCTL.get(platform.machine())
     if numbers is None:
-        pytest.skip(f"no keyctl numbers for {platform.machine()}")
+        missing(f"no keyctl numbers for {platform.machine()}")
     add_key, keyctl = numbers
     libc = ctypes.CDLL(None, use_errno=True)
     secret = "keyring-memfun-" + uuid.uuid4().hex
@@ -232,7 +232,7 @@ def test_the_session_keyring_is_out_of_reach(ws: Workspace, user: User) -> None:
     thread.start()
     thread.join()
     if "skip" in outcome:
-        pytest.skip(f"no kernel keyrings here: {outcome['skip']}")
+        missing(f"no kernel keyrings here: {outcome['skip']}")
     result = outcome["result"]
     assert isinstance(result, RunResult)
     assert result.ok, result
@@ -257,7 +257,7 @@ def test_the_sandboxs_memory_file_systems_are_bounded(ws: Workspace, user: User)
         max_tmpfs_bytes=32 << 20,
     )
     if not _knows_size(sandbox.bwrap):
-        pytest.skip("this bwrap has no --size (0.7 and later)")
+        missing("this bwrap has no --size (0.7 and later)")
     script = (
         'for where in /tmp /dev/shm /run "$HOME"; do '
         '  head -c 20000000 /dev/zero > "$where/fill" 2>/dev/null && echo "FILLED $where"; '
@@ -363,7 +363,7 @@ def test_extra_ro_paths_never_show_the_home_or_repository_whole(
 def test_tls_private_keys_stay_hidden_from_root(ws: Workspace, user: User) -> None:
     """/etc/ssl is bound for the certificates; its private/ folder (root's) is not shown."""
     if not os.path.isdir("/etc/ssl/private"):
-        pytest.skip("no /etc/ssl/private here")
+        missing("no /etc/ssl/private here")
     result = sandbox_for(ws, user).run(
         [
             "sh",

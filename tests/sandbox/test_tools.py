@@ -26,12 +26,11 @@ from memfun_git.gitops.repo import require_repo
 from memfun_git.gitops.worktree import Workspace
 from memfun_git.sandbox import make_sandbox
 from tests.helpers.messy import run_git, snapshot, without_memfun_refs
-from tests.helpers.require import need_tool
+from tests.helpers.require import missing, need_tool
 from tests.helpers.sandboxes import (
     REAL_ENV,
     SECRETS,
     base_python,
-    missing,
     need_node_tools,
     uv_cache_dir,
 )
@@ -86,7 +85,7 @@ def python_project(tmp_path_factory: pytest.TempPathFactory) -> PythonProject:
     `uv sync` put hatchling when it built this project), and pytest with its dependencies
     copied from this project's environment (`uv sync` does not cache what an offline
     `uv pip install pytest` needs)."""
-    uv = shutil.which("uv", path=REAL_ENV.get("PATH")) or missing("uv is not installed")
+    uv = need_tool("uv", path=REAL_ENV.get("PATH"))
     home = tmp_path_factory.mktemp("pyuser")
     tree = home / "project"
     make_repo(
@@ -345,9 +344,7 @@ def test_missing_bubblewrap_is_refused_with_the_fix(git_repo: Path, tmp_path: Pa
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for tool in ("git", "sh", "python3"):
-        found = shutil.which(tool)
-        if found:
-            (bin_dir / tool).symlink_to(found)
+        (bin_dir / tool).symlink_to(need_tool(tool))
     environ = {**os.environ, "PATH": str(bin_dir)}
     with (
         Workspace(require_repo(git_repo), "nobwrap") as ws,

@@ -1,0 +1,81 @@
+"""The README's set-up works as written: its first command installs a `memfun` that runs in any
+folder, from a fresh environment of its own, not from this checkout's virtualenv."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.require import need_tool
+from tests.helpers.wheelhouse import build_wheelhouse, locked_closure
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def _setup_commands() -> list[str]:
+    """The commands of the README's "Set up" section, in order."""
+    section = PROJECT.joinpath("README.md").read_text().split("## Set up", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
+    return [
+        line.strip()
+        for block in blocks
+        for line in block.splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+
+
+def test_the_readme_has_two_setup_commands() -> None:
+    assert _setup_commands() == ["uv tool install . && memfun --help", "uv run pytest"]
+
+
+@pytest.mark.slow
+def test_the_first_setup_command_installs_memfun_for_every_repository(
+    tmp_path: Path, git_repo: Path
+) -> None:
+    """Run offline: uv finds the locked versions in a folder of wheels rebuilt from this
+    environment (tests/helpers/wheelhouse.py), and keeps its cache in tmp."""
+    uv = need_tool("uv")
+    names = locked_closure(PROJECT / "uv.lock", ["memfun-git", "hatchling"]) - {"memfun-git"}
+    wheels = tmp_path / "wheels"
+    build_wheelhouse(wheels, names)
+    tool_bin = tmp_path / "bin"
+    # Not this checkout's .venv/bin: the `memfun` found must be the one just installed.
+    path = os.pathsep.join([str(tool_bin), str(Path(uv).parent), "/usr/bin", "/bin"])
+    env = {
+        **os.environ,
+        "PATH": path,
+        "UV_TOOL_DIR": str(tmp_path / "tools"),
+        "UV_TOOL_BIN_DIR": str(tool_bin),
+        "UV_CACHE_DIR": str(tmp_path / "uv-cache"),
+        "UV_OFFLINE": "1",
+        "UV_NO_INDEX": "1",
+        "UV_FIND_LINKS": str(wheels),
+        "UV_PYTHON": sys.executable,
+        "UV_PYTHON_DOWNLOADS": "never",
+        "UV_NO_CONFIG": "1",
+        "UV_NO_PROGRESS": "1",
+    }
+    env.pop("VIRTUAL_ENV", None)
+    first = _setup_commands()[0]
+
+    def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+    done = run(["bash", "-c", first], PROJECT)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Usage: memfun [OPTIONS] COMMAND [ARGS]...")
+    assert (tool_bin / "memfun").is_file()
+    elsewhere = run(["memfun", "-C", str(git_repo), "config", "show", "--json"], tmp_path)
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    assert f'"repo_root": "{git_repo}"' in elsewhere.stdout
+    # The command runs the installed copy, not this checkout's code (no editable install).
+    python = next((tmp_path / "tools").glob("*/bin/python"))
+    where = run([str(python), "-c", "import memfun_git; print(memfun_git.__file__)"], tmp_path)
+    assert Path(where.stdout.strip()).is_relative_to(tmp_path / "tools"), where
