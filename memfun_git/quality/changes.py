@@ -10,16 +10,17 @@ bytes, so they are exactly what git would show, `\\ No newline at end of file` i
 from __future__ import annotations
 
 import os
+import secrets
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pygit2
 
-__all__ = ["Blob", "Change"]
+__all__ = ["Blob", "Change", "put"]
 
 _LINK = 0o120000
 
@@ -130,3 +131,27 @@ class Change:
             for line in hunk.lines
             if line.origin == "+"
         ]
+
+
+def put(change: Change, rel: str, blob: Blob | None, mode: int | None = None) -> list[str]:
+    """Make the worktree's `rel` be `blob` (None: absent) with permission bits `mode` (None:
+    as git would check it out), by a rename over it; returns the folders made for it."""
+    full = change.worktree / rel
+    made: list[str] = []
+    if blob is None:
+        if full.is_symlink() or full.is_file():
+            full.unlink()
+        return made
+    for parent in reversed(PurePosixPath(rel).parents):
+        folder = change.worktree / parent
+        if not folder.exists():
+            folder.mkdir()
+            made.append(parent.as_posix())
+    temp = full.with_name(f".{full.name}.memfun-{secrets.token_hex(4)}")
+    if blob.mode == 0o120000:
+        os.symlink(os.fsdecode(blob.data), temp)
+    else:
+        temp.write_bytes(blob.data)
+        temp.chmod(mode if mode is not None else 0o755 if blob.mode == 0o100755 else 0o644)
+    os.replace(temp, full)
+    return made

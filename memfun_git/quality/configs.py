@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Literal, cast
 
-from memfun_git.quality.changes import Blob, Change
+from memfun_git.quality.changes import Blob, Change, put
 from memfun_git.quality.linters import ESLINT_CONFIGS
 from memfun_git.redact import redact
 from memfun_git.terminal import strip_controls
@@ -48,6 +48,7 @@ __all__ = [
     "config_changes",
     "is_config_path",
     "new_suppressions",
+    "suppression_added",
 ]
 
 Owner = Literal["ruff", "eslint", "go", "cargo", "memfun"]
@@ -273,11 +274,11 @@ def base_configuration(change: Change, changes: Iterable[ConfigChange]) -> Gener
             if task is None and full.exists() and not full.is_symlink():
                 entry.aside = f"{full}.memfun-aside-{secrets.token_hex(4)}"
                 os.rename(full, entry.aside)
-            entry.made = _put(change, item.path, change.base(item.path))
+            entry.made = put(change, item.path, change.base(item.path))
         yield
     finally:
         for entry in reversed(saved):
-            _put(change, entry.path, entry.task, entry.mode)
+            put(change, entry.path, entry.task, entry.mode)
             if entry.aside is not None:
                 os.rename(entry.aside, change.worktree / entry.path)
             for folder in reversed(entry.made):
@@ -294,33 +295,13 @@ class _Saved:
     made: list[str] = field(default_factory=list[str])
 
 
-def _put(change: Change, rel: str, blob: Blob | None, mode: int | None = None) -> list[str]:
-    """Make the worktree's `rel` be `blob` (None: absent) with permission bits `mode` (None:
-    as git would check it out); returns the folders made for it."""
-    full = change.worktree / rel
-    made: list[str] = []
-    if blob is None:
-        if full.is_symlink() or full.is_file():
-            full.unlink()
-        return made
-    for parent in reversed(PurePosixPath(rel).parents):
-        folder = change.worktree / parent
-        if not folder.exists():
-            folder.mkdir()
-            made.append(parent.as_posix())
-    temp = full.with_name(f".{full.name}.memfun-{secrets.token_hex(4)}")
-    if blob.mode == 0o120000:
-        os.symlink(os.fsdecode(blob.data), temp)
-    else:
-        temp.write_bytes(blob.data)
-        temp.chmod(mode if mode is not None else 0o755 if blob.mode == 0o100755 else 0o644)
-    os.replace(temp, full)
-    return made
-
-
 def _rmdir(folder: os.PathLike[str]) -> None:
     with suppress(OSError):
         os.rmdir(folder)
+
+
+def _family(rel: str) -> str | None:
+    return next((f for f, ext in _FAMILIES.items() if rel.endswith(ext)), None)
 
 
 def new_suppressions(change: Change, paths: Iterable[str]) -> tuple[Suppression, ...]:
@@ -328,13 +309,26 @@ def new_suppressions(change: Change, paths: Iterable[str]) -> tuple[Suppression,
     lines the task added to `paths`, by the family of each file."""
     found: list[Suppression] = []
     for rel in dict.fromkeys(paths):
-        family = next((f for f, ext in _FAMILIES.items() if rel.endswith(ext)), None)
+        family = _family(rel)
         if family is None:
             continue
-        pattern = _SUPPRESSIONS[family]
         for number, text in change.added_lines(rel):
-            if pattern.search(text):
+            if _SUPPRESSIONS[family].search(text):
                 shown = redact(strip_controls(text.strip()))
                 shown = shown if len(shown) <= 160 else shown[:159] + "…"
                 found.append(Suppression(rel, number, shown, family))
     return tuple(found)
+
+
+def suppression_added(rel: str, search: str, replace: str) -> str | None:
+    """The first line of `replace` holding an inline suppression that `search` lacks (an
+    edit of `rel` that would silence a linter), or None."""
+    family = _family(rel)
+    if family is None:
+        return None
+    pattern = _SUPPRESSIONS[family]
+    before = {line.strip() for line in search.splitlines() if pattern.search(line)}
+    for line in replace.splitlines():
+        if pattern.search(line) and line.strip() not in before:
+            return line.strip()
+    return None

@@ -29,6 +29,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from memfun_git.errors import ConfigError, MemfunError, ProgramNotFound
+from memfun_git.linters import ENVIRONMENT_BINS
 from memfun_git.quality.lintparse import (
     clean_text,
     parse_cargo,
@@ -207,7 +208,7 @@ def detect(
 def looked_in(user_tree: Path, environ: Mapping[str, str]) -> tuple[str, ...]:
     """Where programs are looked for, in order: the user's main tree's environments, the
     active virtualenv, then PATH's absolute folders (what the sandbox's resolver searches)."""
-    places = [str(user_tree / sub) for sub in (".venv/bin", "venv/bin", "node_modules/.bin")]
+    places = [str(user_tree / sub) for sub in ENVIRONMENT_BINS]
     active = environ.get("VIRTUAL_ENV", "")
     if os.path.isabs(active):
         places.append(str(Path(active) / "bin"))
@@ -290,7 +291,7 @@ def run_linter(
         worst,
         program=program,
         output=_cap("\n".join(t for t in texts if t)),
-        findings=tuple(findings),
+        findings=tuple(dict.fromkeys(findings)),  # cargo reports a file once per target
         seconds=seconds,
     )
 

@@ -24,11 +24,13 @@ from tests.helpers.sandboxes import REAL_ENV, missing
 from tests.sandbox.test_tools import make_repo as make_sandbox_repo
 
 __all__ = [
+    "BASE_RUFF",
     "SYSTEM_PATH",
     "environ",
     "make_repo",
     "open_task",
     "project_ruff",
+    "python_project",
     "sandbox_of",
     "venv_with_ruff",
 ]
@@ -63,6 +65,26 @@ def venv_with_ruff(tree: Path) -> Path:
     ruff = venv / "bin" / "ruff"
     shutil.copy2(project_ruff(), ruff)
     return ruff
+
+
+BASE_RUFF = 'line-length = 60\n\n[lint]\nselect = ["F", "E501"]\n'
+"""The project's ruff.toml: pyflakes and lines of at most 60 characters."""
+
+
+def python_project(tree: Path, core: str = "") -> Path:
+    """A Python project at `tree` (`app/core.py` holding `core`, ruff.toml `BASE_RUFF`) with
+    ruff in its ignored .venv."""
+    make_repo(
+        tree,
+        {
+            "pyproject.toml": '[project]\nname = "app"\nversion = "0"\ndependencies = []\n',
+            "ruff.toml": BASE_RUFF,
+            "app/__init__.py": "",
+            "app/core.py": core,
+        },
+    )
+    venv_with_ruff(tree)
+    return tree
 
 
 def open_task(tree: Path) -> Workspace:

@@ -16,9 +16,15 @@ from memfun_git.quality.changes import Change
 from memfun_git.quality.lint import Linting, LintRun
 from memfun_git.quality.linters import looked_in
 from tests.helpers.require import need_tool
-from tests.quality.kit import environ, make_repo, open_task, sandbox_of, venv_with_ruff
+from tests.quality.kit import (
+    environ,
+    make_repo,
+    open_task,
+    python_project,
+    sandbox_of,
+    venv_with_ruff,
+)
 
-BASE_RUFF = 'line-length = 60\n\n[lint]\nselect = ["F", "E501"]\n'
 LONG = "x = 1  # a comment that takes this line past the sixty characters the base allows\n"
 
 
@@ -30,17 +36,7 @@ def _bwrap() -> None:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """~/project: Python with a ruff.toml (line length 60) and ruff in the ignored .venv."""
-    tree = make_repo(
-        tmp_path / "home" / "project",
-        {
-            "pyproject.toml": '[project]\nname = "app"\nversion = "0"\ndependencies = []\n',
-            "ruff.toml": BASE_RUFF,
-            "app/__init__.py": "",
-            "app/core.py": "def add(a, b):\n    return a + b\n",
-        },
-    )
-    venv_with_ruff(tree)
-    return tree
+    return python_project(tmp_path / "home" / "project", "def add(a, b):\n    return a + b\n")
 
 
 @pytest.fixture
