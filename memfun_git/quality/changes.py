@@ -96,41 +96,48 @@ class Change:
                 elif name in names:
                     yield prefix + name
 
-    def patch(self, rel: str, context: int = 3) -> pygit2.Patch | None:
-        """libgit2's patch of `rel` from the base to the worktree; None when unchanged."""
+    def _lines(self, rel: str, context: int) -> tuple[str, list[tuple[str, int, str]]] | None:
+        """libgit2's patch of `rel` from the base to the worktree, read at once: (its text,
+        (origin, new line number, content) of each line); None when unchanged or binary.
+
+        Read while the two sides' bytes are held here: a `pygit2.Patch` made from buffers
+        does not keep them alive, and its lines read freed memory once they are collected."""
         import pygit2
 
         old, new = self.base(rel), self.task(rel)
         if old == new:
             return None
-        return pygit2.Patch.create_from(
-            old.data if old else None,
-            new.data if new else None,
-            old_as_path=rel,
-            new_as_path=rel,
-            context_lines=context,
+        before = old.data if old else None
+        after = new.data if new else None
+        patch = pygit2.Patch.create_from(
+            before, after, old_as_path=rel, new_as_path=rel, context_lines=context
         )
+        if patch.delta.is_binary:
+            return patch.text or "", []
+        lines = [
+            (line.origin, line.new_lineno, line.content)
+            for hunk in patch.hunks
+            for line in hunk.lines
+        ]
+        text = patch.text or ""
+        del patch, before, after
+        return text, lines
 
     def diff(self, paths: Iterable[str]) -> str:
         """The unified diff of `paths` (each once, in order), as `git diff` shows it."""
         parts: list[str] = []
         for rel in dict.fromkeys(paths):
-            patch = self.patch(rel)
-            if patch is not None:
-                parts.append(patch.text or "")
+            found = self._lines(rel, 3)
+            if found is not None:
+                parts.append(found[0])
         return "".join(parts)
 
     def added_lines(self, rel: str) -> list[tuple[int, str]]:
         """(line number in the worktree's file, text) of each line the task added to `rel`."""
-        patch = self.patch(rel, context=0)
-        if patch is None or patch.delta.is_binary:
+        found = self._lines(rel, 0)
+        if found is None:
             return []
-        return [
-            (line.new_lineno, line.content.rstrip("\r\n"))
-            for hunk in patch.hunks
-            for line in hunk.lines
-            if line.origin == "+"
-        ]
+        return [(number, text.rstrip("\r\n")) for origin, number, text in found[1] if origin == "+"]
 
 
 def put(change: Change, rel: str, blob: Blob | None, mode: int | None = None) -> list[str]:

@@ -327,8 +327,16 @@ def suppression_added(rel: str, search: str, replace: str) -> str | None:
     if family is None:
         return None
     pattern = _SUPPRESSIONS[family]
-    before = {line.strip() for line in search.splitlines() if pattern.search(line)}
-    for line in replace.splitlines():
-        if pattern.search(line) and line.strip() not in before:
-            return line.strip()
+
+    def marks(text: str) -> list[tuple[str, str]]:
+        """(the suppression from its marker to the line's end, the line) of each line."""
+        found = [(pattern.search(line), line) for line in text.splitlines()]
+        return [(line[m.start() :].strip(), line.strip()) for m, line in found if m]
+
+    kept = [mark for mark, _ in marks(search)]
+    for mark, line in marks(replace):
+        if mark in kept:
+            kept.remove(mark)  # the same suppression, on a line the edit rewrote
+        else:
+            return line
     return None
