@@ -17,7 +17,8 @@ Model economy: when the first lint passes, the gate makes one review call and at
 polish call; each fix round makes one. Every call goes through the session, under the steps
 "fix", "review" and "polish". An unparseable review is the review program's `LLMUnparseable`
 (the caller may retry once); an unreadable fix answer spends its round (the parser's message
-goes back to the model); an unreadable or truncated polish answer skips polishing.
+goes back to the model); a truncated one, like every other model failure, leaves as the
+session's error; an unreadable or truncated polish answer skips polishing.
 """
 
 from __future__ import annotations

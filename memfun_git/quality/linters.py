@@ -12,7 +12,8 @@ Each linter runs once per folder it runs in, on the changed files only (go vet o
 packages, cargo check on their package), inside the sandbox: its binary is the one the
 sandbox finds (the user's main tree's `.venv/bin`, `venv/bin`, `node_modules/.bin`, the active
 virtualenv, then PATH; never the worktree) and the verdict names it. Flags keep caches out of
-the worktree and ask for output our parsers read (`lintparse.py`). Outcomes: exit 0 passes
+the worktree and ask for output our parsers read (`lintparse.py`), in forms old versions
+accept too (eslint 8 with an `.eslintrc` as well as eslint 9). Outcomes: exit 0 passes
 (warnings kept as findings); a non-zero exit with findings fails; one without findings, or a
 time-out, is the linter breaking (`error`, fails the gate, its own output shown). A program
 that cannot be found is `missing` when configured (fails, saying where it was looked for) and
@@ -94,8 +95,8 @@ def _ruff_args(targets: Sequence[str]) -> list[str]:
 
 
 def _eslint_args(targets: Sequence[str]) -> list[str]:
-    # --no-warn-ignored: a changed file the project ignores is no warning.
-    return ["--format", "json", "--no-warn-ignored", "--", *targets]
+    # Not --no-warn-ignored: eslint 8 refuses it; its "File ignored" warning is dropped instead.
+    return ["--format", "json", "--", *targets]
 
 
 def _go_args(targets: Sequence[str]) -> list[str]:
@@ -135,7 +136,7 @@ LINTERS: tuple[Linter, ...] = (
         run_in=("go.mod",),
         run_in_only=True,
         packages=True,
-        env={"GOPROXY": "off", "GOTOOLCHAIN": "local", "GOTELEMETRY": "off", "GOFLAGS": ""},
+        env={"GOPROXY": "off", "GOTOOLCHAIN": "local", "GOTELEMETRY": "off"},
     ),
     Linter(
         "cargo",

@@ -22,6 +22,7 @@ from memfun_git.terminal import strip_controls
 
 __all__ = ["clean_text", "parse_cargo", "parse_eslint", "parse_go_vet", "parse_ruff", "relative"]
 
+_IGNORED = re.compile(r"File ignored\b")
 _GO_LINE = re.compile(r"^(?:vet: )?(?P<path>[^\s:][^:]*\.go):(?P<line>\d+)(?::\d+)?: (?P<msg>.+)$")
 
 
@@ -98,6 +99,8 @@ def parse_eslint(stdout: str, worktree: Path, cwd: str = ".") -> tuple[Finding, 
         path = relative(str(result.get("filePath", "")), worktree, cwd)
         for message in _objects(result.get("messages")):
             rule = message.get("ruleId") or "syntax"
+            if not message.get("ruleId") and _IGNORED.match(str(message.get("message", ""))):
+                continue  # a changed file the project's ignore patterns leave out
             found.append(
                 _finding(
                     path,

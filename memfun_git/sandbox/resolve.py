@@ -126,7 +126,12 @@ class Resolver:
         if "/" not in program:
             found = shutil.which(program, path=self.search)
             if found is None:
-                places = [_where(Path(b)) for b in self._user_bins()]
+                places = [
+                    _where(Path(b))
+                    if under(Path(b), self.user_tree)
+                    else f"in the active virtualenv {Path(b).parent}"
+                    for b in self._user_bins()
+                ]
                 raise ProgramNotFound(
                     f"{program} is not installed (not found {', '.join([*places, 'on PATH'])})",
                     "install it, or run it by its full path",

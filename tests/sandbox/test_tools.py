@@ -243,8 +243,7 @@ def test_python_through_a_pyenv_shim_resolves_the_version_of_the_users_tree(
     # As pyenv is installed: PYENV_ROOT=$HOME/.pyenv, its shims first on PATH.
     home = root.parent if root.name == ".pyenv" else Path(os.environ["HOME"])
     environ = {
-        # No active virtualenv: its bin would come before the shims (`uv run` sets one).
-        **{k: v for k, v in os.environ.items() if k not in ("PYENV_VERSION", "VIRTUAL_ENV")},
+        **{k: v for k, v in os.environ.items() if k != "PYENV_VERSION"},
         "HOME": str(home),
         "PYENV_ROOT": str(root),
         "PATH": f"{root / 'shims'}:{root / 'bin'}:/usr/bin:/bin",
