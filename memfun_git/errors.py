@@ -28,6 +28,7 @@ with the error's `exit_code`. Anything else reaching a front end is a bug (exit 
      │         └── LLMUnparseable    not in the form asked for; keeps the text (exit 1)
      ├── BudgetExceeded              an [llm] cap stopped a runaway task (exit 1)
      ├── EditError                   a file operation of the model was refused (exit 1)
+     ├── OperationFormatError        the model's answer breaks the operation format (exit 1)
      ├── TaskFailed                  the task ran but did not succeed (exit 1)
      │    └── GateBlocked            the quality gate refused the change (exit 1)
      └── FindingsOverThreshold       a review found problems over the threshold (exit 1)
@@ -64,6 +65,7 @@ __all__ = [
     "LLMUnparseable",
     "LLMUnreachable",
     "MemfunError",
+    "OperationFormatError",
     "ProgramNotExecutable",
     "ProgramNotFound",
     "RepoError",
@@ -226,6 +228,19 @@ class EditError(MemfunError):
     def __init__(self, message: str, hint: str = "", *, refusal: Refusal) -> None:
         super().__init__(message, hint)
         self.refusal = refusal
+
+
+class OperationFormatError(MemfunError):
+    """An answer breaks the operation format (operations/): `line` is where (1-based), and the
+    message, which names it, is short enough to hand back to the model. Not an `LLMError`:
+    the parser reads any text (a recorded answer too); the engine, which asked the model,
+    retries once and then reports the answer as `LLMUnparseable`."""
+
+    exit_code = ExitCode.FAILED
+
+    def __init__(self, message: str, hint: str = "", *, line: int) -> None:
+        super().__init__(message, hint)
+        self.line = line
 
 
 class TaskFailed(MemfunError):

@@ -8,7 +8,9 @@ for, trying in turn:
 3. the elided form: a line `...` in the search stands for an unchanged run of lines (and a
    `...` in the replacement keeps that run);
 4. a sliding window of lines scored with difflib, for a misremembered word or two.
-A search found in more than one place, at any step, is refused, never guessed. A refusal is
+A search found in more than one place, at any step, is refused, never guessed; so is an edit
+that adds or removes blank lines, whose search misquotes the file's blank lines, when no line
+with text would change (which blank lines it meant cannot be known; issue 18). A refusal is
 an `EditError` whose message tells the model why (not found, or found in N places) and shows the
 closest candidate, so it can try again; its `refusal` carries the same as data (`Reason`, every
 place found, the closest `Candidate`) for the engine and its events. The change is then carried
@@ -42,6 +44,7 @@ __all__ = ["FUZZY_THRESHOLD", "EditError", "apply_edit"]
 ELISION = "..."
 FUZZY_THRESHOLD = 0.85
 _MAX_CANDIDATE_LINES = 12
+_MAX_SPAN_LINES = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +125,60 @@ def _apply(text: str, search: str, replace: str) -> EditResult:
 def _result(lines: list[str], match: _Span, s_lines: list[str], r_lines: list[str]) -> str:
     if match.kind is MatchKind.ELIDED:
         s_lines, r_lines = _expand(lines, match, s_lines, r_lines)
-    new = transfer(s_lines, r_lines, lines[match.start : match.end])
+    span = lines[match.start : match.end]
+    new = transfer(s_lines, r_lines, span)
+    if (
+        _texts(new) == _texts(span)
+        and _layout(s_lines) != _layout(span)
+        and _changes_blank_lines(s_lines, r_lines)
+    ):
+        raise _unclear_blank_lines(lines, match)
     return "\n".join([*lines[: match.start], *new, *lines[match.end :]])
+
+
+def _texts(lines: list[str]) -> list[str]:
+    return [norm(x) for x in lines if x.strip()]
+
+
+def _layout(lines: list[str]) -> list[int]:
+    """How many blank lines come before each line with text, and after the last one."""
+    counts = [0]
+    for line in lines:
+        if line.strip():
+            counts.append(0)
+        else:
+            counts[-1] += 1
+    return counts
+
+
+def _changes_blank_lines(search: list[str], replace: list[str]) -> bool:
+    """True when the edit's own diff adds or removes blank lines (moving one counts)."""
+    a, b = [norm(x) for x in search], [norm(x) for x in replace]
+    return any(
+        a[i1:i2].count("") != b[j1:j2].count("")
+        for tag, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+        if tag != "equal"
+    )
+
+
+def _unclear_blank_lines(lines: list[str], match: _Span) -> EditError:
+    """The edit is about blank lines and its search misquotes them: which ones it meant to
+    change (the gap it misquoted may be the one it changes) cannot be known, and a guess would
+    be the whole result. Refused, with the file's lines to quote."""
+    span = Candidate(
+        match.start + 1,
+        match.end,
+        "\n".join(lines[match.start : match.end]),
+        match.score,
+    )
+    return EditError(
+        f"the edit adds or removes blank lines, but its search's blank lines differ from the "
+        f"file's (lines {span.start_line}-{span.end_line}) and no other line changes: which "
+        "blank lines to change is unclear",
+        "quote the lines with the file's blank lines, exactly. The file's lines:\n"
+        + _listing(span, _MAX_SPAN_LINES),
+        refusal=Refusal(Reason.BLANK_LINES, closest=span, stage=match.kind),
+    )
 
 
 def _with_edges(lines: list[str], search: list[str], match: _Span) -> _Span:
@@ -412,10 +467,15 @@ def _closest(
 
 def _not_found(message: str, hint: str, closest: Candidate | None, stage: MatchKind) -> EditError:
     if closest is not None:
-        shown = closest.text.split("\n")[:_MAX_CANDIDATE_LINES]
-        listing = "\n".join(f"{closest.start_line + k:>5} | {x}" for k, x in enumerate(shown))
+        listing = _listing(closest, _MAX_CANDIDATE_LINES)
         hint += f". The closest lines (similarity {closest.score:.0%}):\n{listing}"
     return EditError(message, hint, refusal=Refusal(Reason.NOT_FOUND, closest=closest, stage=stage))
+
+
+def _listing(candidate: Candidate, most: int) -> str:
+    """The candidate's lines, numbered as an editor numbers them (at most `most`)."""
+    shown = candidate.text.split("\n")[:most]
+    return "\n".join(f"{candidate.start_line + k:>5} | {x}" for k, x in enumerate(shown))
 
 
 def _ambiguous(places: list[int], stage: MatchKind) -> EditError:

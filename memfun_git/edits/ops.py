@@ -1,5 +1,8 @@
 """The model's file operations on a workspace: write, edit, delete, rename, and reading.
 
+The operations are values of `memfun_git.operations` (the format a solver's answer is parsed
+from); `Op` is the file operations among them, what this module applies.
+
 `FileOps(workspace, edit_only=...)` owns the read cache; `apply(ops)` runs a turn's operations in
 order and returns one `OpResult` per operation. Each method raises `EditError` (the message is
 for the model: what was refused and why; `refusal` is the same as data); `apply` turns each
@@ -52,6 +55,7 @@ from memfun_git.edits.match import apply_edit
 from memfun_git.edits.results import EditMatch, Reason, Refusal
 from memfun_git.edits.transfer import norm
 from memfun_git.errors import EditError
+from memfun_git.operations import DeleteFile, EditFile, RenameFile, WriteFile
 
 if TYPE_CHECKING:
     from memfun_git.gitops.worktree import Workspace
@@ -59,14 +63,10 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_BYTES",
     "MAX_DROP_PERCENT",
-    "DeleteFile",
-    "EditFile",
     "FileOps",
     "FileText",
     "Op",
     "OpResult",
-    "RenameFile",
-    "WriteFile",
     "apply_ops",
     "dropped_lines",
 ]
@@ -82,31 +82,8 @@ _BOMS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class WriteFile:
-    path: str
-    content: str
-
-
-@dataclass(frozen=True, slots=True)
-class EditFile:
-    path: str
-    search: str
-    replace: str
-
-
-@dataclass(frozen=True, slots=True)
-class DeleteFile:
-    path: str
-
-
-@dataclass(frozen=True, slots=True)
-class RenameFile:
-    path: str
-    new_path: str
-
-
 Op = WriteFile | EditFile | DeleteFile | RenameFile
+"""The operations `FileOps` applies: an answer's operations but `RunCommand` (operations/)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,9 +3,10 @@
 The model reads messages; the engine, its event stream and the benchmarks read these values.
 A refused operation raises `errors.EditError`, whose `refusal` is a `Refusal`: the reason (a
 closed set), the path, every place an ambiguous search was found, and the closest candidate of
-a search that was not found. An applied edit reports an `EditMatch`: which matching stage
-found it, where, and how closely. Line numbers are 1-based and inclusive, as an editor shows
-them, and count lines of the file as it was before the edit.
+a search that was not found (for an edit about blank lines that misquotes them, the lines it
+matched). An applied edit reports an `EditMatch`: which matching stage found it, where, and how
+closely. Line numbers are 1-based and inclusive, as an editor shows them, and count lines of
+the file as it was before the edit.
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ class Reason(Enum):
     """The search holds no text to look for."""
     NOT_FOUND = "not-found"
     """No place matched; `closest` holds the nearest lines, if the file has any."""
+    BLANK_LINES = "blank-lines"
+    """The edit adds or removes blank lines, its search's blank lines differ from the file's,
+    and no line with text would change: which blank lines it meant is unclear (issue 18).
+    `closest` holds the file's lines the search matched."""
     AMBIGUOUS = "ambiguous"
     """More than one place matched; `places` holds each one's first line."""
     BAD_ELISION = "bad-elision"
@@ -108,7 +113,8 @@ class Refusal:
     """For `AMBIGUOUS`: the first line of every place found (all of them; the message lists
     at most six)."""
     closest: Candidate | None = None
-    """For `NOT_FOUND`: the file's lines most like the search, elided searches included."""
+    """For `NOT_FOUND`: the file's lines most like the search, elided searches included; for
+    `BLANK_LINES`: the file's lines the search matched, blank lines as they are."""
     stage: MatchKind | None = None
     """For the matcher's refusals: the stage that refused (an ambiguity seen on exact text
     needs more context lines; one seen on an elided search needs more around each `...`)."""

@@ -18,12 +18,8 @@ import pytest
 
 from memfun_git.edits.ops import (
     MAX_BYTES,
-    DeleteFile,
-    EditFile,
     FileOps,
     OpResult,
-    RenameFile,
-    WriteFile,
     apply_ops,
     dropped_lines,
 )
@@ -31,6 +27,14 @@ from memfun_git.edits.results import Candidate, EditMatch, MatchKind, Reason, Re
 from memfun_git.errors import EditError
 from memfun_git.gitops.repo import require_repo
 from memfun_git.gitops.worktree import Workspace
+from memfun_git.operations import (
+    DeleteFile,
+    EditFile,
+    RenameFile,
+    RunCommand,
+    WriteFile,
+    parse,
+)
 from tests.conftest import git
 from tests.helpers.require import missing
 
@@ -425,3 +429,27 @@ def test_bytes_cp1252_lacks_are_read_as_latin_1(ws: Workspace) -> None:
     assert ops.read("odd.py").text == data.decode("latin-1")
     ops.edit_file("odd.py", SEARCH, REPLACE)
     assert (ws.path / "odd.py").read_bytes() == data.replace(SEARCH.encode(), REPLACE.encode())
+
+
+def test_an_answer_in_the_operation_format_lands_byte_exact(ws: Workspace) -> None:
+    # The solver's path: answer text → operations → files. Searches and replacements that end
+    # in whitespace, in a newline, or without one, on an LF and a CRLF file.
+    (ws.path / "src/copy.py").write_text(COPY)
+    (ws.path / "src/crlf.txt").write_bytes(b"one\r\ntwo  \r\nthree")
+    answer = (
+        "Two edits and a new file.\n\n"
+        "src/copy.py\n```python\n<<<<<<< SEARCH\n        if not buf:\n            break\n"
+        "=======\n        if not buf:  \n            return   \n\n>>>>>>> REPLACE\n```\n\n"
+        "src/crlf.txt\n<<<<<<< SEARCH\ntwo  \nthree\n\\ No newline at end of file\n=======\n"
+        "2\t\n3\n\\ No newline at end of file\n>>>>>>> REPLACE\n\n"
+        "src/new.txt\n<<<<<<< WRITE\n  indented\ttab \n\n>>>>>>> WRITE\n"
+    )
+    files = [op for op in parse(answer).operations if not isinstance(op, RunCommand)]
+    results = FileOps(ws).apply(files)
+    assert ok(results) == [True, True, True]
+    assert (ws.path / "src/copy.py").read_text() == COPY.replace(
+        "        if not buf:\n            break\n",
+        "        if not buf:  \n            return   \n\n",
+    )
+    assert (ws.path / "src/crlf.txt").read_bytes() == b"one\r\n2\t\r\n3"
+    assert (ws.path / "src/new.txt").read_bytes() == b"  indented\ttab \n\n"
