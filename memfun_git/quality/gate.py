@@ -24,21 +24,30 @@ session's error; an unreadable or truncated polish answer skips polishing.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from memfun_git.config import GateConfig
 from memfun_git.edits.ops import FileOps
 from memfun_git.errors import LLMBadResponse
+from memfun_git.events import (
+    Committed,
+    Event,
+    EventSink,
+    FixRound,
+    LintRan,
+    Reviewed,
+    StepStarted,
+)
 from memfun_git.quality.changes import Change, put
-from memfun_git.quality.events import Committed, FixRound, LintRan, Reviewed, StepStarted
 from memfun_git.quality.lint import Linting, LintRun
 from memfun_git.quality.linters import looked_in
 from memfun_git.quality.review import DEFAULT_BUDGET_TOKENS, review_change
 from memfun_git.quality.steps import Edits, apply_suggestions, fix, polish
 from memfun_git.quality.trace import gate_note
 from memfun_git.quality.verdicts import Finding, GateOutcome, LintVerdict, Review, at_least
+from memfun_git.tasks import CommitInfo
 
 if TYPE_CHECKING:
     from memfun_git.backends.protocols import SandboxAdapter
@@ -48,7 +57,7 @@ if TYPE_CHECKING:
 __all__ = ["run_gate"]
 
 
-def _ignore(event: object) -> None:
+def _ignore(event: Event) -> None:
     pass
 
 
@@ -58,7 +67,7 @@ class _Gate:
     session: LMSession
     config: GateConfig
     request: str
-    emit: Callable[[object], None]
+    emit: EventSink
     linting: Linting
     touched: list[str]
     fileops: FileOps = field(init=False)
@@ -162,7 +171,7 @@ def run_gate(
     request: str,
     paths: Iterable[str],
     message: str,
-    emit: Callable[[object], None] = _ignore,
+    emit: EventSink = _ignore,
     trust_config_changes: bool = False,
     conventions: str = "",
     environ: Mapping[str, str] | None = None,
@@ -226,7 +235,9 @@ def run_gate(
     if not outcome.passed:
         return replace(outcome, note=note)
     emit(StepStarted("commit"))
-    result = workspace.commit(gate.touched, message, gate=outcome.trailer(), note=note)
+    trailer = outcome.trailer()
+    result = workspace.commit(gate.touched, message, gate=trailer, note=note)
     if result is not None:
-        emit(Committed(result))
+        subject = message.strip().splitlines()[0] if message.strip() else ""
+        emit(Committed(CommitInfo(result.oid, subject, result.paths, trailer, result.signed)))
     return replace(outcome, commit=result.oid if result else None, note=note)

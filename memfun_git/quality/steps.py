@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from memfun_git.edits.guard import clean
-from memfun_git.edits.ops import EditFile, FileOps
-from memfun_git.errors import EditError
+from memfun_git.edits.ops import FileOps
+from memfun_git.errors import EditError, OperationFormatError
+from memfun_git.operations import FORMAT_INSTRUCTIONS, EditFile, parse
 from memfun_git.quality.configs import is_config_path, suppression_added
 from memfun_git.quality.verdicts import Finding
 from memfun_git.redact import MARKER, redact
@@ -58,8 +59,6 @@ class Edits:
 
 
 def _instructions() -> str:
-    from memfun_git.operations import FORMAT_INSTRUCTIONS
-
     return f"{FORMAT_INSTRUCTIONS}\n{EDIT_ONLY}"
 
 
@@ -132,9 +131,6 @@ def apply_edits(
 
 def apply_answer(fileops: FileOps, answer: str, allowed: frozenset[str] | None = None) -> Edits:
     """Read `answer` in the operation format and apply its edits (edit-only)."""
-    from memfun_git.operations import EditFile as EditOperation
-    from memfun_git.operations import OperationFormatError, parse
-
     try:
         parsed = parse(answer)
     except OperationFormatError as exc:
@@ -142,8 +138,8 @@ def apply_answer(fileops: FileOps, answer: str, allowed: frozenset[str] | None =
     edits: list[EditFile] = []
     refused: list[str] = []
     for op in parsed.operations:
-        if isinstance(op, EditOperation):
-            edits.append(EditFile(op.path, op.search, op.replace))
+        if isinstance(op, EditFile):
+            edits.append(op)
         else:
             refused.append(f"{type(op).__name__} is refused: {EDIT_ONLY}")
     done = apply_edits(fileops, edits, allowed)

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from memfun_git.config import GateConfig, LLMConfig
+from memfun_git.events import Committed, Event, FixRound, LintRan, Reviewed, StepStarted
 from memfun_git.gitops.worktree import Workspace
 from memfun_git.llm.scripted import Answer, engine_of, scripted_lm
 from memfun_git.llm.session import LMSession
-from memfun_git.quality.events import Committed, FixRound, LintRan, Reviewed, StepStarted
 from memfun_git.quality.gate import run_gate
 from memfun_git.quality.verdicts import GateOutcome
 from tests.helpers.require import need_tool
@@ -49,7 +49,7 @@ def task(project: Path) -> Iterator[Workspace]:
 class Ran:
     outcome: GateOutcome
     session: LMSession
-    events: list[object] = field(default_factory=list[object])
+    events: list[Event] = field(default_factory=list[Event])
 
     def calls(self, step: str) -> int:
         usage = self.session.usage.by_step.get(step)
@@ -60,7 +60,7 @@ def gate(
     ws: Workspace, tree: Path, answers: list[Answer], paths: list[str], **config: object
 ) -> Ran:
     session = LMSession(CFG, scripted_lm(answers))
-    events: list[object] = []
+    events: list[Event] = []
     outcome = run_gate(
         ws,
         sandbox_of(ws, tree),
@@ -129,6 +129,8 @@ def test_a_lint_error_is_fixed_in_a_fix_round_and_committed(project: Path, task:
     assert ran.events[3].findings[0].source == "ruff:F401"
     assert isinstance(ran.events[-1], Committed)
     assert ran.events[-1].commit.oid == outcome.commit
+    assert ran.events[-1].commit.gate == "ruff=pass review=pass"
+    assert ran.events[-1].commit.subject == "add add()"
 
 
 def test_a_fix_that_never_lands_fails_with_the_linters_output(
