@@ -1,7 +1,8 @@
 """Guards that make the suite behave the same on a laptop and in CI.
 
 - no network but loopback and Unix sockets (a test that reaches out fails loudly);
-- HOME, XDG folders and git's global config in a temporary folder, credentials removed;
+- HOME, XDG folders and git's global config in a temporary folder, credentials and the
+  active virtualenv removed;
 - DSPy's response cache off; LITELLM_LOCAL_MODEL_COST_MAP set (no start-up fetches);
 - `filterwarnings = error` (pyproject.toml).
 """
@@ -67,7 +68,9 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
         credential = any(word in upper for word in ("API_KEY", "TOKEN", "SECRET", "PASSWORD"))
         ours = name.startswith("MEMFUN_") and name not in _KEEP_MEMFUN
         gits = name.startswith("GIT_") or name in ("SSH_AUTH_SOCK", "GNUPGHOME")
-        if credential or ours or gits:
+        # `uv run` activates this project's venv; memfun searches an active one for tools.
+        active = name == "VIRTUAL_ENV"
+        if credential or ours or gits or active:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(home))
     for var, sub in (

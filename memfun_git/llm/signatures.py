@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dspy
 
-__all__ = ["AskProject", "PlanFiles", "SolveTask"]
+__all__ = ["AskProject", "FixLint", "PlanFiles", "PolishChange", "ReviewChange", "SolveTask"]
 
 
 class AskProject(dspy.Signature):
@@ -18,6 +18,59 @@ class AskProject(dspy.Signature):
     files: str = dspy.InputField(desc="the repository's tracked files, one per line")
     readme: str = dspy.InputField(desc="the project's README, possibly shortened")
     answer: str = dspy.OutputField(desc="the answer, in Markdown")
+
+
+class ReviewChange(dspy.Signature):
+    """Review a code change against what it was meant to do, as a careful senior engineer.
+
+    Check that the change does what the intent asks, all of it and nothing unrelated; that it
+    is correct (logic, edge cases, error handling) and safe (secrets, injection, unsafe
+    commands); and that it follows the project's conventions. Weigh the notes: a change to
+    the linters' configuration or a new inline suppression needs a reason in the intent.
+    Report real problems only, at the line where each is. Answer exactly in the format given."""
+
+    intent: str = dspy.InputField(
+        desc="what the change is for: a request, or a pull request's title and body"
+    )
+    conventions: str = dspy.InputField(desc="the project's conventions and remembered decisions")
+    notes: str = dspy.InputField(
+        desc="facts about the change found by tools: configuration changes, new suppressions, "
+        "files not shown"
+    )
+    diff: str = dspy.InputField(desc="the change, as a unified diff")
+    format: str = dspy.InputField(desc="how to write the answer")
+    review: str = dspy.OutputField(desc="the findings and the SUMMARY line, in the format given")
+
+
+class FixLint(dspy.Signature):
+    """Fix the linters' findings in a change with the smallest edits that make them pass.
+
+    Fix the code itself: never silence a finding (no `# noqa`, `# type: ignore`,
+    `eslint-disable`, `//nolint`, `#[allow(...)]`), never touch the linters' configuration,
+    and change nothing the findings do not need. Only edit existing files with SEARCH/REPLACE
+    blocks; writing whole files, deleting, renaming and running commands are refused here.
+    Edits refused in an earlier round say why: quote the file as it is now."""
+
+    request: str = dspy.InputField(desc="what the change is for")
+    findings: str = dspy.InputField(desc="the linters' findings, one a line: path:line: message")
+    files: str = dspy.InputField(desc="the files with findings, as they are now")
+    refused: str = dspy.InputField(desc="why edits of the previous round were refused, if any")
+    format: str = dspy.InputField(desc="how to write the edits")
+    edits: str = dspy.OutputField(desc="SEARCH/REPLACE edits in the format given")
+
+
+class PolishChange(dspy.Signature):
+    """Resolve the review's remaining findings on a change with small, safe edits.
+
+    Make only edits that a finding asks for and that cannot break the change; leave a
+    finding alone when its fix is not small. Only edit existing files with SEARCH/REPLACE
+    blocks. With nothing to change, answer with no edits."""
+
+    request: str = dspy.InputField(desc="what the change is for")
+    findings: str = dspy.InputField(desc="the review's findings, one a line: path:line: message")
+    files: str = dspy.InputField(desc="the files the findings are in, as they are now")
+    format: str = dspy.InputField(desc="how to write the edits")
+    edits: str = dspy.OutputField(desc="SEARCH/REPLACE edits in the format given")
 
 
 class PlanFiles(dspy.Signature):

@@ -147,6 +147,13 @@ class GateOutcome:
     """One line: why the gate refused (empty when it passed)."""
     history: tuple[tuple[LintVerdict, ...], ...] = field(default=())
     """Every lint run, in order (the first, then one per fix round)."""
+    config_changes: tuple[str, ...] = ()
+    """Every configuration change of the task, each linter's and memfun.toml's, as
+    `path (what; used or not)`."""
+    suppressions: tuple[str, ...] = ()
+    """Every new inline suppression, as `path:line: text`."""
+    note: str = ""
+    """The trace summary kept as the commit's git note (also when no commit was made)."""
 
     def trailer(self) -> str:
         """The `Memfun-Gate` trailer's value: `ruff=pass eslint=skipped review=pass`."""
@@ -167,4 +174,6 @@ class GateOutcome:
             "polished": self.polished,
             "commit": self.commit,
             "reason": self.reason,
+            "config_changes": list(self.config_changes),
+            "suppressions": list(self.suppressions),
         }

@@ -104,9 +104,11 @@ class LocalSandbox:
         return target
 
     def _search(self) -> str:
-        """The user's venv and node_modules/.bin first, then PATH (as the gate looks)."""
+        """The user's venv and node_modules/.bin, the active virtualenv, then PATH (as the
+        gate looks)."""
         path = self.environ.get("PATH", os.defpath).split(os.pathsep)
-        return os.pathsep.join(dict.fromkeys([*user_tool_dirs(self.user_tree), *path]))
+        first = user_tool_dirs(self.user_tree, self.environ)
+        return os.pathsep.join(dict.fromkeys([*first, *path]))
 
     def _require(self, name: str, cwd: Path, search: str) -> str:
         """The program exists and can be executed, as the bubblewrap member checks it;

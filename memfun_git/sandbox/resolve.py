@@ -126,7 +126,12 @@ class Resolver:
         if "/" not in program:
             found = shutil.which(program, path=self.search)
             if found is None:
-                places = [_where(Path(b)) for b in self._user_bins()]
+                places = [
+                    _where(Path(b))
+                    if under(Path(b), self.user_tree)
+                    else f"in the active virtualenv {Path(b).parent}"
+                    for b in self._user_bins()
+                ]
                 raise ProgramNotFound(
                     f"{program} is not installed (not found {', '.join([*places, 'on PATH'])})",
                     "install it, or run it by its full path",
@@ -328,7 +333,12 @@ class Resolver:
         return chain
 
     def _user_bins(self) -> list[str]:
-        return user_tool_dirs(self.user_tree)
+        # An active virtualenv inside a worktree holds what a task may have written.
+        return [
+            b
+            for b in user_tool_dirs(self.user_tree, self.environ)
+            if not self.places.in_worktree(real(b))
+        ]
 
     def _user_environment_path(self, given: Path) -> tuple[Path, str] | None:
         """`node_modules/...` or `.venv/...` in a worktree that has none: the user's own
@@ -406,13 +416,17 @@ class Resolver:
         return answer
 
 
-def user_tool_dirs(user_tree: Path) -> list[str]:
-    """Where programs are looked for first, as the quality gate will: the user's main tree's
-    venv (`.venv`, else `venv`) and `node_modules/.bin`, where they exist."""
+def user_tool_dirs(user_tree: Path, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Where programs are looked for first, as the quality gate does: the user's main tree's
+    venv (`.venv`, else `venv`) and `node_modules/.bin`, then the active virtualenv
+    (`$VIRTUAL_ENV` in `environ`), where they exist."""
     bins = [str(user_tree / name / "bin") for name in _VENVS]
     bins = [b for b in bins if (Path(b).parent / "pyvenv.cfg").is_file()][:1]
     modules = user_tree / "node_modules" / ".bin"
-    return [*bins, *([str(modules)] if modules.is_dir() else [])]
+    active = (environ or {}).get("VIRTUAL_ENV", "")
+    venv = [str(Path(active) / "bin")] if os.path.isabs(active) else []
+    venv = [b for b in venv if (Path(b).parent / "pyvenv.cfg").is_file()]
+    return list(dict.fromkeys([*bins, *([str(modules)] if modules.is_dir() else []), *venv]))
 
 
 def _check_program(target: Path, named: str) -> None:
