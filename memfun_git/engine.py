@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from memfun_git.gitops.repo import RepoPaths
     from memfun_git.gitops.worktree import Workspace
     from memfun_git.llm.session import LMSession
-    from memfun_git.solvers.context_first import Apply, Solution
+    from memfun_git.solvers.context_first import Solution
 
 __all__ = ["Engine", "commit_message"]
 
@@ -156,17 +156,38 @@ class Engine:
         progress: _Progress,
     ) -> None:
         from memfun_git.edits.ops import FileOps
+        from memfun_git.quality.gate import run_gate
+        from memfun_git.solvers.context_first import files_budget, solve
 
         events.emit(TaskStarted(task.id, task.request, ws.branch, ws.base_oid, str(ws.path)))
         sandbox = self._sandbox(ws, paths)
         try:
-            # The one place the solver changes files: the workspace's file operations.
-            solution = self._solve(ws, task, session, sandbox, events, FileOps(ws).apply)
+            solution = solve(
+                session,
+                ws.path,
+                task.request,
+                # The one place the solver changes files: the workspace's file operations.
+                apply=FileOps(ws).apply,
+                sandbox=sandbox,
+                emit=events.emit,
+                budget=files_budget(self.config.llm),
+            )
             progress.summary = solution.summary
             if not set(ws.dirty_paths()) & ws.touched:
                 self._nothing_changed(solution)
                 return
-            outcome = self._gate(ws, task, session, sandbox, events, solution)
+            outcome = run_gate(
+                ws,
+                sandbox,
+                session,
+                self.config.gate,
+                request=task.request,
+                paths=sorted(ws.touched),
+                message=commit_message(task.request, solution.summary),
+                emit=events.emit,
+                trust_config_changes=task.trust_config_changes,
+                environ=self.environ,
+            )
             progress.gate = outcome
             if not outcome.passed:
                 raise GateBlocked(
@@ -178,51 +199,6 @@ class Engine:
             close = getattr(sandbox, "close", None)
             if callable(close):
                 close()
-
-    def _solve(
-        self,
-        ws: Workspace,
-        task: Task,
-        session: LMSession,
-        sandbox: SandboxAdapter,
-        events: Events,
-        apply: Apply,
-    ) -> Solution:
-        from memfun_git.solvers.context_first import files_budget, solve
-
-        return solve(
-            session,
-            ws.path,
-            task.request,
-            apply=apply,
-            sandbox=sandbox,
-            emit=events.emit,
-            budget=files_budget(self.config.llm),
-        )
-
-    def _gate(
-        self,
-        ws: Workspace,
-        task: Task,
-        session: LMSession,
-        sandbox: SandboxAdapter,
-        events: Events,
-        solution: Solution,
-    ) -> GateOutcome:
-        from memfun_git.quality.gate import run_gate
-
-        return run_gate(
-            ws,
-            sandbox,
-            session,
-            self.config.gate,
-            request=task.request,
-            paths=sorted(ws.touched),
-            message=commit_message(task.request, solution.summary),
-            emit=events.emit,  # pyright: ignore[reportArgumentType]
-            trust_config_changes=task.trust_config_changes,
-            environ=self.environ,
-        )
 
     @staticmethod
     def _nothing_changed(solution: Solution) -> None:

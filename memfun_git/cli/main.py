@@ -25,7 +25,18 @@ from memfun_git.cli.handler import Terminated, handle_errors, logging_handler
 from memfun_git.errors import ExitCode, UsageError
 from memfun_git.redact import register_environ
 
-__all__ = ["app", "ask", "config_show", "doctor", "gc", "init", "main", "run", "sandbox_run"]
+__all__ = [
+    "app",
+    "ask",
+    "config_show",
+    "doctor",
+    "gc",
+    "init",
+    "main",
+    "run",
+    "run_request",
+    "sandbox_run",
+]
 
 
 class _Command(TyperCommand):
@@ -99,6 +110,7 @@ BaseUrlOpt = Annotated[
     str | None, typer.Option("--base-url", help="The endpoint root.", metavar="URL")
 ]
 EngineOpt = Annotated[str | None, typer.Option("--engine", help="auto | litellm", metavar="NAME")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
 class _Globals:
@@ -150,6 +162,18 @@ def _start() -> Path:
     return _GLOBALS.repo if _GLOBALS.repo is not None else Path.cwd()
 
 
+def _llm_overrides(
+    provider: str | None, model: str | None, base_url: str | None, engine: str | None
+) -> dict[str, str | None]:
+    """The [llm] values the model options set (None: not given)."""
+    return {
+        "llm.provider": provider,
+        "llm.model": model,
+        "llm.base_url": base_url,
+        "llm.engine": engine,
+    }
+
+
 @app.command(cls=_Command)
 def ask(
     question: Annotated[
@@ -160,18 +184,60 @@ def ask(
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
     engine: EngineOpt = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    json_out: JsonOpt = False,
 ) -> int:
     """Ask a question about the project (one model call)."""
     from memfun_git.cli.ask import run_ask
 
-    overrides = {
-        "llm.provider": provider,
-        "llm.model": model,
-        "llm.base_url": base_url,
-        "llm.engine": engine,
-    }
+    overrides = _llm_overrides(provider, model, base_url, engine)
     return run_ask(_start(), " ".join(question), overrides, json_out=json_out)
+
+
+@app.command("run", cls=_Command, short_help="Turn a request into reviewed commits on a branch.")
+def run_request(
+    request: Annotated[
+        list[str],
+        typer.Argument(help="The change you want, in plain words.", metavar="REQUEST..."),
+    ],
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base", help="Start the branch from this commit (default: HEAD).", metavar="REF"
+        ),
+    ] = None,
+    with_changes: Annotated[
+        bool,
+        typer.Option("--with-changes", help="Start from your uncommitted changes too."),
+    ] = False,
+    trust_config_changes: Annotated[
+        bool,
+        typer.Option(
+            "--trust-config-changes",
+            help="Lint with the linter configuration the task itself changed.",
+        ),
+    ] = False,
+    provider: ProviderOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    engine: EngineOpt = None,
+    json_out: JsonOpt = False,
+) -> int:
+    """Turn a request into reviewed, lint-clean commits on a branch memfun/<task>.
+
+    The work happens in a worktree of its own; your files, index and branches are only read.
+    """
+    from memfun_git.cli.run import run_request as run_it
+
+    overrides = _llm_overrides(provider, model, base_url, engine)
+    return run_it(
+        _start(),
+        " ".join(request),
+        overrides,
+        base=base,
+        json_out=json_out,
+        trust_config_changes=trust_config_changes,
+        with_changes=with_changes,
+    )
 
 
 @app.command(cls=_Command, short_help="Set up memfun here: memfun.toml and .gitattributes.")
@@ -206,7 +272,7 @@ def init(
 
 @config_app.command("show", cls=_Command, short_help="The configuration in force, and its sources.")
 def config_show(
-    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    json_out: JsonOpt = False,
 ) -> int:
     """Print the configuration in force, with where each value came from (secrets masked)."""
     from memfun_git.cli.admin import run_config_show

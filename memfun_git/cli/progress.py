@@ -5,6 +5,10 @@ terminal it shows `⠋ ask · claude-sonnet-4-5 at https://api.anthropic.com/v1 
 call waits, and prints `rate-limited by … — retrying in 2 s (attempt 2 of 3)` as retries
 happen. When stderr is not a terminal (pipes, CI logs, tests), or TERM is dumb, it draws
 nothing: the log file has the same facts.
+
+Between calls a longer job (`memfun run`) shows what it is doing with `status(text)` (the
+spinner stays, with that text and its own seconds) and prints lines above the spinner with
+`line(text)`.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class CallSpinner:
         self._stream = out
         self._environ = env
         self._running: dict[int, tuple[CallStarted, float]] = {}
+        self._status: tuple[str, float] | None = None
         self._lock = threading.Lock()
         """Guards `_running`; rich's refresh thread takes it to draw."""
         self._live_lock = threading.Lock()
@@ -64,6 +69,7 @@ class CallSpinner:
         with self._live_lock:
             with self._lock:
                 self._running.clear()
+                self._status = None
             self._stop()
 
     def __call__(self, event: LMEvent) -> None:
@@ -78,15 +84,37 @@ class CallSpinner:
                     self._running[event.call_id] = (event, time.monotonic())
                 else:
                     self._running.pop(event.call_id, None)
-                busy = bool(self._running)
-            if busy:
-                self._start()
-            else:
-                self._stop()
+            self._show()
+
+    def status(self, text: str | None) -> None:
+        """Show `text` (and the seconds since) while no call runs; None: nothing."""
+        if not self.enabled:
+            return
+        with self._live_lock:
+            with self._lock:
+                self._status = (text, time.monotonic()) if text else None
+            self._show()
+
+    def line(self, text: str, style: str | None = None) -> None:
+        """Print a line above the spinner (on a terminal only)."""
+        if self.enabled:
+            from rich.text import Text
+
+            # A Text with its own style: a plain string's style bleeds into the spinner's line.
+            self._console_().print(Text(text, style=style or ""), highlight=False)
+
+    def _show(self) -> None:
+        with self._lock:
+            busy = bool(self._running) or self._status is not None
+        if busy:
+            self._start()
+        else:
+            self._stop()
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         with self._lock:
             running = sorted(self._running.values(), key=lambda item: item[1])
+            status = self._status
         if self._spinner is not None and running:
             started, since = running[0]
             more = f" (+{len(running) - 1} more)" if len(running) > 1 else ""
@@ -94,6 +122,9 @@ class CallSpinner:
                 text=f"{started.step} · {started.model} at {started.endpoint} · "
                 f"{time.monotonic() - since:.0f} s{more}"
             )
+            yield self._spinner
+        elif self._spinner is not None and status is not None:
+            self._spinner.update(text=f"{status[0]} · {time.monotonic() - status[1]:.0f} s")
             yield self._spinner
 
     def _console_(self) -> Console:

@@ -1,0 +1,77 @@
+"""`memfun run "<request>"`: a request becomes reviewed commits on `memfun/<id>`.
+
+A thin front end: it builds the `Task`, subscribes the renderer (`cli/render.py`) to the
+engine's events, runs the engine and maps the result to output and an exit code: 0 done,
+1 failed (the gate, the review, the model, the task), 2 bad input or configuration (raised
+before the task starts), 130/143 interrupted (re-raised by the engine after it kept the
+attempt). The summary, or with `--json` the result as one JSON document, goes to stdout;
+progress and the error line to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+from memfun_git import config
+from memfun_git.gitops.repo import require_repo
+from memfun_git.redact import redact, register_environ
+
+__all__ = ["run_request"]
+
+
+def run_request(
+    start: Path,
+    request: str,
+    overrides: Mapping[str, Any],
+    *,
+    base: str | None = None,
+    json_out: bool = False,
+    trust_config_changes: bool = False,
+    with_changes: bool = False,
+    environ: Mapping[str, str] | None = None,
+    stdout: TextIO | None = None,
+) -> int:
+    from memfun_git.cli.handler import error_line
+    from memfun_git.cli.progress import CallSpinner
+    from memfun_git.cli.render import TaskProgress, print_summary
+    from memfun_git.engine import Engine
+    from memfun_git.errors import UsageError
+    from memfun_git.tasks import Task
+
+    env = os.environ if environ is None else environ
+    out = sys.stdout if stdout is None else stdout
+    if not request.strip():
+        raise UsageError(
+            "the request is empty", 'say what to change, e.g. memfun run "add a --verbose flag"'
+        )
+    if base is not None and not base.strip():
+        raise UsageError("--base is empty", "pass a branch, tag or commit, or leave --base out")
+    paths = require_repo(start)
+    assert paths.workdir is not None
+    cfg = config.load(paths.workdir, environ=env, overrides=overrides)
+    register_environ(env, [cfg.llm.key_env] if cfg.llm.key_env else [])
+    task = Task.create(
+        request,
+        paths.workdir,
+        base=base or "HEAD",
+        trust_config_changes=trust_config_changes,
+        with_changes=with_changes,
+    )
+    with CallSpinner(environ=env) as spinner:
+        progress = TaskProgress(spinner)
+        confirm = progress.confirm if sys.stdin.isatty() else None
+        engine = Engine(cfg, environ=env, emit=progress, confirm=confirm)
+        result = engine.run(task)
+    if json_out:
+        print(redact(json.dumps(result.as_dict(), ensure_ascii=False, indent=2)), file=out)
+    else:
+        print_summary(result, out, env)
+    if not result.ok:
+        error_line(result.error)
+        return 1
+    return 0
