@@ -37,7 +37,14 @@ from memfun_git.errors import (
     UsageError,
 )
 from memfun_git.events import CommandRan, FilesGathered, OperationDone, StepStarted
-from memfun_git.operations import FORMAT_INSTRUCTIONS, Operation, Parsed, RunCommand, parse
+from memfun_git.operations import (
+    FORMAT_INSTRUCTIONS,
+    Operation,
+    Parsed,
+    RenameFile,
+    RunCommand,
+    parse,
+)
 from memfun_git.redact import redact
 from memfun_git.solvers.context import (
     SMALL_PROJECT,
@@ -144,7 +151,7 @@ def solve(
     refused = [r for r in results if not r.ok]
     if refused:
         emit(StepStarted("repair", f"{len(refused)} refused"))
-        again = _repair(session, prompt, refused, worktree, context, budget, emit)
+        again = _repair(session, prompt, results, worktree, context, budget, emit)
         more, more_commands = _apply(again.operations, apply, emit)
         results += more
         commands += more_commands
@@ -299,15 +306,18 @@ def _apply(
 def _repair(
     session: LMSession,
     prompt: dict[str, str],
-    refused: list[OpResult],
+    results: list[OpResult],
     worktree: Path,
     context: Context,
     budget: int,
     emit: EventSink,
 ) -> Parsed:
     """One call with every refusal (its reason and the file's closest lines) and the files as
-    they are now; no retry of its own."""
-    paths = [r.op.path for r in refused] + list(context.paths)
+    they are now (those refused first, then those changed, then the rest it saw); no retry
+    of its own."""
+    refused = [r for r in results if not r.ok]
+    changed = [_target(r.op) for r in results if r.ok]
+    paths = [r.op.path for r in refused] + changed + list(context.paths)
     now = gather(worktree, paths, budget)
     reasons = "\n\n".join(_refusal_text(r) for r in refused)
     feedback = redact(
@@ -317,6 +327,10 @@ def _repair(
     )
     repair_prompt = {**prompt, "files": now.text or "(no files)"}
     return _answer(session, "repair", repair_prompt, emit, retries=0, feedback=feedback)
+
+
+def _target(op: Op) -> str:
+    return op.new_path if isinstance(op, RenameFile) else op.path
 
 
 def _refusal_text(result: OpResult) -> str:

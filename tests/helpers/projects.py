@@ -1,0 +1,41 @@
+"""Projects for the solver's, the engine's and `memfun run`'s tests: real repositories.
+
+`small_project` is a few files (under the 200 KB at which the planner starts); `large_files`
+is a project over it (about 240 KB of Python modules), for the planner and model economy.
+`answer` writes a solver's answer in the operation format, as a model would.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from memfun_git.solvers.context import SMALL_PROJECT
+from tests.quality.kit import make_repo
+
+__all__ = ["APP", "answer", "large_files", "small_project"]
+
+APP = "def add(a, b):\n    return a + b\n"
+
+
+def small_project(tree: Path, extra: dict[str, str] | None = None) -> Path:
+    """`src/app.py` (APP) and a README, plus `extra`, in one commit."""
+    files = {"README.md": "# Demo\n", "src/app.py": APP, **(extra or {})}
+    return make_repo(tree, files, ignored=".venv/\n")
+
+
+def large_files(modules: int = 60) -> dict[str, str]:
+    """`pkg/mod00.py`… each about 4 KB of small functions: more than SMALL_PROJECT in all."""
+    files: dict[str, str] = {}
+    for m in range(modules):
+        body = "".join(
+            f"def f{m}_{n}(x: int) -> int:\n    return x * {n} + {m}  # padding {'.' * 40}\n\n\n"
+            for n in range(40)
+        )
+        files[f"pkg/mod{m:02d}.py"] = f'"""Module {m}."""\n\n\n' + body
+    assert sum(len(text) for text in files.values()) > SMALL_PROJECT
+    return files
+
+
+def answer(prose: str, *blocks: str) -> str:
+    """A solver's answer: prose, then operation blocks, each separated by a blank line."""
+    return "\n\n".join((prose, *blocks)) + "\n"
