@@ -1,0 +1,238 @@
+"""`Engine.run`: a request becomes gated commits on `memfun/<id>`, on real repositories, with the
+scripted model, the real gate (ruff in the sandbox) and the real task records. The failures
+users meet through `memfun run` are in tests/cli/test_run.py; here the engine's own contract:
+events, records, usage per step, an interrupt, bad input."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from memfun_git import config
+from memfun_git.engine import Engine, commit_message
+from memfun_git.errors import RepoError
+from memfun_git.events import (
+    Committed,
+    Event,
+    FilesGathered,
+    OperationDone,
+    StepStarted,
+    TaskFinished,
+    TaskStarted,
+)
+from memfun_git.llm.observe import CallFinished, CallStarted
+from memfun_git.llm.scripted import Answer, engine_of, scripted_lm
+from memfun_git.tasks import Task, TaskResult
+from tests.conftest import git
+from tests.helpers.messy import make_messy_repo, snapshot, without_memfun_refs
+from tests.helpers.projects import answer, large_files, small_project
+from tests.helpers.require import need_tool
+from tests.quality.kit import environ, venv_with_ruff
+
+NEW_MODULE = """src/greet.py
+<<<<<<< WRITE
+def greet(name: str) -> str:
+    return f"hello {name}"
+>>>>>>> WRITE"""
+CLEAN = "SUMMARY: adds greet as asked."
+
+
+@pytest.fixture(autouse=True)
+def _bwrap() -> None:
+    need_tool("bwrap")
+
+
+@pytest.fixture(scope="module")
+def messy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The messy repository, with ruff in its ignored .venv (as the gate looks for it)."""
+    repo = make_messy_repo(tmp_path_factory.mktemp("messy") / "repo")
+    (repo / ".git" / "info").mkdir(exist_ok=True)
+    (repo / ".git" / "info" / "exclude").write_text(".venv/\n")
+    venv_with_ruff(repo)
+    return repo
+
+
+@pytest.fixture(scope="module")
+def large(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project over 200 KB with ruff in the user's ignored .venv."""
+    repo = small_project(tmp_path_factory.mktemp("large") / "repo", large_files())
+    venv_with_ruff(repo)
+    return repo
+
+
+def _run(
+    repo: Path, *answers: Answer, request: str = "add a greet function", **task: object
+) -> tuple[TaskResult, list[Event]]:
+    events: list[Event] = []
+    lm = scripted_lm(answers)
+    engine = Engine(config.load(repo, environ={}), lm=lm, emit=events.append, environ=environ())
+    result = engine.run(Task.create(request, repo, **task))
+    assert not engine_of(lm).pending, "the script holds answers the task never asked for"
+    return result, events
+
+
+def _record(repo: Path, task_id: str) -> dict[str, object]:
+    with sqlite3.connect(repo / ".git" / "memfun" / "memfun.db") as db:
+        (value,) = db.execute(
+            "SELECT value FROM state WHERE key = ?", (f"task/{task_id}",)
+        ).fetchone()
+    return json.loads(value)
+
+
+def test_a_request_becomes_a_gated_commit_and_the_users_repository_is_untouched(
+    messy: Path,
+) -> None:
+    before = snapshot(messy)
+    result, events = _run(
+        messy,
+        Answer(raw=answer("I add greet in its own module.", NEW_MODULE), step="solve"),
+        Answer(raw=CLEAN, step="review"),
+    )
+    assert without_memfun_refs(snapshot(messy)) == without_memfun_refs(before)
+    assert result.status == "done", result.error
+    branch = f"memfun/{result.task.id}"
+    assert result.branch == branch
+    (commit,) = result.commits
+    assert commit.subject == "Add a greet function"
+    assert commit.paths == ("src/greet.py",)
+    assert commit.gate == "ruff=pass review=pass"
+    message = git(messy, "log", "-1", "--format=%B", branch)
+    assert "I add greet in its own module." in message
+    assert f"Memfun-Task: {result.task.id}\n" in message
+    assert "Memfun-Gate: ruff=pass review=pass\n" in message
+    assert git(messy, "rev-parse", f"{branch}~1").strip() == result.base
+    assert git(messy, "show", f"{branch}:src/greet.py").startswith("def greet(name: str)")
+    assert git(messy, "notes", "--ref", "memfun", "show", commit.oid).strip()
+    assert result.attempt is None
+    assert git(messy, "for-each-ref", f"refs/memfun/attempts/{result.task.id}") == ""
+
+    kinds = [type(e) for e in events]
+    assert kinds[0] is TaskStarted
+    assert kinds[-1] is TaskFinished
+    assert kinds.index(FilesGathered) < kinds.index(OperationDone) < kinds.index(Committed)
+    assert {CallStarted, CallFinished} <= set(kinds)  # the model's calls join the stream
+    steps = [e.step for e in events if isinstance(e, StepStarted)]
+    assert steps == ["context", "solve", "lint", "review", "commit"]
+    finished = events[-1]
+    assert isinstance(finished, TaskFinished)
+    assert finished.result == result
+
+    assert [s for s, *_ in result.usage.by_step] == ["solve", "review"]
+    record = _record(messy, result.task.id)
+    assert record["status"] == "done"
+    assert record["branch"] == branch
+    assert record["commits"] == [commit.as_dict()]
+
+
+def test_ctrl_c_mid_task_is_recorded_and_re_raised_keeping_the_attempt(messy: Path) -> None:
+    before = snapshot(messy)
+    events: list[Event] = []
+
+    def interrupt(event: Event) -> None:
+        events.append(event)
+        if isinstance(event, OperationDone):
+            raise KeyboardInterrupt
+
+    cfg = config.load(messy, environ={})
+    lm = scripted_lm([Answer(raw=answer("Adding it.", NEW_MODULE), step="solve")])
+    task = Task.create("add a greet function", messy)
+    with pytest.raises(KeyboardInterrupt):
+        Engine(cfg, lm=lm, emit=interrupt).run(task)
+    assert without_memfun_refs(snapshot(messy)) == without_memfun_refs(before)
+    finished = events[-1]
+    assert isinstance(finished, TaskFinished)
+    result = finished.result
+    assert (result.status, result.error) == ("interrupted", "interrupted")
+    assert result.attempt == f"refs/memfun/attempts/{task.id}/1"
+    assert git(messy, "show", f"{result.attempt}:src/greet.py").startswith("def greet(")
+    assert git(messy, "branch", "--list", f"memfun/{task.id}") == ""
+    assert _record(messy, task.id)["status"] == "interrupted"
+
+
+FIX_ME = """pkg/extra.py
+<<<<<<< WRITE
+import os
+
+VALUE = 1
+>>>>>>> WRITE"""
+CLEAN_MODULE = """pkg/extra.py
+<<<<<<< WRITE
+VALUE = 1
+>>>>>>> WRITE"""
+FIXED = """pkg/extra.py
+<<<<<<< SEARCH
+import os
+
+VALUE = 1
+=======
+VALUE = 1
+>>>>>>> REPLACE"""
+
+
+@pytest.mark.parametrize(
+    ("answers", "calls"),
+    [
+        (
+            [
+                Answer(raw="pkg/mod03.py\n", step="plan"),
+                Answer(raw=answer("Adds VALUE.", CLEAN_MODULE), step="solve"),
+                Answer(raw=CLEAN, step="review"),
+            ],
+            {"plan": 1, "solve": 1, "review": 1},
+        ),
+        (
+            [
+                Answer(raw="pkg/mod03.py\n", step="plan"),
+                Answer(raw=answer("Adds VALUE.", FIX_ME), step="solve"),
+                Answer(raw=answer("Drops the import.", FIXED), step="fix"),
+                Answer(
+                    raw="pkg/extra.py:1: warning: VALUE needs a docstring\nSUMMARY: fine.",
+                    step="review",
+                ),
+                Answer(raw="Nothing small to change.", step="polish"),
+            ],
+            {"plan": 1, "solve": 1, "fix": 1, "review": 1, "polish": 1},
+        ),
+    ],
+    ids=["first-lint-passes", "one-fix-round"],
+)
+def test_model_economy_on_a_project_over_200_kb(
+    large: Path, answers: list[Answer], calls: dict[str, int]
+) -> None:
+    result, _ = _run(large, *answers, request="add VALUE in pkg/extra.py")
+    assert result.status == "done", result.error
+    assert {step: n for step, n, *_ in result.usage.by_step} == calls
+    assert result.usage.calls == sum(calls.values())
+    for step, _, tokens_in, tokens_out in result.usage.by_step:
+        assert tokens_in > 0, step
+        assert tokens_out > 0, step
+    assert sum(s[2] for s in result.usage.by_step) == result.usage.input_tokens
+    assert sum(s[3] for s in result.usage.by_step) == result.usage.output_tokens
+    assert git(large, "show", f"{result.branch}:pkg/extra.py") == "VALUE = 1\n"
+
+
+def test_bad_input_is_raised_before_any_work(messy: Path) -> None:
+    before = snapshot(messy)
+    cfg = config.load(messy, environ={})
+    task = Task.create("anything", messy, base="no-such-ref")
+    with pytest.raises(RepoError, match="'no-such-ref' is not a commit in this repository"):
+        Engine(cfg, lm=scripted_lm()).run(task)
+    assert snapshot(messy) == before
+    assert _record(messy, task.id)["status"] == "failed"
+
+
+def test_a_task_that_changes_nothing_fails(messy: Path) -> None:
+    result, _ = _run(messy, Answer(raw="I would rather not.\n", step="solve"))
+    assert result.status == "failed"
+    assert result.error.startswith("the model changed nothing: I would rather not.")
+    assert result.commits == ()
+
+
+def test_the_commit_message_is_the_request_and_the_models_account() -> None:
+    assert commit_message("add x\n\nmore words", "I added x.") == "Add x\n\nI added x.\n"
+    long = commit_message("fix " + "a" * 100, "")
+    assert long.endswith("…\n")
+    assert len(long.splitlines()[0]) == 72
