@@ -222,7 +222,7 @@ def run_request(
     engine: EngineOpt = None,
     json_out: JsonOpt = False,
 ) -> int:
-    """Turn a request into reviewed, lint-clean commits on a branch memfun/<task>.
+    """Turn a request into reviewed, lint-clean commits on a branch of its own.
 
     The work happens in a worktree of its own; your files, index and branches are only read.
     """

@@ -67,6 +67,8 @@ class TaskProgress:
 
     def __init__(self, spinner: CallSpinner) -> None:
         self.spinner = spinner
+        self.result: TaskResult | None = None
+        """The task's result once it finished (also when it was interrupted)."""
 
     def __call__(self, event: Event) -> None:
         spinner = self.spinner
@@ -78,6 +80,7 @@ class TaskProgress:
                 spinner.line(f"  {event.step}: {event.detail}", "yellow")
             spinner.status(f"{label} ({event.detail})" if event.detail else label)
         elif isinstance(event, TaskFinished):
+            self.result = event.result
             spinner.status(None)
         else:
             for text, style in _progress_line(event):
@@ -190,19 +193,23 @@ def _ending(result: TaskResult) -> list[Line]:
 def print_summary(
     result: TaskResult, stream: TextIO | None = None, environ: Mapping[str, str] | None = None
 ) -> None:
-    """The summary on `stream` (stdout): styled on a terminal, plain text otherwise."""
+    """The summary on `stream` (stdout): styled on a terminal, plain text for a pipe, a file,
+    NO_COLOR or TERM=dumb (FORCE_COLOR styles it anywhere, as rich reads it)."""
     import os
 
     from rich.console import Console
+    from rich.text import Text
 
+    out = sys.stdout if stream is None else stream
     env = os.environ if environ is None else environ
-    console = Console(
-        file=sys.stdout if stream is None else stream,
-        highlight=False,
-        _environ=dict(env),
-    )
+    console = Console(file=out, highlight=False, _environ=dict(env))
+    plain = not console.is_terminal or console.no_color or console.is_dumb_terminal
     for text, style in summary_lines(result):
-        console.print(text, style=style, markup=False, soft_wrap=True)
+        if plain:
+            out.write(text + "\n")
+        else:
+            console.print(Text(text, style=style or ""), soft_wrap=True)
+    out.flush()
 
 
 # -- pieces ----------------------------------------------------------------------------------

@@ -66,7 +66,13 @@ def run_request(
         progress = TaskProgress(spinner)
         confirm = progress.confirm if sys.stdin.isatty() else None
         engine = Engine(cfg, environ=env, emit=progress, confirm=confirm)
-        result = engine.run(task)
+        try:
+            result = engine.run(task)
+        except KeyboardInterrupt:
+            kept = progress.result.attempt if progress.result is not None else None
+            if kept:
+                error_line(f"the task's work so far is kept under {kept}")
+            raise
     if json_out:
         print(redact(json.dumps(result.as_dict(), ensure_ascii=False, indent=2)), file=out)
     else:
