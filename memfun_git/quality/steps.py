@@ -37,7 +37,17 @@ if TYPE_CHECKING:
 
     from memfun_git.llm.session import LMSession
 
-__all__ = ["EDIT_ONLY", "Edits", "apply_suggestions", "fix", "polish"]
+__all__ = [
+    "EDIT_ONLY",
+    "FILES_BUDGET_TOKENS",
+    "Edits",
+    "apply_answer",
+    "apply_edits",
+    "apply_suggestions",
+    "files_text",
+    "fix",
+    "polish",
+]
 
 FILES_BUDGET_TOKENS = 60_000
 """Tokens of file contents one fix or polish prompt holds; files past it are named only."""

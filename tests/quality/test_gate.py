@@ -294,3 +294,39 @@ def test_review_off_commits_after_lint(project: Path, task: Workspace) -> None:
     assert "Memfun-Gate: ruff=pass review=off" in message
     assert "review: not run" in note
     assert ran.session.usage.calls == 0
+
+
+LONG = "x = 1  # a comment that takes this line past the sixty characters the base allows\n"
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_a_loosened_ruff_toml_passes_only_when_trusted(
+    project: Path, task: Workspace, trusted: bool
+) -> None:
+    write(task, "app/core.py", LONG)
+    write(task, "ruff.toml", 'line-length = 200\n\n[lint]\nselect = ["F"]\n')
+    session = LMSession(CFG, scripted_lm([Answer(raw=PASS, step="review")] if trusted else []))
+    outcome = run_gate(
+        task,
+        sandbox_of(task, project),
+        session,
+        GateConfig(fix_rounds=0),
+        request="add a setting",
+        paths=["app/core.py", "ruff.toml"],
+        message="add x",
+        trust_config_changes=trusted,
+        environ=environ(),
+    )
+    used = "trusted: used" if trusted else "not used: linted with the base commit's"
+    assert outcome.config_changes == (f"ruff.toml (changed; {used})",)
+    if trusted:
+        assert outcome.passed
+        assert outcome.commit is not None
+        message, _, files = commit_of(task, Ran(outcome, session))
+        assert "Memfun-Gate: ruff=pass review=pass" in message
+        assert set(files) == {"app/core.py", "ruff.toml"}
+    else:
+        assert not outcome.passed
+        assert outcome.reason.startswith("ruff failed: app/core.py:1: error: E501")
+        assert task.commits == []
+        assert session.usage.calls == 0
