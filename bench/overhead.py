@@ -80,6 +80,23 @@ def make_repo(root: Path, files: int) -> Path:
     return repo
 
 
+def git_floor(repo: Path, root: Path) -> Callable[[], None]:
+    """The floor, one run per call: `git worktree add -b`, write a file, `git add`, `git
+    commit`, `git worktree remove`, as subprocesses (worktrees under `root`)."""
+    counter = iter(range(1_000_000))
+
+    def floor() -> None:
+        n = next(counter)
+        path = root / f"run-{n}"
+        _git(repo, "worktree", "add", "-q", "-b", f"floor/run-{n}", str(path))
+        (path / "added.txt").write_text(f"run {n}\n")
+        _git(path, "add", "added.txt")
+        _git(path, "commit", "-q", "-m", MESSAGE)
+        _git(repo, "worktree", "remove", str(path))
+
+    return floor
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="memfun Workspace cost beside plain git")
     parser.add_argument("--runs", type=int, default=15)
@@ -115,14 +132,7 @@ def _measure(tmp: Path, runs: int, files: int, profile: bool) -> int:
             assert result is not None
         assert not ws.path.exists()
 
-    def floor() -> None:
-        n = next(counter)
-        path = floor_root / f"run-{n}"
-        _git(repo, "worktree", "add", "-q", "-b", f"floor/run-{n}", str(path))
-        (path / "added.txt").write_text(f"run {n}\n")
-        _git(path, "add", "added.txt")
-        _git(path, "commit", "-q", "-m", MESSAGE)
-        _git(repo, "worktree", "remove", str(path))
+    floor = git_floor(repo, floor_root)
 
     cases: dict[str, Callable[[], None]] = {"memfun": memfun, "floor": floor}
     for case in cases.values():  # warm the file cache and the imports

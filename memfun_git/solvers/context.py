@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,19 +98,19 @@ def project_files(worktree: Path) -> list[FileInfo]:
             continue
         full = worktree / rel
         try:
-            if full.is_symlink() or not full.is_file():
+            # One lstat and one read a file: a task lists every file of the project.
+            st = os.lstat(full)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_FILE:
                 continue
-            size = full.stat().st_size
-            if size > _MAX_FILE:
-                continue
+            size = st.st_size
+            pattern = _NAMES.get(os.path.splitext(rel)[1])
             with full.open("rb") as handle:
-                head = handle.read(_PROBE if size > _PROBE else size)
-            if b"\0" in head:
+                data = handle.read() if pattern is not None else handle.read(_PROBE)
+            if b"\0" in data[:_PROBE]:
                 continue
             names: tuple[str, ...] = ()
-            pattern = _NAMES.get(os.path.splitext(rel)[1])
             if pattern is not None:
-                text = full.read_text(encoding="utf-8", errors="replace")
+                text = data.decode("utf-8", errors="replace")
                 names = tuple(dict.fromkeys(pattern.findall(text)))
         except OSError:
             continue
