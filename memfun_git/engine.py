@@ -129,8 +129,10 @@ class Engine:
                 status = "done"
             finally:
                 progress.attempt = workspace.attempt.ref if workspace.attempt else None
-        except KeyboardInterrupt:
-            result = self._result(task, workspace, "interrupted", "interrupted", progress)
+        except KeyboardInterrupt as exc:
+            signum = getattr(exc, "signum", None)
+            why = f"stopped by signal {signum}" if signum else "interrupted"
+            result = self._result(task, workspace, "interrupted", why, progress)
             self._finish(paths, result, started, session, events)
             raise
         except MemfunError as exc:
@@ -173,7 +175,8 @@ class Engine:
                 budget=files_budget(self.config.llm),
             )
             progress.summary = solution.summary
-            if not set(ws.dirty_paths()) & ws.touched:
+            changed = solution.paths
+            if not set(ws.dirty_paths()) & set(changed):
                 self._nothing_changed(solution)
                 return
             outcome = run_gate(
@@ -182,7 +185,7 @@ class Engine:
                 session,
                 self.config.gate,
                 request=task.request,
-                paths=sorted(ws.touched),
+                paths=changed,
                 message=commit_message(task.request, solution.summary),
                 emit=events.emit,
                 trust_config_changes=task.trust_config_changes,

@@ -152,6 +152,43 @@ def test_ctrl_c_mid_task_is_recorded_and_re_raised_keeping_the_attempt(messy: Pa
     assert _record(messy, task.id)["status"] == "interrupted"
 
 
+def test_with_changes_the_users_work_is_carried_over_and_only_the_models_is_gated(
+    messy: Path,
+) -> None:
+    """The user's uncommitted work becomes a bookkeeping commit the gate neither lints nor
+    reviews; a follow-up continues the branch."""
+    before = snapshot(messy)
+    first, _ = _run(
+        messy,
+        Answer(raw=answer("Adds greet.", NEW_MODULE), step="solve"),
+        Answer(raw=CLEAN, step="review"),
+        with_changes=True,
+    )
+    assert first.status == "done", first.error
+    carried, gated = first.commits
+    assert carried.subject == "memfun: carry over uncommitted changes"
+    assert carried.gate == "n/a (the user's uncommitted changes)"
+    assert "todo.txt" in carried.paths
+    assert (gated.paths, gated.gate) == (("src/greet.py",), "ruff=pass review=pass")
+    follow = (
+        'src/greet.py\n<<<<<<< SEARCH\n    return f"hello {name}"\n=======\n'
+        '    return f"hi {name}"\n>>>>>>> REPLACE'
+    )
+    lm = scripted_lm(
+        [Answer(raw=answer("Shorter.", follow), step="solve"), Answer(raw=CLEAN, step="review")]
+    )
+    engine = Engine(config.load(messy, environ={}), lm=lm, environ=environ())
+    task = Task(first.task.id, "say hi instead", messy, follow_up=True)
+    second = engine.run(task)
+    assert second.status == "done", second.error
+    assert second.base == gated.oid
+    (commit,) = second.commits
+    assert git(messy, "rev-parse", f"{second.branch}~1").strip() == gated.oid
+    assert "hi {name}" in git(messy, "show", f"{commit.oid}:src/greet.py")
+    assert _record(messy, task.id)["request"] == "say hi instead"
+    assert without_memfun_refs(snapshot(messy)) == without_memfun_refs(before)
+
+
 FIX_ME = """pkg/extra.py
 <<<<<<< WRITE
 import os

@@ -66,6 +66,7 @@ __all__ = [
     "ASSUMED_WINDOW",
     "Apply",
     "Solution",
+    "changed_paths",
     "files_budget",
     "pick_paths",
     "solve",
@@ -104,6 +105,23 @@ class Solution:
     context_bytes: int
     planned: bool
     """True when a planner call chose the files (a project over SMALL_PROJECT)."""
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """The paths the applied operations changed: what the gate lints, reviews and
+        commits, and nothing else (not a carried-over change of the user's)."""
+        return changed_paths(self.operations)
+
+
+def changed_paths(results: Sequence[OpResult]) -> tuple[str, ...]:
+    """The paths applied operations changed (a rename's both), in order, once each."""
+    changed: list[str] = []
+    for result in results:
+        if result.ok:
+            changed.append(result.op.path)
+            if isinstance(result.op, RenameFile):
+                changed.append(result.op.new_path)
+    return tuple(dict.fromkeys(changed))
 
 
 def files_budget(llm: LLMConfig) -> int:
@@ -316,8 +334,7 @@ def _repair(
     they are now (those refused first, then those changed, then the rest it saw); no retry
     of its own."""
     refused = [r for r in results if not r.ok]
-    changed = [_target(r.op) for r in results if r.ok]
-    paths = [r.op.path for r in refused] + changed + list(context.paths)
+    paths = [r.op.path for r in refused] + [*changed_paths(results), *context.paths]
     now = gather(worktree, paths, budget)
     reasons = "\n\n".join(_refusal_text(r) for r in refused)
     feedback = redact(
@@ -327,10 +344,6 @@ def _repair(
     )
     repair_prompt = {**prompt, "files": now.text or "(no files)"}
     return _answer(session, "repair", repair_prompt, emit, retries=0, feedback=feedback)
-
-
-def _target(op: Op) -> str:
-    return op.new_path if isinstance(op, RenameFile) else op.path
 
 
 def _refusal_text(result: OpResult) -> str:
