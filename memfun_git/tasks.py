@@ -164,6 +164,7 @@ class TaskResult:
 
     def as_dict(self) -> dict[str, Any]:
         from memfun_git.operations import describe
+        from memfun_git.redact import redact
 
         return {
             "id": self.task.id,
@@ -182,7 +183,13 @@ class TaskResult:
                 for r in self.operations
             ],
             "commands": [
-                {"argv": list(c.argv), "exit_code": c.exit_code, "seconds": round(c.seconds, 3)}
+                {
+                    "argv": list(c.argv),
+                    "exit_code": c.exit_code,
+                    "seconds": round(c.seconds, 3),
+                    "stdout": redact(c.stdout),
+                    "stderr": redact(c.stderr),
+                }
                 for c in self.commands
             ],
             "gate": self.gate.as_dict() if self.gate is not None else None,

@@ -59,6 +59,8 @@ _STEPS = {
 }
 _SHOWN_OUTPUT = 20
 """Lines of a failing linter's output the summary shows."""
+_SHOWN_TAIL = 5
+"""Last lines of a failed command's output the summary shows."""
 
 
 class TaskProgress:
@@ -133,6 +135,9 @@ def summary_lines(result: TaskResult) -> list[Line]:
         for run in result.commands:
             outcome = "passed" if run.ok else f"exit {run.exit_code}"
             lines.append((f"  run    {_command(run.argv)}  ({outcome})", None))
+            if not run.ok:
+                tail = redact(run.stderr or run.stdout).strip().splitlines()[-_SHOWN_TAIL:]
+                lines += [(f"         {text}", "dim") for text in tail]
         lines.append(("", None))
     if result.gate is not None:
         lines += _gate_lines(result.gate)

@@ -44,7 +44,7 @@ RESULT = TaskResult(
     branch="memfun/add-x-123abc",
     base="0" * 40,
     operations=(OpResult(WriteFile("src/a.py", "import os\n"), True, "created src/a.py"), REFUSED),
-    commands=(RunResult(("pytest", "-q"), 1, "", "", 0.5),),
+    commands=(RunResult(("pytest", "-q"), 1, "", "E   assert 1 == 2\n1 failed", 0.5),),
     gate=GateOutcome(
         passed=False,
         verdicts=(VERDICT,),
@@ -70,6 +70,8 @@ def test_a_failed_tasks_summary_says_why_with_the_linters_output_and_the_attempt
         "  edit   src/b.py  (refused: src/b.py: the search text was not found in the file "
         "— quote the lines exactly)",
         "  run    pytest -q  (exit 1)",
+        "         E   assert 1 == 2",
+        "         1 failed",
         "",
         "Verified: 1 lint error — ruff fail (/home/u/p/.venv/bin/ruff)",
         "  after 1 fix round",
