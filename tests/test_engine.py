@@ -27,17 +27,10 @@ from memfun_git.llm.observe import CallFinished, CallStarted
 from memfun_git.llm.scripted import Answer, engine_of, scripted_lm
 from memfun_git.tasks import Task, TaskResult
 from tests.conftest import git
-from tests.helpers.messy import make_messy_repo, snapshot, without_memfun_refs
-from tests.helpers.projects import answer, large_files, small_project
+from tests.helpers.messy import snapshot, without_memfun_refs
+from tests.helpers.projects import CLEAN, GREET, answer, large_files, messy_with_ruff, small_project
 from tests.helpers.require import need_tool
 from tests.quality.kit import environ, venv_with_ruff
-
-NEW_MODULE = """src/greet.py
-<<<<<<< WRITE
-def greet(name: str) -> str:
-    return f"hello {name}"
->>>>>>> WRITE"""
-CLEAN = "SUMMARY: adds greet as asked."
 
 
 @pytest.fixture(autouse=True)
@@ -47,12 +40,7 @@ def _bwrap() -> None:
 
 @pytest.fixture(scope="module")
 def messy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The messy repository, with ruff in its ignored .venv (as the gate looks for it)."""
-    repo = make_messy_repo(tmp_path_factory.mktemp("messy") / "repo")
-    (repo / ".git" / "info").mkdir(exist_ok=True)
-    (repo / ".git" / "info" / "exclude").write_text(".venv/\n")
-    venv_with_ruff(repo)
-    return repo
+    return messy_with_ruff(tmp_path_factory.mktemp("messy") / "repo")
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +76,7 @@ def test_a_request_becomes_a_gated_commit_and_the_users_repository_is_untouched(
     before = snapshot(messy)
     result, events = _run(
         messy,
-        Answer(raw=answer("I add greet in its own module.", NEW_MODULE), step="solve"),
+        Answer(raw=answer("I add greet in its own module.", GREET), step="solve"),
         Answer(raw=CLEAN, step="review"),
     )
     assert without_memfun_refs(snapshot(messy)) == without_memfun_refs(before)
@@ -137,7 +125,7 @@ def test_ctrl_c_mid_task_is_recorded_and_re_raised_keeping_the_attempt(messy: Pa
             raise KeyboardInterrupt
 
     cfg = config.load(messy, environ={})
-    lm = scripted_lm([Answer(raw=answer("Adding it.", NEW_MODULE), step="solve")])
+    lm = scripted_lm([Answer(raw=answer("Adding it.", GREET), step="solve")])
     task = Task.create("add a greet function", messy)
     with pytest.raises(KeyboardInterrupt):
         Engine(cfg, lm=lm, emit=interrupt).run(task)
@@ -160,7 +148,7 @@ def test_with_changes_the_users_work_is_carried_over_and_only_the_models_is_gate
     before = snapshot(messy)
     first, _ = _run(
         messy,
-        Answer(raw=answer("Adds greet.", NEW_MODULE), step="solve"),
+        Answer(raw=answer("Adds greet.", GREET), step="solve"),
         Answer(raw=CLEAN, step="review"),
         with_changes=True,
     )

@@ -15,26 +15,20 @@ import pytest
 
 from memfun_git.cli.main import run
 from tests.conftest import git
-from tests.helpers.messy import make_messy_repo, snapshot, without_memfun_refs
+from tests.helpers.messy import snapshot, without_memfun_refs
 from tests.helpers.processes import memfun_process
-from tests.helpers.projects import answer, large_files, small_project
+from tests.helpers.projects import CLEAN, GREET, answer, large_files, messy_with_ruff, small_project
 from tests.helpers.require import need_tool
 from tests.helpers.stub_llm import StubLLMServer, StubReply
 from tests.quality.kit import venv_with_ruff
 
 GH_TOKEN = "ghs_" + "R7xT2kLm9QpZ4vWc8NbY3hJd6FgS1aEu0oIq"
-NEW_MODULE = """src/greet.py
-<<<<<<< WRITE
-def greet(name: str) -> str:
-    return f"hello {name}"
->>>>>>> WRITE"""
 UNUSED_IMPORT = """src/greet.py
 <<<<<<< WRITE
 import os
 
 VALUE = 1
 >>>>>>> WRITE"""
-CLEAN = "SUMMARY: adds greet as asked."
 GARBAGE = "src/greet.py\n<<<<<<< SEARCH\nnothing closes this\n"
 
 
@@ -45,12 +39,7 @@ def _bwrap() -> None:
 
 @pytest.fixture(scope="module")
 def messy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The messy repository, with ruff in its ignored .venv (as the gate looks for it)."""
-    repo = make_messy_repo(tmp_path_factory.mktemp("messy") / "repo")
-    (repo / ".git" / "info").mkdir(exist_ok=True)
-    (repo / ".git" / "info" / "exclude").write_text(".venv/\n")
-    venv_with_ruff(repo)
-    return repo
+    return messy_with_ruff(tmp_path_factory.mktemp("messy") / "repo")
 
 
 def _model(monkeypatch: pytest.MonkeyPatch, stub: StubLLMServer, engine: str = "auto") -> None:
@@ -126,7 +115,7 @@ def test_a_task_answered_over_http_ends_in_a_gated_commit(
             "memfun: ruff failed after 1 fix round: src/greet.py:1: error: F401",
         ),
         (
-            [answer("Adds greet.", NEW_MODULE), "src/greet.py:2: error: wrong\nSUMMARY: no."],
+            [answer("Adds greet.", GREET), "src/greet.py:2: error: wrong\nSUMMARY: no."],
             {},
             2,
             "memfun: the review blocks: src/greet.py:2: error: wrong",
@@ -174,7 +163,7 @@ def test_the_summary_is_plain_text_off_a_terminal(
 ) -> None:
     repo = small_project(tmp_path / "repo")
     venv_with_ruff(repo)
-    with StubLLMServer([answer("I add greet.", NEW_MODULE), CLEAN]) as stub:
+    with StubLLMServer([answer("I add greet.", GREET), CLEAN]) as stub:
         _model(monkeypatch, stub)
         code = _memfun(repo, "add a greet function")
     out, err = capsys.readouterr()

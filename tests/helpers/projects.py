@@ -10,11 +10,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from memfun_git.solvers.context import SMALL_PROJECT
-from tests.quality.kit import make_repo
+from tests.helpers.messy import make_messy_repo
+from tests.quality.kit import make_repo, venv_with_ruff
 
-__all__ = ["APP", "answer", "large_files", "small_project"]
+__all__ = ["APP", "CLEAN", "GREET", "answer", "large_files", "messy_with_ruff", "small_project"]
 
 APP = "def add(a, b):\n    return a + b\n"
+GREET = """src/greet.py
+<<<<<<< WRITE
+def greet(name: str) -> str:
+    return f"hello {name}"
+>>>>>>> WRITE"""
+"""An operation that writes a new, lint-clean module."""
+CLEAN = "SUMMARY: adds greet as asked."
+"""A review with no findings."""
 
 
 def small_project(tree: Path, extra: dict[str, str] | None = None) -> Path:
@@ -39,3 +48,13 @@ def large_files(modules: int = 60) -> dict[str, str]:
 def answer(prose: str, *blocks: str) -> str:
     """A solver's answer: prose, then operation blocks, each separated by a blank line."""
     return "\n\n".join((prose, *blocks)) + "\n"
+
+
+def messy_with_ruff(root: Path) -> Path:
+    """The messy repository (tests/helpers/messy.py) at `root`, with ruff in its ignored
+    .venv, as the gate looks for it."""
+    repo = make_messy_repo(root)
+    (repo / ".git" / "info").mkdir(exist_ok=True)
+    (repo / ".git" / "info" / "exclude").write_text(".venv/\n")
+    venv_with_ruff(repo)
+    return repo
