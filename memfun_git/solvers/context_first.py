@@ -1,7 +1,8 @@
 """The context-first solver: the files that matter in one prompt, every change in one answer.
 
     context ─ a project under SMALL_PROJECT bytes: every file (no call)
-            └ a larger one: the planner picks files from the listing (1 call, step "plan")
+            └ a larger one: the planner picks files from the listing (1 call, step "plan";
+              solvers/planning.py)
     solve   ─ one raw-text call (step "solve") answered in the operation format
               unreadable or cut off: one retry with the error (1 call, step "solve"), then
               `LLMUnparseable` / `LLMTruncated`
@@ -49,12 +50,10 @@ from memfun_git.redact import redact
 from memfun_git.solvers.context import (
     SMALL_PROJECT,
     Context,
-    FileInfo,
-    estimate_tokens,
     gather,
-    listing,
     project_files,
 )
+from memfun_git.solvers.planning import others, plan_files
 
 if TYPE_CHECKING:
     from memfun_git.backends.protocols import RunResult, SandboxAdapter
@@ -68,7 +67,6 @@ __all__ = [
     "Solution",
     "changed_paths",
     "files_budget",
-    "pick_paths",
     "solve",
 ]
 
@@ -81,10 +79,6 @@ and no call costs more than it must."""
 PROMPT_RESERVE = 8_000
 """Tokens kept for everything else in the prompt: instructions, request, feedback."""
 MIN_FILES_BUDGET = 8_000
-LISTING_CAP = 40_000
-"""Tokens of listing the planner reads; past it, names go, then the last paths."""
-OTHERS_CAP = 4_000
-"""Tokens of the solver's list of files not shown."""
 PREVIOUS_CAP = 32_000
 """Characters of an unreadable answer shown back to the model with the error."""
 
@@ -151,7 +145,7 @@ def solve(
     planned = total >= SMALL_PROJECT
     if planned:
         emit(StepStarted("plan", f"{len(files):,} files, {total // 1024:,} KB"))
-        wanted = _plan(session, request, files, budget)
+        wanted = plan_files(session, request, files, budget)
     else:
         wanted = [info.path for info in files]
     context = gather(worktree, wanted, budget)
@@ -159,7 +153,7 @@ def solve(
     prompt = {
         "request": redact(request),
         "files": context.text or "(no files)",
-        "project": _others(files, context),
+        "project": others(files, context),
         "format": FORMAT_INSTRUCTIONS,
     }
     emit(StepStarted("solve"))
@@ -177,74 +171,6 @@ def solve(
         _refuse_twice([r for r in more if not r.ok])
     runs = _run_all(commands, sandbox, emit)
     return Solution(tuple(results), tuple(runs), summary, context.paths, context.bytes, planned)
-
-
-def _plan(session: LMSession, request: str, files: list[FileInfo], budget: int) -> list[str]:
-    from memfun_git.llm.signatures import PlanFiles
-
-    room = f"about {budget:,} tokens ({budget * 4 // 1024:,} KB); files are read in your order"
-    try:
-        answer = session.text(
-            "plan",
-            PlanFiles,
-            request=redact(request),
-            listing=_listing_within(files, LISTING_CAP),
-            budget=room,
-        )
-    except LLMTruncated as exc:
-        # A cut-off list is still a list: its whole lines are used, no call is spent again.
-        answer = exc.partial.rsplit("\n", 1)[0] if "\n" in exc.partial else ""
-    return pick_paths(answer, [info.path for info in files])
-
-
-def pick_paths(answer: str, known: Sequence[str]) -> list[str]:
-    """The known paths an answer names, one a line, in its order. Lines as models write them
-    are read: bullets, numbers, backticks, `./`, and the listing's own `path (size): names`."""
-    known_set = set(known)
-    picked: list[str] = []
-    for raw in answer.splitlines():
-        line = raw.strip().lstrip("-*•").strip()
-        head, dot, rest = line.partition(". ")
-        if dot and head.isdigit():
-            line = rest.strip()
-        line = line.split(" (", 1)[0].strip().strip("`*").removesuffix(":").strip("`")
-        line = line.removeprefix("./")
-        if line in known_set and line not in picked:
-            picked.append(line)
-    return picked
-
-
-def _listing_within(files: list[FileInfo], cap: int) -> str:
-    """The planner's listing within `cap` tokens: with names, else paths and sizes, else the
-    first paths and a count of the rest (said, never hidden)."""
-    text = listing(files)
-    if estimate_tokens(text) <= cap:
-        return text
-    lines = listing([FileInfo(info.path, info.size) for info in files]).splitlines()
-    return _lines_within(lines, cap, "files not listed")
-
-
-def _lines_within(lines: list[str], cap: int, what: str) -> str:
-    kept: list[str] = []
-    used = 0
-    for line in lines:
-        used += estimate_tokens(line) + 1
-        if used > cap:
-            kept.append(f"… and {len(lines) - len(kept):,} more {what}")
-            break
-        kept.append(line)
-    return "\n".join(kept)
-
-
-def _others(files: list[FileInfo], context: Context) -> str:
-    shown = set(context.paths)
-    others = [info.path for info in files if info.path not in shown]
-    if not others:
-        return "(none: every file of the project is shown)"
-    note = f"(over the size limit, not shown: {', '.join(context.left_out)})\n" * bool(
-        context.left_out
-    )
-    return redact(note + _lines_within(others, OTHERS_CAP, "files"))
 
 
 def _answer(

@@ -73,10 +73,11 @@ def test_a_task_answered_over_http_ends_in_a_gated_commit(
         "notes/data.txt": "alpha  \nbeta\n",
     }
     repo = small_project(tmp_path / "repo", files)
+    venv_with_ruff(repo)
     edit = "notes/data.txt\n<<<<<<< SEARCH\nalpha  \n=======\nalpha\t \n\n>>>>>>> REPLACE"
     replies = [
         StubReply("deploy/settings.py\nnotes/data.txt\n", input_tokens=3000, output_tokens=12),
-        StubReply(answer("Spacing, as asked.", edit), input_tokens=900, output_tokens=40),
+        StubReply(answer("Spacing, as asked.", edit, GREET), input_tokens=900, output_tokens=40),
         StubReply(CLEAN, input_tokens=500, output_tokens=9),
     ]
     with StubLLMServer(replies) as stub:
@@ -96,7 +97,8 @@ def test_a_task_answered_over_http_ends_in_a_gated_commit(
     assert result["usage"]["by_step"]["solve"]["input_tokens"] == 900
     assert result["files_gathered"] == ["deploy/settings.py", "notes/data.txt"]
     (commit,) = result["commits"]
-    assert commit["paths"] == ["notes/data.txt"]
+    assert commit["paths"] == ["notes/data.txt", "src/greet.py"]
+    assert commit["gate"] == "ruff=pass review=pass"
     assert git(repo, "show", f"{result['branch']}:notes/data.txt") == "alpha\t \n\nbeta\n"
     assert [r.path for r in stub.posts] == ["/v1/chat/completions"] * 3
     solve = stub.posts[1].text

@@ -17,7 +17,8 @@ from memfun_git.gitops.worktree import Workspace
 from memfun_git.llm.scripted import Answer, ScriptedCall, engine_of, scripted_lm
 from memfun_git.llm.session import LMSession
 from memfun_git.sandbox import make_sandbox
-from memfun_git.solvers.context_first import Solution, files_budget, pick_paths, solve
+from memfun_git.solvers.context_first import Solution, files_budget, solve
+from memfun_git.solvers.planning import pick_paths
 from tests.helpers.projects import APP, answer, large_files, small_project
 from tests.helpers.require import need_tool
 
