@@ -117,7 +117,8 @@ class Engine:
         events = Events(progress, *([self.emit] if self.emit is not None else []))
         session = self._session(events.emit)
         workspace = self._workspace(paths, task)
-        self._record(paths, task, {"status": "running", "branch": workspace.branch})
+        running = {"status": "running", "branch": workspace.branch, "base": task.base}
+        self._record(paths, task, {**running, "started": time.time(), "origin": task.origin})
         status: TaskStatus = "failed"
         error = ""
         try:
