@@ -158,7 +158,6 @@ class Engine:
         events: Events,
         progress: _Progress,
     ) -> None:
-        from memfun_git.edits.ops import FileOps
         from memfun_git.quality.gate import run_gate
         from memfun_git.solvers.context_first import files_budget, solve
 
@@ -170,7 +169,7 @@ class Engine:
                 ws.path,
                 task.request,
                 # The one place the solver changes files: the workspace's file operations.
-                apply=FileOps(ws).apply,
+                apply=ws.apply,
                 sandbox=sandbox,
                 emit=events.emit,
                 budget=files_budget(self.config.llm),

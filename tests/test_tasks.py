@@ -7,7 +7,7 @@ from pathlib import Path
 
 from memfun_git.backends.protocols import RunResult
 from memfun_git.edits.ops import OpResult
-from memfun_git.gitops.worktree import _valid_task_id  # pyright: ignore[reportPrivateUsage]
+from memfun_git.gitops.branches import valid_name
 from memfun_git.operations import EditFile
 from memfun_git.quality.verdicts import Finding, GateOutcome, LintVerdict, Review
 from memfun_git.tasks import CommitInfo, Task, TaskResult, new_task_id
@@ -16,7 +16,7 @@ from memfun_git.tasks import CommitInfo, Task, TaskResult, new_task_id
 def test_ids_say_what_the_task_is_and_make_valid_branch_names() -> None:
     for request in ("Add JWT auth to the Flask API!", "", "…", "a" * 300, "../../etc", "x.lock"):
         task_id = new_task_id(request)
-        assert _valid_task_id(task_id), task_id
+        assert valid_name(task_id), task_id
     assert new_task_id("Add JWT auth to the Flask API").startswith("add-jwt-auth-to-")
     assert new_task_id("same") != new_task_id("same")
 

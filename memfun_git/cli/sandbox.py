@@ -1,9 +1,10 @@
 """`memfun sandbox run`: a command run exactly as a task runs it.
 
-Without `--workspace` it makes a throwaway worktree of HEAD (never the user's own tree) and
-removes it afterwards, leaving no branch, worktree or attempt behind, also when the command
-cannot be run. The command's output passes through; its exit status is memfun's (124 when the
-time limit stopped it).
+Without `--workspace` it runs in a throwaway worktree of HEAD (`gitops.throwaway`: never the
+user's own tree, no branch, no note, no attempt, gone afterwards whatever happened); with it,
+in a task's worktree that memfun made. The command's output passes through; its exit status
+is memfun's (124 when the time limit stopped it). This module only renders: progress of a long
+copy of the user's changes and what was left out of it go to stderr.
 """
 
 from __future__ import annotations
@@ -11,15 +12,19 @@ from __future__ import annotations
 import math
 import os
 import sys
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from memfun_git import config
 from memfun_git.backends.protocols import RunResult, SandboxAdapter
-from memfun_git.errors import RepoError, UsageError
-from memfun_git.gitops.repo import RepoPaths, discover, require_repo
+from memfun_git.errors import UsageError
+from memfun_git.gitops.repo import require_repo
 from memfun_git.redact import redact, register_environ
+
+if TYPE_CHECKING:
+    from memfun_git.gitops.limits import Progress
+    from memfun_git.gitops.throwaway import Throwaway
 
 __all__ = ["run_sandbox"]
 
@@ -34,7 +39,8 @@ def run_sandbox(
     timeout: float | None,
     with_changes: bool = False,
 ) -> int:
-    from memfun_git.gitops.worktree import Workspace, worktree_root
+    from memfun_git.gitops.create import worktree_root
+    from memfun_git.gitops.throwaway import Throwaway, task_worktree
     from memfun_git.sandbox import make_sandbox
 
     if not command or not command[0].strip():
@@ -52,58 +58,44 @@ def run_sandbox(
     register_environ(os.environ, cfg.sandbox.extra_env)
     confirm = _confirm if sys.stdin.isatty() else None
     if workspace is not None:
-        tree = discover(workspace)
-        if tree is None or tree.workdir is None or tree.common_dir != paths.common_dir:
-            raise RepoError(
-                f"{workspace} is not a worktree of {paths.workdir}",
-                "pass the folder of one of this repository's task worktrees",
-            )
-        if tree.workdir in (paths.workdir, _main_tree(paths)) or tree.git_dir == tree.common_dir:
-            raise UsageError(
-                "--workspace names your own working tree",
-                "pass a task's worktree, or leave --workspace out for a throwaway one",
-            )
-        branch = _branch_of(tree.workdir)
-        if not branch.startswith(("refs/heads/memfun/", "refs/heads/memfun-agents/")):
-            raise UsageError(
-                f"--workspace {workspace} is not a memfun task's worktree "
-                f"(it has {branch.removeprefix('refs/heads/') or 'no branch'} checked out)",
-                "pass a task's worktree, or leave --workspace out for a throwaway one",
-            )
+        tree = task_worktree(paths, workspace)
+        sandbox = make_sandbox(
+            cfg.sandbox, tree, user_tree=paths.workdir, common_dir=paths.common_dir, confirm=confirm
+        )
+        return _show(_run_streamed(sandbox, tree, command, cwd, timeout))
+    root = worktree_root(cfg.workspace.root) if cfg.workspace.root else None
+    with Throwaway(paths, root=root, with_changes=with_changes, on_progress=_progress) as tw:
+        if tw.carried is not None and tw.carried.left_out:
+            print(f"memfun: not copied in: {_left_out(tw)}", file=sys.stderr, flush=True)
         sandbox = make_sandbox(
             cfg.sandbox,
-            tree.workdir,
+            tw.path,
             user_tree=paths.workdir,
             common_dir=paths.common_dir,
             confirm=confirm,
         )
-        return _show(_run_streamed(sandbox, tree.workdir, command, cwd, timeout))
-    root = worktree_root(cfg.workspace.root) if cfg.workspace.root else None
-    failure: BaseException | None = None
-    result = None
-    throwaway = Workspace(
-        paths, f"sandbox-{uuid.uuid4().hex[:8]}", root=root, with_changes=with_changes
-    )
-    with throwaway as ws:
-        try:
-            sandbox = make_sandbox(
-                cfg.sandbox,
-                ws.path,
-                user_tree=paths.workdir,
-                common_dir=paths.common_dir,
-                confirm=confirm,
-            )
-            result = _run_streamed(sandbox, ws.path, command, cwd, timeout)
-        except BaseException as exc:
-            # Raised inside the Workspace, this would be kept as a failed task's attempt.
-            failure = exc
-        # A throwaway worktree: what the command left there is not kept.
-        _discard(ws.path)
-    # With --with-changes the throwaway branch holds a copy of the user's changes: not kept.
-    _drop_branch(paths, throwaway.branch)
-    if failure is not None:
-        raise failure
+        result = _run_streamed(sandbox, tw.path, command, cwd, timeout)
     return _show(result)
+
+
+def _left_out(tw: Throwaway) -> str:
+    from memfun_git.gitops.limits import describe_left_out
+
+    assert tw.carried is not None
+    return describe_left_out(tw.carried.left_out, tw.limits)
+
+
+def _progress(progress: Progress) -> None:
+    """Progress of a long copy on stderr: one line updated in place on a terminal."""
+    line = (
+        f"memfun: copying your uncommitted changes: {progress.done:,} of {progress.total:,} "
+        f"paths, {progress.bytes_done / 1_000_000:,.0f} MB"
+    )
+    if sys.stderr.isatty():
+        end = "\n" if progress.finished else ""
+        print(f"\r\x1b[K{line}", end=end, file=sys.stderr, flush=True)
+    else:
+        print(line, file=sys.stderr, flush=True)
 
 
 def _run_streamed(
@@ -127,30 +119,6 @@ def _relative(start: Path, workdir: Path) -> str:
         return str(start.resolve().relative_to(workdir)) or "."
     except ValueError:
         return "."
-
-
-def _branch_of(worktree: Path) -> str:
-    import pygit2
-
-    repo = pygit2.Repository(str(worktree))
-    return "" if repo.head_is_detached or repo.head_is_unborn else repo.head.name
-
-
-def _drop_branch(paths: RepoPaths, branch: str) -> None:
-    import pygit2
-
-    assert paths.workdir is not None
-    ref = pygit2.Repository(str(paths.workdir)).branches.local.get(branch)
-    if ref is not None:
-        ref.delete()
-
-
-def _main_tree(paths: RepoPaths) -> Path | None:
-    """The repository's main working tree (where memfun was started may be a linked one)."""
-    import pygit2
-
-    workdir = pygit2.Repository(str(paths.common_dir)).workdir
-    return Path(workdir).resolve() if workdir else None
 
 
 def _show(result: RunResult | None) -> int:
@@ -200,13 +168,6 @@ class _Stream:
             if pending:
                 self._write(fd, bytes(pending))
                 pending.clear()
-
-
-def _discard(worktree: Path) -> None:
-    """Put the throwaway worktree back to HEAD without following links the command planted."""
-    from memfun_git.gitops.worktree import discard_changes
-
-    discard_changes(worktree)
 
 
 def _confirm(argv: list[str]) -> bool:

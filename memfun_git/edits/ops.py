@@ -25,8 +25,9 @@ Rules (ARCHITECTURE.md "File safety", issue 12):
   keeps CRLF); `write_file` onto a CRLF file writes the new content with CRLF too.
 - Writes go to a temporary file renamed over the old one (mode kept): a hard link to a file
   outside the worktree is never written through.
-- Every applied operation adds its paths to `workspace.touched`, so committing
-  `sorted(workspace.touched)` commits exactly what the operations changed.
+- Each `OpResult` names the paths its operation changed (both, for a rename);
+  `Workspace.apply` records them, so committing `sorted(workspace.touched)` commits exactly
+  what the operations changed.
 - Read cache: a file whose stat (mtime, ctime, size, inode) is unchanged is not read again,
   unless its mtime was too close to the read to trust (git's "racy git" rule); `disk_reads`
   counts real reads. `read()` says whether the content (its MD5) is what the previous read
@@ -97,6 +98,8 @@ class OpResult:
     refusal: Refusal | None = None
     """For a refused operation: why, as data. A value, not the exception: events stay
     immutable and keep no traceback (and the frames it holds) alive."""
+    paths: tuple[str, ...] = ()
+    """The paths the operation changed (none when refused or when nothing changed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +198,7 @@ class FileOps:
         """How many times a file's bytes were read from disk (cache misses)."""
         self._cache: dict[str, _Entry] = {}
         self._returned: dict[str, str] = {}
+        self._changed: list[str] = []
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -301,7 +305,7 @@ class FileOps:
         with _os_errors(rel):
             os.unlink(full)
         self._cache.pop(rel, None)
-        self.workspace.touched.add(rel)
+        self._changed.append(rel)
         return f"deleted {rel}"
 
     def rename_file(self, path: str, new_path: str) -> str:
@@ -319,7 +323,7 @@ class FileOps:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.rename(full, target)
         self._cache.pop(rel, None)
-        self.workspace.touched.update((rel, new_rel))
+        self._changed += (rel, new_rel)
         return f"renamed {rel} to {new_rel}"
 
     def apply(self, ops: Iterable[Op]) -> list[OpResult]:
@@ -327,6 +331,7 @@ class FileOps:
         results: list[OpResult] = []
         for op in ops:
             matched: EditMatch | None = None
+            self._changed = []
             try:
                 match op:
                     case WriteFile(path, content):
@@ -340,7 +345,9 @@ class FileOps:
             except EditError as exc:
                 results.append(OpResult(op, False, str(exc), refusal=exc.refusal))
             else:
-                results.append(OpResult(op, True, message, match=matched))
+                results.append(
+                    OpResult(op, True, message, match=matched, paths=tuple(self._changed))
+                )
         return results
 
     def _writable(self, what: str, rel: str) -> None:
@@ -377,7 +384,7 @@ class FileOps:
                 tmp.unlink(missing_ok=True)
                 raise
             self._remember(rel, os.lstat(full), decoded, data)
-        self.workspace.touched.add(rel)
+        self._changed.append(rel)
 
 
 @contextmanager

@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from memfun_git.errors import RepoError
+from memfun_git.gitops.files import Kinds, shown
 from memfun_git.gitops.git import git_program, run_git
+from memfun_git.gitops.limits import MAX_FILE_BYTES
 from memfun_git.redact import redact
 
 if TYPE_CHECKING:
@@ -47,10 +49,6 @@ __all__ = [
 NOTES_REF = "refs/notes/memfun"
 FALLBACK_NAME = "memfun"
 FALLBACK_EMAIL = "memfun@localhost"
-MAX_FILE_BYTES = 100 * 1024 * 1024
-"""Larger files are never staged (GitHub refuses them too): a sandboxed command makes a sparse
-file of any size in an instant, and libgit2 would read and compress all of it into the user's
-object store. An attempt keeps such a file in the worktree instead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,10 +154,13 @@ def stage(
 ) -> tuple[str, ...]:
     """Put exactly `paths` (relative, '/'-separated) into the worktree's index; return them.
 
-    A file over `max_file_bytes` is refused (None: any size, for the user's own files)."""
+    Each path is staged as it is on disk, looked at without following links: a file or a
+    link is added; a path that is gone (or lies below a link or a file, which git never
+    descends into) is removed; a path that is now a folder loses its old entry (the folder's
+    files are paths of their own). A file over `max_file_bytes` is refused (None: any size)."""
     import pygit2
 
-    workdir = Path(repo.workdir)
+    kinds = Kinds(Path(repo.workdir))
     wanted = sorted(set(paths))
     index = repo.index
     # From disk, always: an earlier call that failed half-way must not leave paths staged in
@@ -178,19 +179,21 @@ def stage(
                 elif rel in index:
                     index.remove(rel)
         for rel in wanted:
-            full = workdir / rel
-            if max_file_bytes is not None and full.is_file() and not full.is_symlink():
-                size = full.stat().st_size
-                if size > max_file_bytes:
-                    raise RepoError(
-                        f"{rel} is {size:,} bytes, over the {max_file_bytes:,} bytes a commit "
-                        "may hold in one file",
-                        "leave it out of the commit (or in Git LFS)",
-                    )
-            if full.is_symlink() or full.is_file():
+            kind = kinds.of(rel)
+            if max_file_bytes is not None and kind.kind == "file" and kind.size > max_file_bytes:
+                raise RepoError(
+                    f"{shown(rel)} is {kind.size:,} bytes, over the {max_file_bytes:,} bytes a "
+                    "commit may hold in one file",
+                    "leave it out of the commit (or in Git LFS)",
+                )
+            if kind.kind in ("file", "link"):
                 index.add(rel)
-            elif full.exists():
-                raise IsADirectoryError(f"{rel} is a folder; stage the files in it")
+            elif kind.kind == "folder" and rel not in index:
+                raise RepoError(
+                    f"{shown(rel)} is a folder", "name the files in it to commit them one by one"
+                )
+            elif kind.kind == "special":
+                raise RepoError(f"{shown(rel)} is not a regular file", "leave it out")
             else:
                 try:
                     index.remove(rel)

@@ -1,194 +1,215 @@
 """`memfun gc`: remove memfun's worktrees, branches and attempts that hold no work.
 
-Looked at: every worktree of the repository whose branch is memfun's own (wherever it lives),
-every `memfun/*` and `memfun-agents/*` branch, and every attempt ref. Nothing holding work is
-removed without `force`:
+gc is the only code that deletes branches. Its rules, each decided by data:
+- a worktree is memfun's only when it holds memfun's record naming its own folder
+  (`gitops.records`); a worktree the user made is never removed, whatever branch it has;
+- a worktree whose owner process still runs is in use; a throwaway (`memfun sandbox run`)
+  whose run has ended goes without asking; a locked worktree stays;
+- a worktree whose branch is also checked out elsewhere is left alone, forced or not;
+- a worktree whose folder (or `.git` file) is gone is removable;
+- before any status call the worktree is tidied (`tidy_tree`: permissions restored, pipes and
+  sockets removed; libgit2 blocks on a pipe named `.gitignore`), even in a dry run;
 - a worktree with uncommitted changes, or untracked files that are not ignored (caches are not
-  work), is kept; a worktree whose branch is checked out elsewhere too is left alone;
-- a branch with commits that are not delivered (reachable from no ref that is not memfun's
-  own) is kept; forced, its tip is kept under `refs/memfun/attempts/` first;
-- attempts older than `[workspace] keep_attempts_days` go.
-Removal never follows a symlink out of a worktree.
+  work), is kept without `force`;
+- a branch checked out anywhere stays; a delivered branch (its tip reachable from a ref that
+  is not memfun's own) goes; an undelivered one stays without `force`, and forced, its tip is
+  first kept as an attempt (`GcItem.keep_tip`) under a bookkeeping commit made now;
+- attempts older than `[workspace] keep_attempts_days` go;
+- trash folders that interrupted removals left under memfun's worktree folder go.
+Removal never follows a link out of a worktree. `apply` reports each item after acting on it.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from memfun_git.gitops.lfs import lfs_unchanged
-from memfun_git.gitops.repo import RepoPaths
-from memfun_git.gitops.worktree import (
+from memfun_git.errors import MemfunError
+from memfun_git.gitops.attempts import attempt_refs, save_attempt
+from memfun_git.gitops.branches import (
     AGENT_BRANCH_PREFIX,
     BRANCH_PREFIX,
-    attempt_refs,
-    remove_empty_parents,
-    remove_worktree_dir,
-    save_attempt,
+    is_ours,
+    slug_of_branch,
 )
+from memfun_git.gitops.commit import Trailers, identity
+from memfun_git.gitops.create import repo_key, worktree_root
+from memfun_git.gitops.files import shown_list
+from memfun_git.gitops.records import Checkout, checkouts
+from memfun_git.gitops.removal import TRASH_PREFIX, remove_worktree
+from memfun_git.gitops.repo import RepoPaths
+from memfun_git.gitops.signals import no_interrupts
+from memfun_git.gitops.status import dirty_paths
+from memfun_git.gitops.throwaway import dead_throwaway
+from memfun_git.gitops.tidy import remove_tree, tidy_tree
 
 if TYPE_CHECKING:
     import pygit2
 
-__all__ = ["GcItem", "apply", "plan"]
+__all__ = ["GcItem", "GcOutcome", "apply", "plan"]
 
-Kind = Literal["worktree", "branch", "attempt"]
-_OURS = ("refs/heads/" + BRANCH_PREFIX, "refs/heads/" + AGENT_BRANCH_PREFIX, "refs/memfun/")
+logger = logging.getLogger(__name__)
 
-
-_THROWAWAY = "memfun/sandbox-"
+Kind = Literal["worktree", "branch", "attempt", "folder"]
 
 
 @dataclass(frozen=True, slots=True)
 class GcItem:
     kind: Kind
     name: str
-    """Worktree: its branch; branch: its name; attempt: its ref."""
+    """Worktree: its branch (or its name when detached); branch: its name; attempt: its ref;
+    folder: its path."""
     remove: bool
     reason: str
     path: str = ""
     """A worktree's folder."""
     worktree: str = ""
     """A worktree's name in git's metadata."""
+    keep_tip: bool = False
+    """A branch removed by force: its tip is kept as an attempt first."""
 
 
-def _head_of(git_dir: Path) -> str | None:
-    """The branch a checkout has checked out, read from its HEAD file (None when detached)."""
+@dataclass(frozen=True, slots=True)
+class GcOutcome:
+    item: GcItem
+    removed: bool
+    error: str = ""
+    """Why a removal failed ('' when it did not, or when the item was kept)."""
+
+
+def plan(
+    paths: RepoPaths,
+    *,
+    force: bool = False,
+    keep_attempts_days: int = 30,
+    now: float | None = None,
+    root: Path | None = None,
+) -> list[GcItem]:
+    """What gc would remove and keep, and why. Changes nothing but tidying memfun's own
+    worktrees before reading them."""
+    import pygit2
+
+    user = pygit2.Repository(str(paths.common_dir))
+    common = paths.common_dir
+    found = checkouts(common)
+    main_branch = _main_branch(common)
+    # branch ref -> the folders it stays checked out in, once gc is done
+    staying: dict[str, list[str]] = {}
+    if main_branch and user.workdir:
+        staying[main_branch] = [str(Path(user.workdir))]
+    items: list[GcItem] = []
+    for checkout in found:
+        item = _judge(checkout, found, main_branch, user, force)
+        if item is not None:
+            items.append(item)
+        if checkout.branch and (item is None or not item.remove):
+            staying.setdefault(checkout.branch, []).append(str(checkout.folder))
+    items += _branches(user, staying, force)
+    items += _attempts(user, keep_attempts_days, now)
+    base = (root if root is not None else worktree_root()) / repo_key(paths)
+    if base.is_dir():
+        items += [
+            GcItem("folder", str(trash), True, "left by an interrupted removal", str(trash))
+            for trash in sorted(base.iterdir())
+            if trash.name.startswith(TRASH_PREFIX) and not trash.is_symlink()
+        ]
+    return items
+
+
+def _main_branch(common: Path) -> str | None:
     try:
-        text = (git_dir / "HEAD").read_text().strip()
+        text = (common / "HEAD").read_text().strip()
     except OSError:
         return None
-    return text[5:].strip() if text.startswith("ref:") else None
+    return text[4:].strip() if text.startswith("ref:") else None
 
 
-def _checkouts(
-    user: pygit2.Repository, common: Path
-) -> tuple[dict[str, list[str]], list[tuple[str, str, Path]]]:
-    """Where each branch is checked out (the main tree and every linked worktree, whichever
-    of them gc runs in), and memfun's own worktrees as (name, branch, folder)."""
-    import pygit2
+def _judge(
+    c: Checkout,
+    everyone: list[Checkout],
+    main_branch: str | None,
+    user: pygit2.Repository,
+    force: bool,
+) -> GcItem | None:
+    """The verdict on one linked worktree (None: the user's, on a branch not memfun's)."""
+    short = (c.branch or "").removeprefix("refs/heads/") or c.name
 
-    checkouts: dict[str, list[str]] = {}
-    main_workdir = pygit2.Repository(str(common)).workdir
-    main_branch = _head_of(common)
-    if main_workdir and main_branch:
-        checkouts.setdefault(main_branch, []).append(str(Path(main_workdir)))
-    ours: list[tuple[str, str, Path]] = []
-    for name in user.list_worktrees():
-        branch = _head_of(common / "worktrees" / name)
-        if branch is None:
-            continue
-        folder = Path(user.lookup_worktree(name).path)
-        checkouts.setdefault(branch, []).append(str(folder))
-        if _is_ours(branch):
-            ours.append((name, branch, folder))
-    return checkouts, ours
+    def verdict(remove: bool, reason: str) -> GcItem:
+        return GcItem("worktree", short, remove, reason, str(c.folder), c.name)
 
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
-def _is_ours(ref: str) -> bool:
-    return ref.startswith(_OURS)
-
-
-def _dirty(path: Path) -> list[str]:
-    import pygit2
-    from pygit2.enums import FileStatus
-
-    repo = pygit2.Repository(str(path))
+    if not c.ours:
+        return verdict(False, "made by you, not by memfun") if is_ours(c.branch or "") else None
+    assert c.record is not None
+    if dead_throwaway(c):
+        return verdict(True, "a throwaway worktree of a memfun sandbox run that ended")
+    if c.locked:
+        return verdict(False, "locked (git worktree lock)")
+    if c.record.owner is not None and c.record.in_use:
+        return verdict(False, f"in use by a running memfun (process {c.record.owner.pid})")
+    elsewhere = sorted(str(o.folder) for o in everyone if o.branch == c.branch and o.name != c.name)
+    if c.branch and c.branch == main_branch and user.workdir:
+        elsewhere = sorted([str(Path(user.workdir)), *elsewhere])
+    if c.branch and elsewhere:
+        # Removing it would pull the branch from under a checkout.
+        return verdict(False, f"its branch is checked out in {', '.join(elsewhere)}")
+    if not c.folder.exists():
+        return verdict(True, "its folder is gone")
+    if not (c.folder / ".git").is_file():
+        return verdict(True, "its folder has lost its .git file")
     try:
-        return sorted(
-            rel
-            for rel, status in repo.status(untracked_files="all").items()
-            if not status & FileStatus.IGNORED
-            and status != FileStatus.CURRENT
-            and not (status == FileStatus.WT_MODIFIED and lfs_unchanged(repo, rel))
-        )
+        tidy_tree(c.folder)
+        dirty = _dirty(c.folder)
+    except (OSError, MemfunError) as exc:
+        return verdict(False, f"cannot be read ({exc})")
+    if dirty and not force:
+        return verdict(False, f"holds uncommitted work: {shown_list(dirty)}")
+    return verdict(
+        True, "forced: uncommitted work dropped" if dirty else "all its work is committed"
+    )
+
+
+def _dirty(folder: Path) -> list[str]:
+    import pygit2
+
+    try:
+        repo = pygit2.Repository(str(folder))
+    except pygit2.GitError as exc:
+        raise OSError(str(exc)) from None
+    try:
+        return dirty_paths(repo)
+    except pygit2.GitError as exc:
+        raise OSError(str(exc)) from None
     finally:
         repo.free()
 
 
-def plan(
-    paths: RepoPaths, *, force: bool = False, keep_attempts_days: int = 30, now: float | None = None
-) -> list[GcItem]:
-    """What gc would remove and keep, and why; changes nothing."""
+def _branches(user: pygit2.Repository, staying: dict[str, list[str]], force: bool) -> list[GcItem]:
     import pygit2
-
-    assert paths.workdir is not None
-    user = pygit2.Repository(str(paths.workdir))
-    items: list[GcItem] = []
-    checkouts, ours = _checkouts(user, paths.common_dir)
-    # branch ref -> the folders it stays checked out in, once gc is done
-    checked_out: dict[str, list[str]] = {}
-    ours_folders = {str(folder) for _, _, folder in ours}
-    for branch, folders in checkouts.items():
-        kept = [f for f in folders if f not in ours_folders]
-        if kept:
-            checked_out[branch] = kept
-    for name, branch, folder in ours:
-        short = branch.removeprefix("refs/heads/")
-        elsewhere = sorted(f for f in checkouts[branch] if f != str(folder))
-        if elsewhere:
-            # Left alone, forced or not: removing it would pull the branch from under a checkout.
-            items.append(
-                GcItem(
-                    "worktree",
-                    short,
-                    False,
-                    f"its branch is checked out in {', '.join(elsewhere)}",
-                    str(folder),
-                    name,
-                )
-            )
-            checked_out.setdefault(branch, []).append(str(folder))
-            continue
-        if not folder.exists():
-            items.append(GcItem("worktree", short, True, "its folder is gone", str(folder), name))
-            continue
-        dirty = _dirty(folder)
-        if dirty and short.startswith(_THROWAWAY):
-            # `memfun sandbox run`'s own worktree, left by a killed run: never anyone's work.
-            items.append(
-                GcItem("worktree", short, True, "a throwaway sandbox worktree", str(folder), name)
-            )
-            continue
-        if dirty and not force:
-            shown = ", ".join(dirty[:3]) + (f" and {len(dirty) - 3} more" if len(dirty) > 3 else "")
-            items.append(
-                GcItem(
-                    "worktree", short, False, f"holds uncommitted work: {shown}", str(folder), name
-                )
-            )
-            checked_out.setdefault(branch, []).append(str(folder))
-            continue
-        reason = "forced: uncommitted work dropped" if dirty else "all its work is committed"
-        items.append(GcItem("worktree", short, True, reason, str(folder), name))
 
     # Notes annotate commits but deliver nothing. Sorted: the same delivering ref is named
     # on every run.
-    others = [
-        r
-        for r in sorted(user.references)
-        if r.startswith("refs/") and not _is_ours(r) and not r.startswith("refs/notes/")
-    ]
     targets: list[tuple[str, pygit2.Oid]] = []
-    for ref in others:
+    for ref in sorted(user.references):
+        if not ref.startswith("refs/") or is_ours(ref) or ref.startswith("refs/notes/"):
+            continue
         try:
             targets.append((ref, user.references[ref].peel(pygit2.Commit).id))
         except (pygit2.InvalidSpecError, ValueError, KeyError):
             continue
+    items: list[GcItem] = []
     for short in sorted(
         b for b in user.branches.local if b.startswith((BRANCH_PREFIX, AGENT_BRANCH_PREFIX))
     ):
-        ref = "refs/heads/" + short
-        if ref in checked_out:
-            where = ", ".join(sorted(checked_out[ref]))
-            items.append(GcItem("branch", short, False, f"checked out in {where}"))
+        where = staying.get("refs/heads/" + short)
+        if where:
+            items.append(
+                GcItem("branch", short, False, f"checked out in {', '.join(sorted(where))}")
+            )
             continue
         tip = user.branches.local[short].peel(pygit2.Commit).id
         delivered = next(
@@ -199,33 +220,31 @@ def plan(
             continue
         count = _undelivered(user, tip, [oid for _, oid in targets])
         if force:
-            items.append(
-                GcItem(
-                    "branch",
-                    short,
-                    True,
-                    f"forced: {_plural(count, 'undelivered commit')} kept as an attempt",
-                )
-            )
+            reason = f"forced: {_plural(count, 'undelivered commit')} kept as an attempt"
+            items.append(GcItem("branch", short, True, reason, keep_tip=True))
         else:
-            items.append(
-                GcItem(
-                    "branch",
-                    short,
-                    False,
-                    f"{_plural(count, 'commit')} not delivered anywhere (--force)",
-                )
-            )
+            reason = f"{_plural(count, 'commit')} not delivered anywhere (--force)"
+            items.append(GcItem("branch", short, False, reason))
+    return items
 
-    limit = (time.time() if now is None else now) - keep_attempts_days * 86400
+
+def _attempts(user: pygit2.Repository, days: int, now: float | None) -> list[GcItem]:
+    import pygit2
+
+    limit = (time.time() if now is None else now) - days * 86400
+    items: list[GcItem] = []
     for ref in attempt_refs(user):
         commit = user.references[ref].peel(pygit2.Commit)
         if commit.commit_time < limit:
-            items.append(GcItem("attempt", ref, True, f"older than {keep_attempts_days} days"))
+            items.append(GcItem("attempt", ref, True, f"older than {days} days"))
         else:
-            days = max(1, math.ceil((commit.commit_time - limit) / 86400))
-            items.append(GcItem("attempt", ref, False, f"kept {_plural(days, 'more day')}"))
+            left = max(1, math.ceil((commit.commit_time - limit) / 86400))
+            items.append(GcItem("attempt", ref, False, f"kept {_plural(left, 'more day')}"))
     return items
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def _undelivered(user: pygit2.Repository, tip: pygit2.Oid, hide: list[pygit2.Oid]) -> int:
@@ -241,41 +260,63 @@ def _undelivered(user: pygit2.Repository, tip: pygit2.Oid, hide: list[pygit2.Oid
     return sum(1 for _ in walker)
 
 
-def apply(paths: RepoPaths, items: list[GcItem]) -> None:
-    """Carry out the removals of a plan."""
+def apply(
+    paths: RepoPaths,
+    items: list[GcItem],
+    on_outcome: Callable[[GcOutcome], None] | None = None,
+) -> list[GcOutcome]:
+    """Carry out a plan's removals in order; report each item (`on_outcome`) once acted on.
+
+    A removal that fails is reported as such and the next item is tried."""
     import pygit2
 
-    assert paths.workdir is not None
-    user = pygit2.Repository(str(paths.workdir))
+    user = pygit2.Repository(str(paths.common_dir))
+    outcomes: list[GcOutcome] = []
     for item in items:
-        if not item.remove:
-            continue
-        if item.kind == "worktree":
-            remove_worktree_dir(Path(item.path))
-            if item.worktree in user.list_worktrees():
-                user.lookup_worktree(item.worktree).prune(True)
-            remove_empty_parents(Path(item.path), Path(user.path))
-        elif item.kind == "branch":
-            branch = user.branches.local.get(item.name)
-            if branch is None:
-                continue
-            if item.reason.startswith("forced"):
-                _keep_as_attempt(user, item.name, str(branch.target))
-            branch.delete()
-        else:
+        outcome = GcOutcome(item, False)
+        if item.remove:
+            try:
+                _remove(user, paths.common_dir, item)
+            except (OSError, pygit2.GitError, MemfunError) as exc:
+                outcome = GcOutcome(item, False, str(exc) or type(exc).__name__)
+                logger.warning("gc could not remove %s %s: %s", item.kind, item.name, outcome.error)
+            else:
+                outcome = GcOutcome(item, True)
+                logger.info("gc removed %s %s: %s", item.kind, item.name, item.reason)
+        outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+    return outcomes
+
+
+def _remove(user: pygit2.Repository, common: Path, item: GcItem) -> None:
+    if item.kind == "worktree":
+        remove_worktree(user, common, Path(item.path), item.worktree)
+    elif item.kind == "folder":
+        remove_tree(Path(item.path))
+    elif item.kind == "attempt":
+        with no_interrupts():
             if item.name in user.references:
                 user.references.delete(item.name)
+    else:
+        branch = user.branches.local.get(item.name)
+        if branch is None:
+            return
+        with no_interrupts():
+            if item.keep_tip:
+                _keep_as_attempt(user, item.name, str(branch.target))
+            branch.delete()
 
 
 def _keep_as_attempt(user: pygit2.Repository, branch: str, oid: str) -> None:
-    """Keep a branch's tip as an attempt made now: a commit on top of it (same tree), so the
-    retention period counts from today, not from the tip's own date."""
+    """Keep a branch's tip as an attempt made now: a bookkeeping commit on top of it (same
+    tree), so the retention period counts from today, not from the tip's own date."""
     import pygit2
-
-    from memfun_git.gitops.commit import identity
 
     tip = user.revparse_single(oid).peel(pygit2.Commit)
     author, committer = identity(user)
-    message = f"memfun: kept {branch} when gc --force removed it\n"
+    slug = slug_of_branch(branch)
+    trailers = Trailers(slug, "memfun", "n/a (the tip of a branch gc --force removed)")
+    message = f"memfun: kept {branch} when gc --force removed it\n\n{trailers.render()}\n"
     kept = user.create_commit(None, author, committer, message, tip.tree_id, [tip.id])
-    save_attempt(user, branch.split("/", 1)[1].replace("/", "-"), str(kept))
+    save_attempt(user, slug, str(kept))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,8 +15,10 @@ _LFS_SPEC = b"version https://git-lfs.github.com/spec/v1\n"
 
 
 def is_lfs(repo: pygit2.Repository, rel: str) -> bool:
-    """True when `.gitattributes` routes `rel` through the Git LFS filter."""
-    return repo.get_attr(rel, "filter") == "lfs"
+    """True when `.gitattributes` routes `rel` through the Git LFS filter.
+
+    The path goes to libgit2 as bytes: a name that is not UTF-8 would not encode as text."""
+    return repo.get_attr(os.fsencode(rel), "filter") == "lfs"
 
 
 def lfs_unchanged(repo: pygit2.Repository, rel: str) -> bool:
@@ -28,12 +31,12 @@ def lfs_unchanged(repo: pygit2.Repository, rel: str) -> bool:
 
     import pygit2
 
-    if repo.get_attr(rel, "filter") != "lfs":
+    if not is_lfs(repo, rel):
         return False
     full = Path(repo.workdir) / rel
     try:
         blob = repo.get(repo.index[rel].id)
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, UnicodeError):
         return False
     if not isinstance(blob, pygit2.Blob) or full.is_symlink() or not full.is_file():
         return False

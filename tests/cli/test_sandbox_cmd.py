@@ -9,8 +9,10 @@ attempts as the Python API's are tried here, and the user's machine checked on t
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -19,7 +21,7 @@ import pytest
 from memfun_git.cli.main import run
 from memfun_git.gitops.repo import require_repo
 from memfun_git.gitops.worktree import Workspace
-from tests.helpers.messy import run_git
+from tests.helpers.messy import Child, run_git, snapshot
 from tests.helpers.require import need_tool
 from tests.helpers.sandboxes import (
     ATTEMPTS,
@@ -58,6 +60,7 @@ def worktree_root() -> Path:
 def assert_no_leftovers(user: User) -> None:
     """No memfun branch, attempt or worktree, and no worktree folder on disk."""
     assert run_git(user.tree, "for-each-ref", "refs/heads/memfun", "refs/memfun") == ""
+    assert run_git(user.tree, "for-each-ref", "refs/notes") == ""  # throwaways write no note
     listed = run_git(user.tree, "worktree", "list", "--porcelain").splitlines()
     assert [line for line in listed if line.startswith("worktree ")] == [f"worktree {user.tree}"]
     root = worktree_root()
@@ -84,7 +87,7 @@ def test_throwaway_worktree_is_made_and_removed(
     assert (code, err) == (0, "")
     where, branch, dirty = out.splitlines()
     assert Path(where).parent.parent == worktree_root()
-    assert branch.startswith("memfun/sandbox-")
+    assert branch == "HEAD"  # detached: nothing under refs/heads for a push --all
     assert dirty == "0"  # HEAD, not the user's uncommitted work
     assert not Path(where).exists()
     assert_no_leftovers(user)
@@ -329,4 +332,77 @@ def test_cleanup_never_writes_through_a_link_the_command_planted(
     )  # fmt: skip
     assert code == 0
     assert sorted(p.name for p in outside.iterdir()) == before
+    assert_no_leftovers(user)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGHUP])
+def test_a_killed_run_leaves_nothing_to_publish_and_the_next_run_removes_it(
+    user: User, capsys: pytest.CaptureFixture[str], signum: int
+) -> None:
+    """After SIGKILL or SIGHUP a `--with-changes` run left `memfun/sandbox-*` under refs/heads,
+    its commit holding the user's uncommitted and untracked files (`git push --all` would
+    publish them), and its worktree behind."""
+    (user.tree / "credentials.env").write_text("KEY=not ignored, not committed\n")
+    child = Child(
+        "-C", str(user.tree), "sandbox", "run", "--with-changes", "--",
+        "sh", "-c", "echo ready; sleep 120",
+    )  # fmt: skip
+    child.wait_for("ready")
+    child.kill(signum)
+    assert (
+        run_git(user.tree, "for-each-ref", "refs/heads/memfun", "refs/memfun", "refs/notes") == ""
+    )
+    code, _, _ = memfun(capsys, "-C", str(user.tree), "sandbox", "run", "--", "true")
+    assert code == 0
+    assert_no_leftovers(user)
+
+
+def test_ctrl_c_while_cleaning_up_stores_nothing(
+    user: User, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C during the discard stored the command's files as an attempt and, with
+    `--with-changes`, left the branch. Interrupt again and again while it cleans up."""
+    before = snapshot(user.tree)  # objects of the carried-over commit do land in .git
+    child = Child(
+        "-C", str(user.tree), "sandbox", "run", "--with-changes", "--", "sh", "-c",
+        "mkdir many; i=0; while [ $i -lt 3000 ]; do echo $i > many/f$i; i=$((i+1)); done; "
+        "echo done",
+    )  # fmt: skip
+    child.wait_for("done")
+    while child.proc.poll() is None:
+        child.proc.send_signal(signal.SIGINT)
+        time.sleep(0.005)
+    code, _, _ = child.finish()
+    # Done, interrupted (130), or ended by the signal itself during interpreter shutdown.
+    assert code in (0, 130, -signal.SIGINT)
+    assert (
+        run_git(user.tree, "for-each-ref", "refs/heads/memfun", "refs/memfun", "refs/notes") == ""
+    )
+    # Never half-removed: a worktree still listed (the interrupt landed before the held part
+    # began) is whole, and its run has ended; a trash folder an interrupted deletion left
+    # holds nothing of anyone's. The next command takes both.
+    for line in run_git(user.tree, "worktree", "list", "--porcelain").splitlines()[1:]:
+        if line.startswith("worktree "):
+            assert Path(line.removeprefix("worktree "), ".git").is_file()
+    assert memfun(capsys, "-C", str(user.tree), "gc")[0] == 0
+    assert_no_leftovers(user)
+    assert snapshot(user.tree) == before
+
+
+def test_files_over_the_caps_are_not_copied_in_and_said_so(
+    user: User, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A sparse 8 GB file would have been read whole into the user's object store."""
+    with (user.tree / "core.dump").open("wb") as handle:
+        handle.truncate(8 << 30)
+    code, out, err = memfun(
+        capsys, "-C", str(user.tree), "sandbox", "run", "--with-changes", "--",
+        "sh", "-c", "ls core.dump todo.txt",
+    )  # fmt: skip
+    assert code != 0
+    assert out == "todo.txt\n"
+    assert err.startswith(
+        "memfun: not copied in: over the caps (10,000 files, 200 MiB in all, 100 MiB a file): "
+        "core.dump\n"
+    )
     assert_no_leftovers(user)

@@ -72,7 +72,7 @@ def test_write_creates_files_and_folders(ws: Workspace) -> None:
     ops = FileOps(ws)
     assert ops.write_file("src/io/copy.py", COPY) == "created src/io/copy.py"
     assert (ws.path / "src/io/copy.py").read_bytes() == COPY.encode()
-    assert ws.touched == {"src/io/copy.py"}
+    assert ws.touched == set()  # only Workspace.apply records what operations changed
     assert ops.edit_file("src/io/copy.py", SEARCH, REPLACE) == "edited src/io/copy.py"
     assert (ws.path / "src/io/copy.py").read_text() == EDITED
     # apply() says how each edit matched: here a search quoted without its indentation.
@@ -80,7 +80,11 @@ def test_write_creates_files_and_folders(ws: Workspace) -> None:
         [EditFile("src/io/copy.py", "if not buf:\n    break\n", "if not buf:\n    return\n")]
     )
     assert result == OpResult(
-        result.op, True, "edited src/io/copy.py", match=EditMatch(MatchKind.WHITESPACE, 10, 11, 1.0)
+        result.op,
+        True,
+        "edited src/io/copy.py",
+        match=EditMatch(MatchKind.WHITESPACE, 10, 11, 1.0),
+        paths=("src/io/copy.py",),
     )
     assert (ws.path / "src/io/copy.py").read_text() == EDITED.replace("break", "return")
     assert not [p for p in (ws.path / "src/io").iterdir() if p.name.startswith(".")]
@@ -113,17 +117,19 @@ def test_thirty_percent_rule(ws: Workspace) -> None:
 
 def test_edit_only_mode(ws: Workspace) -> None:
     (ws.path / "src/copy.py").write_text(COPY)
-    results = FileOps(ws, edit_only=True).apply(
+    results = ws.apply(
         [
             WriteFile("src/new.py", "print('new')\n"),
             WriteFile("src/copy.py", COPY + "# more\n"),
             DeleteFile("README.md"),
             RenameFile("src/app.py", "src/main.py"),
             EditFile("src/copy.py", SEARCH, REPLACE),
-        ]
+        ],
+        edit_only=True,
     )
     assert ok(results) == [False, False, False, False, True]
     assert [r.refusal and r.refusal.reason for r in results] == [Reason.EDIT_ONLY] * 4 + [None]
+    assert [r.paths for r in results] == [(), (), (), (), ("src/copy.py",)]
     assert results[0].message == (
         "write_file src/new.py is refused: this step may only change existing files with "
         "edit_file (no writing, creating, deleting or renaming)"
@@ -273,8 +279,7 @@ def test_read_cache(ws: Workspace) -> None:
 
 def test_delete_and_rename(ws: Workspace) -> None:
     (ws.path / "docs").mkdir()
-    ops = FileOps(ws)
-    results = ops.apply(
+    results = ws.apply(
         [
             RenameFile("README.md", "docs/guide/README.md"),
             RenameFile("src/app.py", "docs/guide/README.md"),
@@ -305,6 +310,10 @@ def test_delete_and_rename(ws: Workspace) -> None:
         Refusal(Reason.MISSING, path="docs/nothing.md"),
         Refusal(Reason.NOT_A_FILE, path="docs"),
         Refusal(Reason.MISSING, path="src/gone.py"),
+    ]
+    assert [r.paths for r in results if r.ok] == [
+        ("README.md", "docs/guide/README.md"),
+        ("src/app.py",),
     ]
     assert (ws.path / "docs/guide/README.md").read_text() == "# Demo\n\nA small demo project.\n"
     assert not (ws.path / "README.md").exists()
@@ -393,7 +402,7 @@ def test_no_change_touches_nothing(ws: Workspace) -> None:
 
 def test_commit_takes_exactly_the_touched_paths(ws: Workspace) -> None:
     (ws.path / "build.log").write_text("stray output nobody asked for\n")
-    results = FileOps(ws).apply(
+    results = ws.apply(
         [
             WriteFile("src/io/copy.py", COPY),
             EditFile("src/app.py", "return a + b", "return b + a"),

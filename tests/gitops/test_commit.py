@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from memfun_git.errors import RepoError
 from memfun_git.gitops.commit import NOTES_REF
 from memfun_git.gitops.repo import require_repo
 from memfun_git.gitops.worktree import Workspace
@@ -71,7 +72,7 @@ def test_commit_holds_exactly_the_given_paths_with_trailers_and_note(
         git(w, "add", "staged-stray.txt", "src/util.py")
         # A failed call stages nothing for the next one.
         (w / "half.py").write_text("half = 1\n")
-        with pytest.raises(IsADirectoryError):
+        with pytest.raises(RepoError, match=r"^src is a folder — name the files in it"):
             ws.commit(["half.py", "src"], "half", gate=GATE)
 
         result = ws.commit(

@@ -1,16 +1,18 @@
-"""`memfun gc` on one messy repository: exactly the right things go, the rest stays, and why.
+"""`memfun gc`, the only code that deletes branches: one test per rule, and one messy scene.
 
-The repository holds, at once: a crashed task's worktree (untracked files, an ignored cache, a
-symlink to a folder outside), a finished worktree left on disk, an undelivered branch with
-commits, a branch merged into main and one pushed (a remote-tracking ref), an expired attempt,
-a fresh one, and a worktree whose branch is checked out elsewhere too (in the main tree, or in a
-second worktree).
+The scene holds, at once: a crashed task's worktree (a real process killed while it worked:
+untracked files, an ignored cache, a symlink to a folder outside), a finished worktree left on
+disk, an undelivered branch with commits, a branch merged into main and one pushed (a
+remote-tracking ref), an expired attempt, a fresh one, the user's own linked worktree, and a
+worktree whose branch is checked out elsewhere too (in the main tree, or in a second worktree).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +20,12 @@ from pathlib import Path
 import pytest
 
 from memfun_git.cli.main import run
-from memfun_git.gitops.gc import GcItem, apply, plan
+from memfun_git.gitops.gc import GcItem, GcOutcome, apply, plan
 from memfun_git.gitops.repo import RepoPaths, require_repo
 from memfun_git.gitops.worktree import Workspace
 from tests.conftest import git
+from tests.helpers.messy import Child
+from tests.helpers.require import need_tool
 
 DAY = 86400
 GATE = "ruff=pass review=pass"
@@ -31,22 +35,31 @@ Key = tuple[str, str, str]
 Verdict = tuple[bool, str]
 """(removed, reason)."""
 
+_TASK = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
 
-@dataclass
-class Scene:
-    repo: Path
-    paths: RepoPaths
-    home: Path
-    outside: Path
-    crashed: Path
-    finished: Path
-    elsewhere: Path
-    elsewhere_seen_from: dict[str, str]
-    """Worktree folder -> the folder its branch is (also) checked out in."""
-    users_worktree: Path
-    """The user's own linked worktree, on a branch of theirs."""
-    tips: dict[str, str]
-    fresh_attempt: str
+    from memfun_git.gitops.repo import require_repo
+    from memfun_git.gitops.worktree import Workspace
+    from tests.helpers.messy import make_leftovers
+
+    ws = Workspace(require_repo(Path(sys.argv[1])), sys.argv[2])
+    ws.__enter__()
+    exec(sys.argv[3], {"root": ws.path, "os": os, "make_leftovers": make_leftovers})
+    print("ready", flush=True)
+    signal.pause()
+    """
+)
+
+
+def killed_task(repo: Path, task_id: str, script: str = "") -> Path:
+    """A task whose process was killed (SIGKILL) after running `script` in its worktree
+    (`root`): what a crash leaves. Returns the worktree's folder."""
+    child = Child(str(repo), task_id, script, code=_TASK)
+    child.wait_for("ready")
+    assert child.kill() == -signal.SIGKILL
+    return Workspace(require_repo(repo), task_id).path
 
 
 def _write(path: Path, text: str) -> None:
@@ -101,7 +114,7 @@ def _tree(*roots: Path) -> dict[str, str]:
 
 
 def _worktrees(repo: Path) -> list[tuple[str, str]]:
-    """(folder, branch) of every linked worktree, from `git worktree list`."""
+    """(folder, branch or 'detached') of every linked worktree, from `git worktree list`."""
     found: list[tuple[str, str]] = []
     folder = ""
     for line in git(repo, "worktree", "list", "--porcelain").splitlines():
@@ -109,7 +122,33 @@ def _worktrees(repo: Path) -> list[tuple[str, str]]:
             folder = line.split(" ", 1)[1]
         elif line.startswith("branch "):
             found.append((folder, line.split(" ", 1)[1].removeprefix("refs/heads/")))
+        elif line == "detached":
+            found.append((folder, "detached"))
     return found[1:]  # the first is the main tree
+
+
+def verdicts(paths: RepoPaths, *, force: bool = False) -> dict[tuple[str, str], Verdict]:
+    return {(i.kind, i.name): (i.remove, i.reason) for i in plan(paths, force=force)}
+
+
+# -- the scene -------------------------------------------------------------------------------
+
+
+@dataclass
+class Scene:
+    repo: Path
+    paths: RepoPaths
+    home: Path
+    outside: Path
+    crashed: Path
+    finished: Path
+    elsewhere: Path
+    elsewhere_seen_from: dict[str, str]
+    """Worktree folder -> the folder its branch is (also) checked out in."""
+    users_worktree: Path
+    """The user's own linked worktree, on a branch of theirs."""
+    tips: dict[str, str]
+    fresh_attempt: str
 
 
 @pytest.fixture(params=["main-tree", "second-worktree"])
@@ -123,14 +162,14 @@ def scene(request: pytest.FixtureRequest, git_repo: Path, isolated_env: Path) ->
     outside = repo.parent / "outside"
     _write(outside / "precious.txt", "not memfun's to delete\n")
 
-    # A crashed task: the context is entered and never left (the process died).
-    crashed_ws = Workspace(paths, "crashed")
-    crashed_ws.__enter__()
-    crashed = crashed_ws.path
-    _write(crashed / "notes.txt", "half-done work\n")
-    _write(crashed / "__pycache__" / "app.cpython-311.pyc", "cache\n")
-    (crashed / "link-out").symlink_to(outside, target_is_directory=True)
-    crashed_ws.repo.free()
+    crashed = killed_task(
+        repo,
+        "crashed",
+        "(root / 'notes.txt').write_text('half-done work\\n')\n"
+        "(root / '__pycache__').mkdir()\n"
+        "(root / '__pycache__' / 'app.cpython-311.pyc').write_text('cache\\n')\n"
+        f"(root / 'link-out').symlink_to({str(outside)!r}, target_is_directory=True)\n",
+    )
 
     # Finished and kept on disk: all work committed, only an ignored cache left.
     finished = _task(paths, "finished", ["done.py"], keep=True).path
@@ -154,7 +193,7 @@ def scene(request: pytest.FixtureRequest, git_repo: Path, isolated_env: Path) ->
     else:
         second = repo.parent / "second"
         git(repo, "worktree", "add", "-q", "--force", str(second), "memfun/elsewhere")
-        seen_from = {str(elsewhere): str(second), str(second): str(elsewhere)}
+        seen_from = {str(elsewhere): str(second)}
 
     tips = {name.removeprefix("refs/heads/"): oid for name, oid in _refs(repo).items()}
     return Scene(
@@ -180,6 +219,8 @@ def _expected(s: Scene, *, force: bool) -> dict[Key, Verdict]:
             False,
             f"its branch is checked out in {other}",
         )
+        if other != str(s.repo):  # the second worktree: the user's own, on a memfun branch
+            want["worktree", "memfun/elsewhere", other] = (False, "made by you, not by memfun")
     if force:
         want["worktree", "memfun/crashed", str(s.crashed)] = (
             True,
@@ -259,7 +300,8 @@ def test_gc_removes_exactly_what_holds_no_work(
     folders = _tree(repo.parent, s.home)
     worktrees = _worktrees(repo)
     user_state = (repo / ".git" / "HEAD").read_bytes(), (repo / ".git" / "index").read_bytes()
-    assert len(worktrees) == 3 + len(s.elsewhere_seen_from)  # crashed, finished, the user's
+    # crashed, finished, elsewhere, the user's (and their second one)
+    assert len(worktrees) == 4 + sum(o != str(repo) for o in s.elsewhere_seen_from.values())
 
     # plan() and both dry runs agree, and change nothing at all; started in the user's own
     # linked worktree, gc sees the same (the main tree's checkout included).
@@ -299,10 +341,9 @@ def test_gc_removes_exactly_what_holds_no_work(
     assert {k: v for k, v in _tree(s.outside).items()} == {
         k: v for k, v in folders.items() if k.startswith(inside_outside)
     }
-    assert sorted(_worktrees(repo)) == sorted(
-        [(str(s.users_worktree), "feature")]
-        + [(folder, "memfun/elsewhere") for folder in s.elsewhere_seen_from]
-    )
+    still = [(str(s.users_worktree), "feature"), (str(s.elsewhere), "memfun/elsewhere")]
+    still += [(o, "memfun/elsewhere") for o in s.elsewhere_seen_from.values() if o != str(repo)]
+    assert sorted(_worktrees(repo)) == sorted(still)
     after = _refs(repo)
     assert after == {
         "refs/heads/main": refs["refs/heads/main"],
@@ -314,14 +355,6 @@ def test_gc_removes_exactly_what_holds_no_work(
         "refs/memfun/attempts/finished/1": after["refs/memfun/attempts/finished/1"],
         "refs/memfun/attempts/undelivered/1": after["refs/memfun/attempts/undelivered/1"],
     }
-    # A forced branch's tip is kept under a commit made now (same tree, the tip its parent),
-    # so the retention period counts from the removal, not from the tip's own date.
-    for name in ("finished", "undelivered"):
-        kept = git(repo, "rev-parse", f"refs/memfun/attempts/{name}/1^").strip()
-        assert kept == s.tips[f"memfun/{name}"]
-        assert git(repo, "rev-parse", f"refs/memfun/attempts/{name}/1^{{tree}}") == git(
-            repo, "rev-parse", f"{kept}^{{tree}}"
-        )
     # gc never touched the user's HEAD or index.
     assert ((repo / ".git" / "HEAD").read_bytes(), (repo / ".git" / "index").read_bytes()) == (
         user_state
@@ -338,38 +371,347 @@ def test_gc_removes_exactly_what_holds_no_work(
     }
 
 
+# -- worktrees, one rule each ----------------------------------------------------------------
+
+
+def test_a_worktree_whose_work_is_all_committed_goes(git_repo: Path) -> None:
+    _write(git_repo / ".git" / "info" / "exclude", "*.pyc\n")
+    paths = require_repo(git_repo)
+    folder = _task(paths, "done", ["done.py"], keep=True).path
+    (folder / "cache.pyc").write_text("ignored: not work\n")
+    want = (True, "all its work is committed")
+    assert verdicts(paths)["worktree", "memfun/done"] == want
+    apply(paths, plan(paths))
+    assert not folder.exists()
+    assert _worktrees(git_repo) == []
+    assert git(git_repo, "rev-parse", "--verify", "memfun/done")  # the branch is work: kept
+
+
+def test_a_worktree_with_uncommitted_work_stays_unless_forced(git_repo: Path) -> None:
+    paths = require_repo(git_repo)
+    outside = git_repo.parent / "outside"
+    _write(outside / "precious.txt", "keep me\n")
+    folder = killed_task(
+        git_repo,
+        "dirty",
+        "(root / 'notes.txt').write_text('work\\n')\n"
+        "(root / 'src' / 'app.py').write_text('changed\\n')\n"
+        f"(root / 'out').symlink_to({str(outside)!r})\n",
+    )
+    held = (False, "holds uncommitted work: notes.txt, out, src/app.py")
+    assert verdicts(paths)["worktree", "memfun/dirty"] == held
+    apply(paths, plan(paths))
+    assert (folder / "notes.txt").read_text() == "work\n"
+    assert verdicts(paths, force=True)["worktree", "memfun/dirty"] == (
+        True,
+        "forced: uncommitted work dropped",
+    )
+    apply(paths, plan(paths, force=True))
+    assert not folder.exists()
+    assert (outside / "precious.txt").read_text() == "keep me\n"  # the link was not followed
+
+
+@pytest.mark.parametrize("where", ["main-tree", "second-worktree"])
+def test_a_worktree_whose_branch_is_checked_out_elsewhere_stays(git_repo: Path, where: str) -> None:
+    paths = require_repo(git_repo)
+    folder = _task(paths, "shared", ["a.py"], keep=True).path
+    if where == "main-tree":
+        git(git_repo, "checkout", "-q", "--ignore-other-worktrees", "memfun/shared")
+        other = git_repo
+    else:
+        other = git_repo.parent / "second"
+        git(git_repo, "worktree", "add", "-q", "--force", str(other), "memfun/shared")
+    for force in (False, True):
+        ours = [i for i in plan(paths, force=force) if i.path == str(folder)]
+        assert [(i.remove, i.reason) for i in ours] == [
+            (False, f"its branch is checked out in {other}")
+        ]
+    apply(paths, plan(paths, force=True))
+    assert (folder / "a.py").is_file()
+
+
+@pytest.mark.parametrize("loss", ["folder", "dot-git-file"])
+def test_a_worktree_whose_folder_or_git_file_is_gone_goes(git_repo: Path, loss: str) -> None:
+    paths = require_repo(git_repo)
+    folder = _task(paths, "lost", ["a.py"], keep=True).path
+    (folder / "left.txt").write_text("whatever\n")
+    if loss == "folder":
+        os.rename(folder, git_repo.parent / "moved-away-by-hand")
+        want = (True, "its folder is gone")
+    else:
+        (folder / ".git").unlink()
+        want = (True, "its folder has lost its .git file")
+    assert verdicts(paths)["worktree", "memfun/lost"] == want
+    outcomes = apply(paths, plan(paths))
+    assert all(o.error == "" for o in outcomes)
+    assert not folder.exists()
+    assert _worktrees(git_repo) == []
+    assert not (git_repo / ".git" / "worktrees").exists()
+
+
+@pytest.mark.parametrize("how", ["added", "moved"])
+def test_the_users_own_worktree_on_a_memfun_branch_is_never_removed(
+    git_repo: Path, capsys: pytest.CaptureFixture[str], how: str
+) -> None:
+    """`git worktree add ../review memfun/t1` with an ignored `.env` copied in: gc deleted it.
+    A worktree memfun made and the user moved (`git worktree move`) is theirs too."""
+    _write(git_repo / ".git" / "info" / "exclude", ".env\n")
+    paths = require_repo(git_repo)
+    review = git_repo.parent / "review"
+    if how == "added":
+        _task(paths, "t1", ["feature.py"])
+        git(git_repo, "worktree", "add", "-q", str(review), "memfun/t1")
+    else:
+        made = _task(paths, "t1", ["feature.py"], keep=True).path
+        git(git_repo, "worktree", "move", str(made), str(review))
+    (review / ".env").write_text("SECRET=the user's\n")
+    before = _tree(review)
+    for flags in ([], ["--force"]):
+        assert run(["-C", str(git_repo), "gc", *flags]) == 0
+        out = capsys.readouterr().out.splitlines()
+        assert out == [
+            f"kept         worktree memfun/t1 ({review}) — made by you, not by memfun",
+            f"kept         branch   memfun/t1 — checked out in {review}",
+        ]
+    assert _tree(review) == before
+    assert _worktrees(git_repo) == [(str(review), "memfun/t1")]
+
+
+def test_a_worktree_in_use_by_a_running_memfun_stays(git_repo: Path) -> None:
+    paths = require_repo(git_repo)
+    with Workspace(paths, "busy") as ws:
+        (ws.path / "half.txt").write_text("being written\n")
+        busy = (False, f"in use by a running memfun (process {os.getpid()})")
+        assert verdicts(paths, force=True)["worktree", "memfun/busy"] == busy
+        apply(paths, plan(paths, force=True))
+        assert (ws.path / "half.txt").is_file()
+    assert ws.attempt is not None  # the owner kept its own work when it finished
+
+
+def test_a_locked_worktree_stays(git_repo: Path) -> None:
+    paths = require_repo(git_repo)
+    folder = _task(paths, "locked", ["a.py"], keep=True).path
+    git(git_repo, "worktree", "lock", str(folder))
+    want = (False, "locked (git worktree lock)")
+    assert verdicts(paths, force=True)["worktree", "memfun/locked"] == want
+
+
+def test_throwaways_of_ended_runs_go_and_running_ones_stay(
+    git_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    need_tool("bwrap")
+    paths = require_repo(git_repo)
+    (git_repo / "uncommitted.env").write_text("KEY=the user's\n")
+    runs = [
+        Child(
+            "-C",
+            str(git_repo),
+            "sandbox",
+            "run",
+            "--with-changes",
+            "--",
+            "sh",
+            "-c",
+            "echo made > junk.txt; echo ready; sleep 120",
+        )
+        for _ in range(2)
+    ]
+    for child in runs:
+        child.wait_for("ready")
+    throwaways = {i.path: i for i in plan(paths) if i.kind == "worktree"}
+    assert len(throwaways) == 2
+    pid = {str(c.proc.pid) for c in runs}
+    for item in throwaways.values():
+        assert not item.remove
+        assert item.reason.startswith("in use by a running memfun (process ")
+        assert item.reason.removesuffix(")").rsplit(" ", 1)[1] in pid
+    runs[0].kill()
+    items = plan(paths)
+    ended = [i for i in items if i.remove]
+    assert [(i.kind, i.reason) for i in ended] == [
+        ("worktree", "a throwaway worktree of a memfun sandbox run that ended")
+    ]
+    # No branch, no note, nothing under refs/heads: a `git push --all` publishes nothing.
+    assert _refs(git_repo).keys() == {"refs/heads/main"}
+    assert run(["-C", str(git_repo), "gc"]) == 0
+    assert not Path(ended[0].path).exists()
+    assert [folder for folder, _ in _worktrees(git_repo)] == [
+        p for p in throwaways if p != ended[0].path
+    ]
+    assert runs[1].kill(signal.SIGTERM) == 143  # a stopped run cleans up after itself
+    assert _worktrees(git_repo) == []
+    capsys.readouterr()
+
+
+def test_gc_after_a_killed_run_left_a_fifo_and_a_deep_tree(git_repo: Path) -> None:
+    """A pipe left in a worktree hung `memfun gc`; a 150-deep tree made it crash."""
+    need_tool("bwrap")
+    script = (
+        "mkfifo pipe .gitignore; mkdir -p src/closed; mkfifo src/closed/.gitattributes; "
+        "chmod 311 src/closed; mkdir locked; chmod 0 locked; "
+        'python3 -c "import os; os.makedirs(\\"/\\".join([\\"d\\"] * 150))"; '
+        "echo ready; sleep 120"
+    )
+    child = Child("-C", str(git_repo), "sandbox", "run", "--", "sh", "-c", script)
+    child.wait_for("ready")
+    child.kill()
+    assert len(_worktrees(git_repo)) == 1
+    gc = Child("-C", str(git_repo), "gc")
+    code, out, err = gc.finish(timeout=60)  # a hang fails here
+    assert (code, err) == (0, "")
+    assert out.startswith("removed      worktree ")
+    assert _worktrees(git_repo) == []
+    assert _refs(git_repo).keys() == {"refs/heads/main"}
+
+
+def test_gc_reads_a_killed_tasks_worktree_whatever_it_holds(git_repo: Path) -> None:
+    """Pipes named .gitignore and .gitattributes (one in a mode 311 folder), a socket, a
+    chmod 0 folder, a 150-deep tree and a name that is not UTF-8, left by a killed task."""
+    folder = killed_task(git_repo, "messy", "make_leftovers(root)")
+    gc = Child("-C", str(git_repo), "gc")
+    code, out, err = gc.finish(timeout=60)
+    assert (code, err) == (0, "")
+    assert f"kept         worktree memfun/messy ({folder}) — holds uncommitted work: " in out
+    assert "caf\\xe9.txt" in out
+    assert (folder / "closed" / "inside.txt").read_text() == "in a folder without permissions\n"
+    code, out, err = Child("-C", str(git_repo), "gc", "--force").finish(timeout=60)
+    assert (code, err) == (0, "")
+    assert f"removed      worktree memfun/messy ({folder}) — forced:" in out
+    assert not folder.exists()
+
+
+# -- branches --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["merged", "pushed"])
+def test_a_delivered_branch_goes(git_repo: Path, how: str) -> None:
+    paths = require_repo(git_repo)
+    _task(paths, "t", ["t.py"])
+    if how == "merged":
+        git(git_repo, "merge", "-q", "--no-ff", "-m", "merge", "memfun/t")
+        where = "refs/heads/main"
+    else:
+        git(git_repo, "update-ref", "refs/remotes/origin/memfun/t", "memfun/t")
+        where = "refs/remotes/origin/memfun/t"
+    assert verdicts(paths)["branch", "memfun/t"] == (True, f"delivered (reachable from {where})")
+    apply(paths, plan(paths))
+    assert "refs/heads/memfun/t" not in _refs(git_repo)
+
+
+def test_an_undelivered_branch_stays_and_forced_its_tip_is_kept(git_repo: Path) -> None:
+    paths = require_repo(git_repo)
+    _task(paths, "t", ["a.py", "b.py"])
+    with Workspace(paths, "t", kind="specialist", agent="coder") as ws:
+        (ws.path / "c.py").write_text("C = 1\n")
+        ws.commit(["c.py"], "c", gate=GATE)
+    tip = git(git_repo, "rev-parse", "memfun/t").strip()
+    assert verdicts(paths)["branch", "memfun/t"] == (
+        False,
+        "2 commits not delivered anywhere (--force)",
+    )
+    forced = {i.name: i for i in plan(paths, force=True) if i.kind == "branch"}
+    assert forced["memfun/t"] == GcItem(
+        "branch",
+        "memfun/t",
+        True,
+        "forced: 2 undelivered commits kept as an attempt",
+        keep_tip=True,
+    )
+    assert forced["memfun-agents/t/coder"].keep_tip
+    apply(paths, list(forced.values()))
+    refs = _refs(git_repo)
+    assert "refs/heads/memfun/t" not in refs
+    assert git(git_repo, "rev-parse", "refs/memfun/attempts/t/1^").strip() == tip
+    message = git(git_repo, "log", "-1", "--format=%B", "refs/memfun/attempts/t/1")
+    assert message.splitlines()[0] == "memfun: kept memfun/t when gc --force removed it"
+    assert message.rstrip("\n").splitlines()[-3:] == [
+        "Memfun-Task: t",
+        "Memfun-Agent: memfun",
+        "Memfun-Gate: n/a (the tip of a branch gc --force removed)",
+    ]
+    assert "refs/memfun/attempts/t+coder/1" in refs
+
+
+def test_a_checked_out_branch_stays(git_repo: Path) -> None:
+    paths = require_repo(git_repo)
+    _task(paths, "t", ["a.py"])
+    git(git_repo, "checkout", "-q", "memfun/t")
+    want = (False, f"checked out in {git_repo}")
+    assert verdicts(paths, force=True)["branch", "memfun/t"] == want
+
+
+# -- attempts, folders, reporting --------------------------------------------------------------
+
+
 def test_attempts_expire_after_keep_attempts_days(git_repo: Path) -> None:
     paths = require_repo(git_repo)
     _attempt(git_repo, "refs/memfun/attempts/t/1", age_days=10)
     _attempt(git_repo, "refs/memfun/attempts/t/2", age_days=2)
     now = time.time()
 
-    def verdicts(days: int, at: float) -> list[tuple[str, bool, str]]:
-        return [(i.name, i.remove, i.reason) for i in plan(paths, keep_attempts_days=days, now=at)]
+    def at(days: int, when: float) -> list[tuple[str, bool, str]]:
+        return [
+            (i.name, i.remove, i.reason) for i in plan(paths, keep_attempts_days=days, now=when)
+        ]
 
-    assert verdicts(30, now) == [
+    assert at(30, now) == [
         ("refs/memfun/attempts/t/1", False, "kept 20 more days"),
         ("refs/memfun/attempts/t/2", False, "kept 28 more days"),
     ]
-    assert verdicts(5, now) == [
+    assert at(5, now) == [
         ("refs/memfun/attempts/t/1", True, "older than 5 days"),
         ("refs/memfun/attempts/t/2", False, "kept 3 more days"),
     ]
-    assert verdicts(30, now + 25 * DAY) == [
+    assert at(30, now + 25 * DAY) == [
         ("refs/memfun/attempts/t/1", True, "older than 30 days"),
         ("refs/memfun/attempts/t/2", False, "kept 3 more days"),
     ]
 
 
-def test_a_killed_sandbox_runs_throwaway_worktree_goes_without_force(git_repo: Path) -> None:
+def test_a_trash_folder_left_by_an_interrupted_removal_goes(git_repo: Path) -> None:
     paths = require_repo(git_repo)
-    with Workspace(paths, "sandbox-0badc0de", keep=True) as ws:
-        (ws.path / "junk.txt").write_text("left by a killed command\n")
-    with Workspace(paths, "real-task", keep=True) as task:
-        (task.path / "work.txt").write_text("the user's task\n")
-    items = {(i.kind, i.name): (i.remove, i.reason) for i in plan(paths)}
-    assert items["worktree", "memfun/sandbox-0badc0de"] == (True, "a throwaway sandbox worktree")
-    assert items["worktree", "memfun/real-task"] == (False, "holds uncommitted work: work.txt")
-    apply(paths, plan(paths))
-    assert not ws.path.exists()
-    assert (task.path / "work.txt").exists()
+    folder = _task(paths, "t", ["a.py"], keep=True).path
+    trash = folder.with_name(".trash-t-0badc0de")
+    (trash / "deep" / "er").mkdir(parents=True)
+    (trash / "deep" / "er" / "x").write_text("half removed\n")
+    (trash / "deep").chmod(0)
+    items = [i for i in plan(paths) if i.kind == "folder"]
+    assert items == [
+        GcItem("folder", str(trash), True, "left by an interrupted removal", str(trash))
+    ]
+    assert apply(paths, items) == [GcOutcome(items[0], True)]
+    assert not trash.exists()
+
+
+def test_each_removal_is_reported_once_done_and_a_failure_as_such(git_repo: Path) -> None:
+    paths = require_repo(git_repo)
+    for task in ("a", "b"):
+        _task(paths, task, [f"{task}.py"])
+        git(git_repo, "merge", "-q", "--no-ff", "-m", "merge", f"memfun/{task}")
+    items = plan(paths)
+    # Between plan and apply the user checks memfun/a out: git refuses to delete it then.
+    git(git_repo, "worktree", "add", "-q", str(git_repo.parent / "look"), "memfun/a")
+    seen: list[tuple[str, bool, str, bool]] = []
+
+    def report(outcome: GcOutcome) -> None:
+        exists = f"refs/heads/{outcome.item.name}" in _refs(git_repo)
+        seen.append((outcome.item.name, outcome.removed, outcome.error[:20], exists))
+
+    apply(paths, items, on_outcome=report)
+    assert seen[1] == ("memfun/b", True, "", False)  # reported after it was gone
+    name, removed, error, exists = seen[0]
+    assert (name, removed, exists) == ("memfun/a", False, True)
+    assert error
+
+
+def test_removals_go_to_the_log_and_show_with_verbose(
+    git_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = require_repo(git_repo)
+    _task(paths, "t", ["t.py"])
+    git(git_repo, "merge", "-q", "--no-ff", "-m", "merge", "memfun/t")
+    assert run(["-v", "-C", str(git_repo), "gc"]) == 0
+    line = "gc removed branch memfun/t: delivered (reachable from refs/heads/main)"
+    assert f"memfun: {line}\n" in capsys.readouterr().err
+    log = (git_repo / ".git" / "memfun" / "logs" / "memfun.log").read_text()
+    assert f"INFO memfun_git.gitops.gc: {line}" in log

@@ -7,17 +7,24 @@ for hours, fill the user's object store, or run a program the command chose.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
 from memfun_git.errors import RepoError
 from memfun_git.gitops.lfs import lfs_unchanged
+from memfun_git.gitops.removal import discard_changes
 from memfun_git.gitops.repo import require_repo
-from memfun_git.gitops.worktree import Workspace, discard_changes
+from memfun_git.gitops.worktree import Workspace
 from tests.conftest import git
+from tests.helpers.messy import PROJECT
+from tests.helpers.require import need_tool
 
 GATE = "ruff=pass review=pass"
 HUGE = 8 << 30  # sparse: no disk used, but reading it takes seconds
@@ -148,3 +155,80 @@ def test_git_on_the_host_never_runs_a_program_from_the_worktree(
         for folder in (ws.path, ws.path / "bin"):
             for name in ("git", "gpg"):
                 (folder / name).unlink()
+
+
+_IN_HOOK = textwrap.dedent(
+    """
+    import json, os, sys
+    from pathlib import Path
+
+    from memfun_git.gitops.repo import require_repo
+    from memfun_git.gitops.worktree import Workspace
+
+    repo = Path.cwd()
+    index = Path(os.environ["GIT_INDEX_FILE"])
+
+    def state():
+        files = {
+            str(p.relative_to(repo)): p.read_bytes()
+            for p in sorted(repo.rglob("*"))
+            if p.is_file() and ".git" not in p.relative_to(repo).parts
+        }
+        return {"index": index.read_bytes().hex(), "files": repr(files),
+                "head": (repo / ".git" / "HEAD").read_text()}
+
+    before = state()
+    with Workspace(require_repo(repo), "hooked") as ws:
+        model = (ws.path / "data" / "model.bin").read_bytes()
+        (ws.path / "src" / "app.py").write_text("X = 2\\n")
+        ws.commit(["src/app.py"], "from inside a hook", gate="n/a (test)")
+    report = {
+        "same": before == state(),
+        "model": model.hex(),
+        "seen": {k: os.environ.get(k) for k in ("GIT_INDEX_FILE", "GIT_DIR", "GIT_WORK_TREE")},
+    }
+    Path(sys.argv[1]).write_text(json.dumps(report))
+    sys.exit(1)  # refuse the user's commit: nothing else of theirs changes
+    """
+)
+
+
+def test_a_workspace_inside_a_pre_commit_hook_leaves_the_users_index_alone(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    """git sets GIT_INDEX_FILE (and GIT_DIR, GIT_WORK_TREE when given) for its hooks; with
+    them, `git worktree add` on an LFS base ran `reset --hard` on the user's index."""
+    need_tool("git-lfs")
+    content = b"\x00real model weights\xff" * 32
+    git(git_repo, "lfs", "install", "--local")
+    git(git_repo, "lfs", "track", "*.bin")
+    (git_repo / "data").mkdir()
+    (git_repo / "data" / "model.bin").write_bytes(content)
+    git(git_repo, "add", ".gitattributes", "data/model.bin")
+    git(git_repo, "commit", "-q", "-m", "model in LFS")
+    (git_repo / "staged.py").write_text("STAGED = 1\n")
+    git(git_repo, "add", "staged.py")
+    (git_repo / "src" / "app.py").write_text("unstaged change\n")
+    script = tmp_path / "in_hook.py"
+    script.write_text(_IN_HOOK)
+    report = tmp_path / "report.json"
+    hook = git_repo / ".git" / "hooks" / "pre-commit"
+    hook.parent.mkdir(exist_ok=True)
+    hook.write_text(f"#!/bin/sh\nPYTHONPATH={PROJECT} exec {sys.executable} {script} {report}\n")
+    hook.chmod(0o755)
+    commit = subprocess.run(
+        ["git", "--git-dir=.git", "--work-tree=.", "commit", "-q", "-m", "mine"],
+        cwd=git_repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert commit.returncode == 1, commit.stderr
+    result = json.loads(report.read_text())
+    assert result["seen"]["GIT_INDEX_FILE"]  # the hook environment this is about
+    assert result["seen"]["GIT_DIR"] == ".git"
+    assert result["same"], "the workspace changed the user's index, tree or HEAD"
+    assert bytes.fromhex(result["model"]) == content  # checked out by git, smudged by git-lfs
+    assert git(git_repo, "diff", "--cached", "--name-only") == "staged.py\n"
+    assert git(git_repo, "show", "memfun/hooked:src/app.py") == "X = 2\n"

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from memfun_git.edits.ops import EditFile, WriteFile
 from memfun_git.errors import RepoError
 from memfun_git.gitops.gc import plan
 from memfun_git.gitops.repo import require_repo
 from memfun_git.gitops.worktree import Workspace
 from tests.conftest import git
+from tests.helpers.messy import add_submodule
 from tests.helpers.require import need_tool
 
 GATE = "ruff=pass review=pass"
@@ -107,18 +109,24 @@ def test_untouched_lfs_worktree_holds_no_work(lfs_repo: tuple[Path, str]) -> Non
 def test_gc_sees_an_lfs_worktree_as_clean(
     lfs_repo: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A task's worktree made by git itself (smudged, or holding pointers): nothing uncommitted."""
+    """A task's worktree on an LFS base is made by git itself (smudged, or holding pointers):
+    nothing uncommitted in it."""
     repo, _ = lfs_repo
-    folder = tmp_path / "worktrees" / "lfs-task"
-    git(repo, "worktree", "add", "-q", "-b", "memfun/lfs-task", str(folder))
+    with Workspace(require_repo(repo), "lfs-task", root=tmp_path / "worktrees", keep=True) as ws:
+        pass
+    folder = ws.path
     model = folder / "data" / "model.bin"
     model.write_bytes(model.read_bytes())  # same content, new stat data: libgit2 must look
-    assert [(i.kind, i.remove, i.reason) for i in plan(require_repo(repo))] == [
+    assert [
+        (i.kind, i.remove, i.reason) for i in plan(require_repo(repo), root=tmp_path / "worktrees")
+    ] == [
         ("worktree", True, "all its work is committed"),
         ("branch", True, "delivered (reachable from refs/heads/main)"),
     ]
     model.write_bytes(b"edited")  # a real change is work all the same
-    assert [(i.kind, i.remove, i.reason) for i in plan(require_repo(repo))] == [
+    assert [
+        (i.kind, i.remove, i.reason) for i in plan(require_repo(repo), root=tmp_path / "worktrees")
+    ] == [
         ("worktree", False, "holds uncommitted work: data/model.bin"),
         ("branch", False, f"checked out in {folder}"),
     ]
@@ -126,23 +134,7 @@ def test_gc_sees_an_lfs_worktree_as_clean(
 
 
 def test_submodule_and_dot_git_paths_are_read_only(git_repo: Path, tmp_path: Path) -> None:
-    library = tmp_path / "library"
-    library.mkdir()
-    git(library, "init", "-q", "-b", "main")
-    (library / "x").write_text("library file\n")
-    git(library, "add", "x")
-    git(library, "commit", "-q", "-m", "library")
-    git(
-        git_repo,
-        "-c",
-        "protocol.file.allow=always",
-        "submodule",
-        "add",
-        "-q",
-        str(library),
-        "sub",
-    )
-    git(git_repo, "commit", "-q", "-m", "add submodule")
+    add_submodule(git_repo, tmp_path / "library")
 
     with Workspace(require_repo(git_repo), "sub") as ws:
         for rel in ("sub", "sub/x", "sub/deep/file.py"):
@@ -162,3 +154,46 @@ def test_submodule_and_dot_git_paths_are_read_only(git_repo: Path, tmp_path: Pat
     assert git(git_repo, "branch", "--list", "memfun/*") == ""
     tree = git(git_repo, "ls-tree", "-r", "HEAD").splitlines()
     assert any(line.startswith("160000 commit ") and line.endswith("\tsub") for line in tree)
+
+
+def test_a_broken_gitmodules_keeps_submodules_read_only(git_repo: Path, tmp_path: Path) -> None:
+    """One edit that broke `.gitmodules` made the submodule's path writable, and the next
+    commit replaced the submodule with a tree: submodules come from the index's gitlinks."""
+    gitlink = add_submodule(git_repo, tmp_path / "library")
+
+    with Workspace(require_repo(git_repo), "broken") as ws:
+        results = ws.apply([EditFile(".gitmodules", '[submodule "sub"]', '[submodule "sub"')])
+        assert [r.ok for r in results] == [True]
+        assert ws.touched == {".gitmodules"}
+        refused = ws.apply([WriteFile("sub/x", "rewritten\n"), WriteFile("sub/new.py", "X = 1\n")])
+        assert [r.ok for r in refused] == [False, False]
+        reason = ws.readonly_reason("sub/x")
+        assert reason == (
+            "sub is a submodule (read-only to tasks); .gitmodules does not name it, "
+            "the base commit does"
+        )
+        (ws.path / "sub" / "x").write_text("written by a command\n")
+        with pytest.raises(RepoError, match=r"^sub/x cannot be committed: sub is a submodule"):
+            ws.commit(["sub/x"], "replace the submodule", gate=GATE)
+        assert ws.commit([".gitmodules"], "break it", gate=GATE) is not None
+    assert git(git_repo, "ls-tree", "memfun/broken", "sub") == f"160000 commit {gitlink}\tsub\n"
+    # What the command wrote there stays out of the attempt, on disk in the kept worktree.
+    assert ws.attempt is not None
+    assert ws.attempt.unsaved == ("sub",)
+    assert git(git_repo, "ls-tree", ws.attempt.ref, "sub") == f"160000 commit {gitlink}\tsub\n"
+    assert (ws.path / "sub" / "x").read_text() == "written by a command\n"
+
+
+def test_lfs_paths_stay_read_only_when_the_task_drops_the_attribute(git_repo: Path) -> None:
+    (git_repo / ".gitattributes").write_text("*.bin filter=lfs diff=lfs merge=lfs -text\n")
+    (git_repo / "model.bin").write_bytes(_pointer(CONTENT))
+    git(git_repo, "add", ".gitattributes", "model.bin")
+    git(git_repo, "commit", "-q", "-m", "lfs")
+    with Workspace(require_repo(git_repo), "unlfs") as ws:
+        assert ws.apply([EditFile(".gitattributes", "*.bin filter=lfs", "*.txt filter=lfs")])[0].ok
+        assert ws.readonly_reason("model.bin") == "it is stored in Git LFS (read-only to tasks)"
+        (ws.path / "model.bin").write_bytes(CONTENT)
+        with pytest.raises(RepoError, match="Git LFS"):
+            ws.commit([".gitattributes", "model.bin"], "un-LFS the model", gate=GATE)
+        (ws.path / "model.bin").write_bytes(_pointer(CONTENT))
+        (ws.path / ".gitattributes").write_text("*.bin filter=lfs diff=lfs merge=lfs -text\n")

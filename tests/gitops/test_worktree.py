@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 import memfun_git
+from memfun_git.edits.ops import RenameFile
 from memfun_git.errors import RepoError
 from memfun_git.gitops.commit import NOTES_REF
 from memfun_git.gitops.repo import discover, require_repo
@@ -619,3 +620,37 @@ def test_no_empty_folder_is_left_behind(git_repo: Path) -> None:
         pass
     assert not ws.path.parent.exists()
     assert not (git_repo / ".git" / "worktrees").exists()
+
+
+# -- kinds of work ---------------------------------------------------------------------------
+
+
+def test_a_specialist_works_on_its_own_branch_next_to_the_task(plain: UserRepo) -> None:
+    """The branch comes from the kind of work: `memfun/<id>` for the task, and
+    `memfun-agents/<id>/<agent>` for each specialist working for it, at the same time."""
+    repo = plain.path
+    paths = require_repo(repo)
+    with (
+        Workspace(paths, "t-team") as task,
+        Workspace(paths, "t-team", kind="specialist", agent="coder") as coder,
+    ):
+        assert (task.branch, coder.branch) == ("memfun/t-team", "memfun-agents/t-team/coder")
+        assert coder.path == task.path.with_name("t-team+coder")
+        (coder.path / "feature.py").write_text("FEATURE = 1\n")
+        result = coder.commit(["feature.py"], "Add the feature", gate=GATE)
+        assert result is not None
+        (task.path / "notes.txt").write_text("the task's own\n")
+        results = task.apply([RenameFile("README.md", "docs/README.md")])
+        assert results[0].paths == ("README.md", "docs/README.md")
+        assert task.touched == {"README.md", "docs/README.md"}
+        assert task.commit(sorted(task.touched), "Move the README", gate=GATE) is not None
+    assert rev(repo, "refs/heads/memfun-agents/t-team/coder") == result.oid
+    trailers = run_git(repo, "log", "-1", "--format=%B", result.oid).rstrip("\n").splitlines()[-3:]
+    assert trailers == ["Memfun-Task: t-team", "Memfun-Agent: coder", f"Memfun-Gate: {GATE}"]
+    assert task.attempt is not None
+    assert task.attempt.ref == f"{ATTEMPTS_PREFIX}t-team/1"
+    assert coder.attempt is None
+    with pytest.raises(RepoError, match="is not a valid specialist name") as info:
+        Workspace(paths, "t-team", kind="specialist", agent="../x")
+    _assert_one_line(info.value)
+    plain.assert_untouched()

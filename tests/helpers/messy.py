@@ -6,6 +6,14 @@ entry made before further changes, CRLF files (one stored as is, one normalised 
 `.gitattributes`), a committed and an untracked symlink, and unicode file names. Variants leave
 it mid-rebase, mid-merge or on a detached HEAD.
 
+`make_leftovers` leaves in a worktree what a command can make there and host-side code must
+survive: named pipes called `.gitignore` and `.gitattributes` (one inside a folder of mode 311),
+a socket, a `chmod 0` folder, folders nested 150 deep, a name that is not UTF-8.
+
+`Child` runs memfun in a real process (the `memfun` command, or Python code using the
+package) that a test can stop as a user or the system would: SIGKILL when it is ready, to leave
+what a crashed run leaves.
+
 `snapshot` reads the working tree (untracked and ignored files too, symlinks as their targets)
 and the git state a task must never touch (index, HEAD, refs, stash log, config, merge and
 rebase state), byte for byte. Reading never goes through `git status`: it rewrites the index.
@@ -13,13 +21,22 @@ rebase state), byte for byte. Reading never goes through `git status`: it rewrit
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
+import signal
+import socket
 import subprocess
+import sys
 from pathlib import Path
 
 __all__ = [
     "MEMFUN_REF_PREFIXES",
+    "PROJECT",
     "VARIANTS",
+    "Child",
+    "add_submodule",
+    "make_leftovers",
     "make_messy_repo",
     "run_git",
     "snapshot",
@@ -27,6 +44,9 @@ __all__ = [
 ]
 
 VARIANTS = ("plain", "mid-rebase", "mid-merge", "detached")
+
+PROJECT = Path(__file__).resolve().parents[2]
+"""The checkout under test: children import memfun_git from here."""
 
 OWNER_NAME = "Messy Owner"
 OWNER_EMAIL = "owner@example.org"
@@ -229,3 +249,119 @@ def snapshot(repo: Path) -> dict[str, bytes]:
 def without_memfun_refs(snap: dict[str, bytes]) -> dict[str, bytes]:
     """The snapshot less memfun's own refs (its branches, attempts and notes may come and go)."""
     return {k: v for k, v in snap.items() if not k.startswith(MEMFUN_REF_PREFIXES)}
+
+
+class Child:
+    """A real process running memfun (`memfun <args>` or `python -c <code> <args>`), with the
+    test's environment and this checkout on PYTHONPATH; stdout and stderr are pipes."""
+
+    def __init__(
+        self, *args: str, code: str | None = None, cwd: Path | None = None, stdin: bool = False
+    ) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT), env.get("PYTHONPATH")]))
+        argv = (
+            [sys.executable, "-c", code, *args]
+            if code
+            else [sys.executable, "-m", "memfun_git", *args]
+        )
+        self.proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            text=True,
+        )
+        self.lines: list[str] = []
+        """Lines read before the awaited one."""
+        self._pending = ""
+
+    def wait_for(self, line: str, timeout: float = 60) -> None:
+        """Read stdout until `line` (a whole line) arrives; fail with stderr if it does not.
+
+        Reads the pipe itself (not the buffered file): select() cannot see lines a buffered
+        readline already took in."""
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while True:
+            if "\n" in self._pending:
+                got, self._pending = self._pending.split("\n", 1)
+                if got == line:
+                    return
+                self.lines.append(got + "\n")
+                continue
+            ready, _, _ = select.select([fd], [], [], timeout)
+            chunk = os.read(fd, 65536) if ready else b""
+            if not chunk:
+                self.proc.kill()
+                _, err = self.proc.communicate()
+                raise AssertionError(f"the child never printed {line!r}: {self.lines} {err}")
+            self._pending += chunk.decode(errors="replace")
+
+    def kill(self, signum: int = signal.SIGKILL) -> int:
+        """Send `signum` and wait for the child to end; its exit status."""
+        self.proc.send_signal(signum)
+        self.proc.communicate(timeout=60)
+        return self.proc.returncode
+
+    def finish(self, timeout: float = 120) -> tuple[int, str, str]:
+        out, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, "".join(self.lines) + self._pending + out, err
+
+
+LEFTOVER_DEPTH = 150
+NON_UTF8 = os.fsdecode(b"caf\xe9.txt")
+
+
+def make_leftovers(root: Path) -> list[str]:
+    """Leave the hard cases in `root`; return the paths git would call untracked work there
+    (what an attempt should hold: the files, not the pipes or the socket)."""
+    os.mkfifo(root / ".gitignore")
+    closed = root / "closed"
+    closed.mkdir()
+    (closed / "inside.txt").write_text("in a folder without permissions\n")
+    pipes = root / "pipes"
+    pipes.mkdir()
+    (pipes / "kept.txt").write_text("next to a pipe\n")
+    os.mkfifo(pipes / ".gitattributes")
+    deep = _deep(root, LEFTOVER_DEPTH)
+    (root / NON_UTF8).write_text("a latin-1 name\n")
+    with contextlib.chdir(root), socket.socket(socket.AF_UNIX) as sock:
+        sock.bind("sock")  # relative: a socket's path may be at most 108 bytes
+    pipes.chmod(0o311)
+    closed.chmod(0)
+    return sorted([NON_UTF8, "closed/inside.txt", deep, "pipes/kept.txt"])
+
+
+def _deep(root: Path, depth: int) -> str:
+    """`depth` nested folders with a file at the bottom, made through descriptors."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=fd)
+            inner = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        out = os.open("bottom.txt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+        os.write(out, b"at the bottom\n")
+        os.close(out)
+    finally:
+        os.close(fd)
+    return "d/" * depth + "bottom.txt"
+
+
+def add_submodule(repo: Path, library: Path, path: str = "sub") -> str:
+    """Make a one-file repository at `library`, commit it into `repo` as the submodule
+    `path`; return the gitlink's commit id."""
+    library.mkdir(parents=True, exist_ok=True)
+    _setup_git(library, "init", "-q", "-b", "main")
+    (library / "x").write_text("library file\n")
+    _setup_git(library, "add", "x")
+    _setup_git(library, "commit", "-q", "-m", "library")
+    _setup_git(
+        repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(library), path
+    )
+    _setup_git(repo, "commit", "-q", "-m", f"add submodule {path}")
+    return run_git(repo, "rev-parse", f"HEAD:{path}").strip()
