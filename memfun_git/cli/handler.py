@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from memfun_git import __version__
 from memfun_git.errors import ExitCode, MemfunError
 from memfun_git.redact import RedactingFilter, redact
+from memfun_git.terminal import strip_controls
 
 __all__ = ["Terminated", "crash_report", "error_line", "handle_errors", "logging_handler"]
 
@@ -34,9 +35,10 @@ class Terminated(KeyboardInterrupt):
 
 
 def error_line(message: str, stream: TextIO | None = None) -> None:
-    """Print one redacted `memfun: ...` line on stderr."""
+    """Print one redacted `memfun: ...` line on stderr, without terminal control sequences
+    (a message may quote a program name or path a model wrote)."""
     out = sys.stderr if stream is None else stream
-    first = redact(message).strip().splitlines() or [""]
+    first = strip_controls(redact(message)).strip().splitlines() or [""]
     # stderr may be gone (the terminal was closed: SIGHUP): the exit status still tells.
     with contextlib.suppress(OSError):
         print(f"memfun: {first[0]}", file=out, flush=True)

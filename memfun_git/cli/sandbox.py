@@ -9,6 +9,7 @@ copy of the user's changes and what was left out of it go to stderr.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -62,7 +63,7 @@ def run_sandbox(
         sandbox = make_sandbox(
             cfg.sandbox, tree, user_tree=paths.workdir, common_dir=paths.common_dir, confirm=confirm
         )
-        return _show(_run_streamed(sandbox, tree, command, cwd, timeout))
+        return _show(_run_streamed(sandbox, tree, command, cwd, timeout))  # closes the sandbox
     root = worktree_root(cfg.workspace.root) if cfg.workspace.root else None
     with Throwaway(paths, root=root, with_changes=with_changes, on_progress=_progress) as tw:
         if tw.carried is not None and tw.carried.left_out:
@@ -105,13 +106,23 @@ def _run_streamed(
     cwd: str,
     timeout: float | None,
 ) -> RunResult:
-    """Run in `cwd` (the worktree's root when the worktree lacks it), streaming the output."""
+    """Run in `cwd` (the worktree's root when the worktree lacks it), streaming the output;
+    say first which program runs when it is not the system's (your .venv's pytest, a tool in
+    your home), as a task's commands would find it."""
+    from memfun_git.sandbox.installs import is_system
+
     inside = cwd if (worktree / cwd).is_dir() else "."
     stream = _Stream()
     try:
+        program = Path(sandbox.which(command[0], inside))
+        if not is_system(program) and worktree not in program.parents:
+            _say(f"memfun: running {program}")
         return sandbox.run(command, timeout=timeout, cwd=inside, on_output=stream)
     finally:
         stream.close()
+        close = getattr(sandbox, "close", None)
+        if callable(close):
+            close()
 
 
 def _relative(start: Path, workdir: Path) -> str:
@@ -124,12 +135,11 @@ def _relative(start: Path, workdir: Path) -> str:
 def _show(result: RunResult | None) -> int:
     assert result is not None
     if result.truncated:
-        print("memfun: output was cut at [sandbox] max_output_bytes", file=sys.stderr)
+        _say("memfun: output was cut at [sandbox] max_output_bytes")
     if result.timed_out:
-        print(
-            f"memfun: the command was stopped after {result.seconds:.0f} s — "
-            "raise --timeout or [sandbox] timeout_seconds",
-            file=sys.stderr,
+        _say(
+            f"memfun: the command was stopped after {_seconds(result.seconds)} — "
+            "raise --timeout or [sandbox] timeout_seconds"
         )
     return result.exit_code if result.exit_code >= 0 else 128 - result.exit_code
 
@@ -160,14 +170,27 @@ class _Stream:
 
     def _write(self, fd: int, data: bytes) -> None:
         target = sys.stdout if fd == 1 else sys.stderr
-        target.write(redact(data.decode("utf-8", errors="replace")))
-        target.flush()
+        # A terminal closed under the run (SIGHUP) answers EIO: the output has nowhere to go,
+        # and the run still ends as the signal says.
+        with contextlib.suppress(OSError):
+            target.write(redact(data.decode("utf-8", errors="replace")))
+            target.flush()
 
     def close(self) -> None:
         for fd, pending in self._pending.items():
             if pending:
                 self._write(fd, bytes(pending))
                 pending.clear()
+
+
+def _say(line: str) -> None:
+    with contextlib.suppress(OSError):
+        print(line, file=sys.stderr, flush=True)
+
+
+def _seconds(seconds: float) -> str:
+    """'1.5 s', '12 s': a time limit as it was given (1.5 is not '2 s')."""
+    return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
 
 
 def _confirm(argv: list[str]) -> bool:

@@ -15,12 +15,15 @@ gc is the only code that deletes branches. Its rules, each decided by data:
   is not memfun's own) goes; an undelivered one stays without `force`, and forced, its tip is
   first kept as an attempt (`GcItem.keep_tip`) under a bookkeeping commit made now;
 - attempts older than `[workspace] keep_attempts_days` go;
-- trash folders that interrupted removals left under memfun's worktree folder go.
+- trash folders that interrupted removals left under memfun's worktree folder go;
+- what sandboxed runs left goes: views of the git dir and cgroups of runs that have ended, and
+  packs of task objects (`sandbox/objects.py`) that no worktree needs and none used for a week.
 Removal never follows a link out of a worktree. `apply` reports each item after acting on it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -55,7 +58,7 @@ __all__ = ["GcItem", "GcOutcome", "apply", "plan"]
 
 logger = logging.getLogger(__name__)
 
-Kind = Literal["worktree", "branch", "attempt", "folder"]
+Kind = Literal["worktree", "branch", "attempt", "folder", "sandbox"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +121,43 @@ def plan(
             for trash in sorted(base.iterdir())
             if trash.name.startswith(TRASH_PREFIX) and not trash.is_symlink()
         ]
+    items += _sandbox_leftovers(user, common, found)
     return items
+
+
+def _sandbox_leftovers(
+    user: pygit2.Repository, common: Path, found: list[Checkout]
+) -> list[GcItem]:
+    """What sandboxed runs left: views of the git dir and cgroups of runs that have ended,
+    and packs of task objects no worktree needs and none used for a week."""
+    from memfun_git.sandbox.leftovers import dead
+    from memfun_git.sandbox.objects import ObjectCache
+
+    views = common / "memfun" / "sandbox-views"
+    items = [
+        GcItem("sandbox", str(path), True, "left by a sandboxed run that has ended", str(path))
+        for path in dead(views)
+    ]
+    tips: list[str] = []
+    for checkout in found:
+        with contextlib.suppress(Exception):
+            tips.append(str(_head_commit(checkout.folder)))
+    items += [
+        GcItem("sandbox", str(path), True, "git objects of tasks no worktree needs", str(path))
+        for path in ObjectCache(common).unused(user, tips)
+    ]
+    return items
+
+
+def _head_commit(folder: Path) -> str:
+    """The commit a worktree has checked out."""
+    import pygit2
+
+    repo = pygit2.Repository(str(folder))
+    try:
+        return str(repo.head.target)
+    finally:
+        repo.free()
 
 
 def _main_branch(common: Path) -> str | None:
@@ -294,6 +333,10 @@ def _remove(user: pygit2.Repository, common: Path, item: GcItem) -> None:
         remove_worktree(user, common, Path(item.path), item.worktree)
     elif item.kind == "folder":
         remove_tree(Path(item.path))
+    elif item.kind == "sandbox":
+        from memfun_git.sandbox.leftovers import remove
+
+        remove(Path(item.path))
     elif item.kind == "attempt":
         with no_interrupts():
             if item.name in user.references:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from memfun_git.gitops.tidy import remove_tree
 
-__all__ = ["CGROUP_ROOTS", "alive", "owner_tag", "remove_dead"]
+__all__ = ["CGROUP_ROOTS", "alive", "dead", "owner_tag", "remove", "remove_dead"]
 
 CGROUP_ROOTS = (
     Path("/sys/fs/cgroup/pids/memfun"),
@@ -56,24 +56,35 @@ def alive(name: str) -> bool:
     return _start_time(int(match.group(1))) == match.group(2)
 
 
+def dead(views: Path | None = None) -> list[Path]:
+    """The git views (under `views`) and cgroups of runs that are no longer alive."""
+    found: list[Path] = []
+    if views is not None and views.is_dir():
+        found += [entry for entry in sorted(views.iterdir()) if not alive(entry.name)]
+    for root in CGROUP_ROOTS:
+        try:
+            groups = sorted(root.iterdir())
+        except OSError:
+            continue
+        found += [group for group in groups if group.is_dir() and not alive(group.name)]
+    return found
+
+
+def remove(path: Path) -> None:
+    """Remove one leftover: a cgroup by `rmdir` (its files are the kernel's; it must be
+    empty, which a dead run's is: its init took every process with it), a view as a tree."""
+    if any(root in path.parents for root in CGROUP_ROOTS):
+        path.rmdir()
+    else:
+        remove_tree(path)
+
+
 def remove_dead(views: Path | None = None) -> list[str]:
     """Remove the git views (under `views`) and cgroups of runs that are no longer alive;
     return what was removed."""
     removed: list[str] = []
-    if views is not None and views.is_dir():
-        for entry in views.iterdir():
-            if not alive(entry.name):
-                with contextlib.suppress(OSError):
-                    remove_tree(entry)
-                    removed.append(str(entry))
-    for root in CGROUP_ROOTS:
-        try:
-            groups = list(root.iterdir())
-        except OSError:
-            continue
-        for group in groups:
-            if group.is_dir() and not alive(group.name):
-                with contextlib.suppress(OSError):
-                    group.rmdir()  # only an empty cgroup can go; a dead run's init took all
-                    removed.append(str(group))
+    for path in dead(views):
+        with contextlib.suppress(OSError):
+            remove(path)
+            removed.append(str(path))
     return removed

@@ -96,10 +96,9 @@ class ObjectCache:
                 os.utime(pack.parent)  # used now: `prune` keeps what is in use
         return Chain(base=base, packs=tuple(packs))
 
-    def prune(self, repo: pygit2.Repository, keep: list[str], *, days: float = 7) -> list[str]:
-        """Remove packs no chain of the tips `keep` uses and unused for `days`; return them.
-
-        Nothing is built here: a tip whose chain is not cached keeps nothing."""
+    def unused(self, repo: pygit2.Repository, keep: list[str], *, days: float = 7) -> list[Path]:
+        """Packs no chain of the tips `keep` uses and unused for `days` (and builds a killed
+        process left), for gc to remove. Nothing is built here."""
         needed: set[str] = set()
         for tip in keep:
             try:
@@ -112,22 +111,16 @@ class ObjectCache:
                     needed.add(entry.name)
                     entry = self.root / (_meta(entry).get("parent") or ".none")
         cutoff = time.time() - days * 86400
-        removed: list[str] = []
         try:
-            entries = list(self.root.iterdir())  # with builds a killed process left (".…")
+            entries = sorted(self.root.iterdir())
         except OSError:
-            entries = []
+            return []
+        found: list[Path] = []
         for entry in entries:
-            if entry.name in needed:
-                continue
-            try:
-                if entry.stat().st_mtime >= cutoff:
-                    continue
-            except OSError:
-                continue
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append(entry.name)
-        return removed
+            with contextlib.suppress(OSError):
+                if entry.name not in needed and entry.stat().st_mtime < cutoff:
+                    found.append(entry)
+        return found
 
     # -- bases -------------------------------------------------------------------------------
 

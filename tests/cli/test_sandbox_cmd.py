@@ -147,7 +147,9 @@ def test_detached_child_and_local_servers_through_the_cli(
             capsys, "-C", str(user.tree), "sandbox", "run", "--",
             sys.executable, "-c", probe, marker, port, str(tmp_path / "agent.sock"),
         )  # fmt: skip
-        assert (code, out, err) == (0, "ConnectionRefusedError\nFileNotFoundError\n", "")
+        # The interpreter is this project's venv, not the system's: memfun says which ran.
+        ran = f"memfun: running {sys.executable}\n"
+        assert (code, out, err) == (0, "ConnectionRefusedError\nFileNotFoundError\n", ran)
         for server in (tcp, unix):
             server.setblocking(False)
             with pytest.raises(BlockingIOError):
@@ -179,7 +181,7 @@ def test_exit_status_time_limit_and_unrunnable_commands(
         "while :; do :; done",
     )
     assert code == 124
-    assert "memfun: the command was stopped after 1 s" in err
+    assert "memfun: the command was stopped after 1.0 s" in err  # as given, not rounded
     code, out, err = memfun(capsys, "-C", tree, "sandbox", "run", "--", "no-such-program-xyz")
     assert (code, out) == (127, "")  # as a shell says
     assert err == (
@@ -405,4 +407,21 @@ def test_files_over_the_caps_are_not_copied_in_and_said_so(
         "memfun: not copied in: over the caps (10,000 files, 200 MiB in all, 100 MiB a file): "
         "core.dump\n"
     )
+    assert_no_leftovers(user)
+
+
+def test_a_program_of_the_users_venv_runs_and_is_named(
+    user: User, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`-- pytest` outside an activated venv ran a global one, and `-- .venv/bin/pytest`
+    failed in a worktree that has no (ignored) .venv: both now run the user's own, named."""
+    import venv
+
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(user.tree / ".venv")
+    tool = user.tree / ".venv" / "bin" / "probe-tool"
+    tool.write_text("#!/bin/sh\necho from the venv\n")
+    tool.chmod(0o755)
+    for program in ("probe-tool", ".venv/bin/probe-tool"):
+        code, out, err = memfun(capsys, "-C", str(user.tree), "sandbox", "run", "--", program)
+        assert (code, out, err) == (0, "from the venv\n", f"memfun: running {tool}\n")
     assert_no_leftovers(user)

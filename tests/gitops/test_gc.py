@@ -527,10 +527,13 @@ def test_throwaways_of_ended_runs_go_and_running_ones_stay(
         assert item.reason.removesuffix(")").rsplit(" ", 1)[1] in pid
     runs[0].kill()
     items = plan(paths)
-    ended = [i for i in items if i.remove]
+    ended = [i for i in items if i.remove and i.kind == "worktree"]
     assert [(i.kind, i.reason) for i in ended] == [
         ("worktree", "a throwaway worktree of a memfun sandbox run that ended")
     ]
+    # The killed run's view of the git dir goes too; the running one's stays.
+    views = [i for i in items if i.kind == "sandbox" and "sandbox-views" in i.path]
+    assert [v.name.rsplit("/", 1)[1].split("-")[0] for v in views] == [str(runs[0].proc.pid)]
     # No branch, no note, nothing under refs/heads: a `git push --all` publishes nothing.
     assert _refs(git_repo).keys() == {"refs/heads/main"}
     assert run(["-C", str(git_repo), "gc"]) == 0
@@ -715,3 +718,45 @@ def test_removals_go_to_the_log_and_show_with_verbose(
     assert f"memfun: {line}\n" in capsys.readouterr().err
     log = (git_repo / ".git" / "memfun" / "logs" / "memfun.log").read_text()
     assert f"INFO memfun_git.gitops.gc: {line}" in log
+
+
+def test_what_sandboxed_runs_left_goes(git_repo: Path) -> None:
+    """A killed run's view of the git dir (and cgroups) stay behind; packs of task objects
+    accumulate. gc removes the dead run's view and the packs no worktree needs, unused for a
+    week; a live worktree's packs and a live run's view stay."""
+    import pygit2
+
+    from memfun_git.sandbox.leftovers import owner_tag
+    from memfun_git.sandbox.objects import ObjectCache
+
+    paths = require_repo(git_repo)
+    kept = _task(paths, "kept", ["a.py"], keep=True)
+    views = paths.common_dir / "memfun" / "sandbox-views"
+    dead_view = views / "999999999-1-0badc0de"  # no such process
+    live_view = views / f"{owner_tag()}-c0ffee00"
+    for view in (dead_view, live_view):
+        (view / "objects" / "pack").mkdir(parents=True)
+    repo = pygit2.Repository(str(git_repo))
+    cache = ObjectCache(paths.common_dir)
+    needed = cache.chain(repo, str(pygit2.Repository(str(kept.path)).head.target))
+    git(git_repo, "checkout", "-q", "-b", "elsewhere")
+    _write(git_repo / "other.py", "x = 1\n")
+    git(git_repo, "add", "other.py")
+    git(git_repo, "commit", "-q", "-m", "work the task never saw")
+    git(git_repo, "checkout", "-q", "main")
+    stale = cache.chain(repo, str(repo.revparse_single("elsewhere").id))
+    old = time.time() - 8 * DAY
+    for chain in (needed, stale):
+        for pack in chain.packs:
+            os.utime(pack.parent, (old, old))
+    items = [i for i in plan(paths) if i.kind == "sandbox"]
+    removable = {Path(i.path) for i in items if i.remove}
+    assert dead_view in removable
+    assert live_view not in removable
+    assert all(pack.parent not in removable for pack in needed.packs)
+    assert stale.packs[0].parent in removable
+    assert all(i.reason for i in items)
+    assert all(o.removed for o in apply(paths, items))
+    assert not dead_view.exists()
+    assert live_view.exists()
+    assert all(pack.exists() for pack in needed.packs)
