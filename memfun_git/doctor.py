@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -27,7 +28,6 @@ from memfun_git.config import Config, LLMConfig, SandboxConfig, load
 from memfun_git.errors import ConfigError, MemfunError, RepoError
 from memfun_git.gitops.git import git_program, run_git
 from memfun_git.gitops.repo import RepoPaths, require_repo, state_dir
-from memfun_git.linters import LINTERS, detect_linters, find_program
 from memfun_git.ollama import has_model, probe_ollama, root_of
 from memfun_git.sandbox.bubblewrap import find_bwrap
 
@@ -267,9 +267,15 @@ def check_sandbox(sandbox: SandboxConfig, environ: Mapping[str, str]) -> Check:
 def check_linters(
     tree: Path, environ: Mapping[str, str], *, configured: tuple[str, ...] = ()
 ) -> list[Check]:
-    """The project's linters (`[gate] linters`, else detected from its files), each with the
-    program a task would run: the user's tree's `.venv`/`venv`/`node_modules` first, then PATH."""
-    linters = detect_linters(tree, configured)
+    """The project's linters as the quality gate picks them (`[gate] linters`, else detected
+    from its files), each with the program a task would run: the user's tree's `.venv`, `venv`
+    and `node_modules/.bin`, the active virtualenv, then PATH (`quality.linters`)."""
+    from memfun_git.quality.linters import LINTERS, detect, looked_in
+
+    try:
+        linters = detect((), lambda rel: (tree / rel).exists(), configured)
+    except ConfigError as exc:
+        return [Check("linters", Status.FAILURE, exc.message, exc.hint)]
     if not linters:
         markers = ", ".join(linter.markers[0] for linter in LINTERS)
         return [
@@ -280,19 +286,21 @@ def check_linters(
                 "name them in [gate] linters if the project has some",
             )
         ]
+    search = os.pathsep.join(looked_in(tree, environ))
     checks: list[Check] = []
     for linter in linters:
-        found = find_program(linter.program, tree, environ)
+        found = shutil.which(linter.program, path=search)
         if found:
             checks.append(Check(f"linter {linter.name}", Status.OK, found))
         else:
             checks.append(
                 Check(
                     f"linter {linter.name}",
-                    Status.WARNING,
+                    Status.FAILURE if configured else Status.WARNING,
                     f"{linter.program} is not in the project's environments nor on PATH",
                     f"install {linter.program} (in the project's .venv or node_modules, or on"
-                    " PATH), else the quality gate cannot run it",
+                    " PATH), else the quality gate "
+                    + ("fails every task" if configured else "skips it"),
                 )
             )
     return checks

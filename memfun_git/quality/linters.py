@@ -30,7 +30,6 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from memfun_git.errors import ConfigError, MemfunError, ProgramNotFound
-from memfun_git.linters import ENVIRONMENT_BINS
 from memfun_git.quality.lintparse import (
     clean_text,
     parse_cargo,
@@ -59,6 +58,9 @@ MAX_OUTPUT = 20_000
 ESLINT_CONFIGS = tuple(
     f"eslint.config.{ext}" for ext in ("js", "mjs", "cjs", "ts", "mts", "cts")
 ) + tuple(f".eslintrc{ext}" for ext in ("", ".js", ".cjs", ".json", ".yml", ".yaml"))
+
+ENVIRONMENT_BINS = (".venv/bin", "venv/bin", "node_modules/.bin")
+"""Folders of the user's main tree searched before the active virtualenv and PATH."""
 
 Parser = Callable[[str, str, Path, str], tuple[Finding, ...]]
 """(stdout, stderr, worktree, folder it ran in) -> findings."""
