@@ -26,6 +26,7 @@ from memfun_git.errors import ExitCode, UsageError
 from memfun_git.redact import register_environ
 
 __all__ = [
+    "analyze",
     "app",
     "ask",
     "config_show",
@@ -237,6 +238,36 @@ def run_request(
         json_out=json_out,
         trust_config_changes=trust_config_changes,
         with_changes=with_changes,
+    )
+
+
+@app.command(cls=_Command, short_help="Show the code map: what each file defines.")
+def analyze(
+    path: Annotated[
+        str | None,
+        typer.Argument(help="A file or folder to map (default: the repository).", metavar="PATH"),
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Build cold, without the cache.")
+    ] = False,
+    budget: Annotated[
+        int | None,
+        typer.Option("--budget", help="Render the map within N tokens.", metavar="N"),
+    ] = None,
+    query: Annotated[
+        str | None,
+        typer.Option("--query", help="Rank files for this request.", metavar="REQUEST"),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> int:
+    """Show the code map: each file with its classes, functions and methods.
+
+    With --query, files are ranked for the request and rendered as the planner sees them.
+    """
+    from memfun_git.cli.analyze import run_analyze
+
+    return run_analyze(
+        _start(), path, json_out=json_out, no_cache=no_cache, budget=budget, query=query
     )
 
 

@@ -37,6 +37,10 @@ class ReviewChange(dspy.Signature):
         desc="facts about the change found by tools: configuration changes, new suppressions, "
         "files not shown"
     )
+    context: str = dspy.InputField(
+        desc="the code around the change: outlines of the changed files, of the files that "
+        "use them and of those they use (signatures, not bodies)"
+    )
     diff: str = dspy.InputField(desc="the change, as a unified diff")
     format: str = dspy.InputField(desc="how to write the answer")
     review: str = dspy.OutputField(desc="the findings and the SUMMARY line, in the format given")
@@ -76,13 +80,16 @@ class PolishChange(dspy.Signature):
 class PlanFiles(dspy.Signature):
     """Choose the files a developer must read before making a requested change to a project.
 
-    From the project's listing (each file's path, size and top-level names), name the files
+    From the project's map (each file's path and size, the most relevant files first with the
+    signatures of their classes, functions and methods indented below), name the files
     whose current contents the change needs: the files it will edit, and those that define
     what it uses or must stay consistent with (callers, tests, configuration). Most important
     first; fewer is better when the budget is tight. Name only files of the listing."""
 
     request: str = dspy.InputField(desc="the change the developer asked for")
-    listing: str = dspy.InputField(desc="the project's files, one a line: path (size): names")
+    listing: str = dspy.InputField(
+        desc="the project's files: path (size), definitions indented below, most relevant first"
+    )
     budget: str = dspy.InputField(desc="how much file content the next step can read")
     files: str = dspy.OutputField(
         desc="paths from the listing, one per line, most important first, nothing else"

@@ -23,9 +23,11 @@ session's error; an unreadable or truncated polish answer skips polishing.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from memfun_git.config import GateConfig
@@ -54,7 +56,9 @@ if TYPE_CHECKING:
     from memfun_git.gitops.worktree import Workspace
     from memfun_git.llm.session import LMSession
 
-__all__ = ["run_gate"]
+__all__ = ["REVIEW_CONTEXT_TOKENS", "run_gate"]
+
+log = logging.getLogger(__name__)
 
 
 def _ignore(event: Event) -> None:
@@ -152,6 +156,24 @@ def _mode(change: Change, rel: str) -> int | None:
         return None
 
 
+REVIEW_CONTEXT_TOKENS = 3_000
+"""Tokens of the code map around the change that the review reads beside the diff."""
+
+
+def _around(worktree: Path, paths: Sequence[str], intent: str) -> str:
+    """The code map around the change; "" when it cannot be built (the review goes on)."""
+    import pygit2
+
+    from memfun_git.codemap import around, build
+
+    try:
+        return around(build(worktree), paths, REVIEW_CONTEXT_TOKENS, intent=intent)
+    except (OSError, ValueError, pygit2.GitError) as exc:
+        # The map helps the review; it is never a reason to stop it.
+        log.warning("no code map for the review: %s", exc)
+        return ""
+
+
 def _lint_reason(run: LintRun, rounds: int) -> str:
     bad = next(v for v in run.verdicts if not v.passed)
     after = f" after {rounds} fix round{'' if rounds == 1 else 's'}" if rounds else ""
@@ -218,6 +240,7 @@ def run_gate(
             conventions=conventions,
             budget_tokens=review_budget_tokens,
             notes=notes,
+            context=_around(change.worktree, gate.touched, request),
         )
         blocking = review.over(config.severity_threshold) if config.review == "block" else ()
         emit(Reviewed(review, blocking))

@@ -207,12 +207,14 @@ def review_change(
     conventions: str = "",
     budget_tokens: int = DEFAULT_BUDGET_TOKENS,
     notes: Sequence[str] = (),
+    context: str = "",
     step: str = "review",
 ) -> Review:
     """Review `diff` against `intent` with one model call (none for an empty diff).
 
     `notes` are facts the caller knows about the change (the gate's config changes and new
-    suppressions); `step` names the call in usage records ("review" in the gate)."""
+    suppressions); `context` the code around it (`codemap.around`); `step` names the call in
+    usage records ("review" in the gate)."""
     from memfun_git.llm.signatures import ReviewChange
 
     packed = pack_diff(redact(diff), budget_tokens, intent)
@@ -229,6 +231,7 @@ def review_change(
         intent=redact(intent).strip() or "(not given)",
         conventions=redact(conventions).strip() or "(none)",
         notes=_notes(notes, packed.unreviewed),
+        context=redact(context).strip() or "(not given)",
         diff=packed.text,
         format=REVIEW_FORMAT,
     )

@@ -1,8 +1,8 @@
 """The context-first solver: the files that matter in one prompt, every change in one answer.
 
     context ─ a project under SMALL_PROJECT bytes: every file (no call)
-            └ a larger one: the planner picks files from the listing (1 call, step "plan";
-              solvers/planning.py)
+            └ a larger one: the planner picks files from the code map ranked for the
+              request (1 call, step "plan"; solvers/planning.py)
     solve   ─ one raw-text call (step "solve") answered in the operation format
               unreadable or cut off: one retry with the error (1 call, step "solve"), then
               `LLMUnparseable` / `LLMTruncated`
@@ -52,6 +52,7 @@ from memfun_git.solvers.context import (
     Context,
     gather,
     project_files,
+    project_map,
 )
 from memfun_git.solvers.planning import others, plan_files
 
@@ -140,12 +141,13 @@ def solve(
     Raises `LLMUnparseable` or `LLMTruncated` after the one retry, `TaskFailed` when
     operations are refused again after the repair call, and the session's `LLMError`s."""
     emit(StepStarted("context"))
-    files = project_files(worktree)
+    cmap = project_map(worktree)
+    files = project_files(worktree, cmap)
     total = sum(info.size for info in files)
     planned = total >= SMALL_PROJECT
     if planned:
         emit(StepStarted("plan", f"{len(files):,} files, {total // 1024:,} KB"))
-        wanted = plan_files(session, request, files, budget)
+        wanted = plan_files(session, request, files, budget, cmap=cmap)
     else:
         wanted = [info.path for info in files]
     context = gather(worktree, wanted, budget)

@@ -1,7 +1,9 @@
 """What the solver reads: the planner's choice of files, and the names of those not shown.
 
 A project over `context.SMALL_PROJECT` asks the planner (one raw-text call, step "plan") which
-files the change needs, from a listing of every file with its size and top-level names. The
+files the change needs, from the code map ranked for the request (`codemap.rank`): the most
+relevant files first with their definitions' signatures, then the rest by path and size,
+within `LISTING_CAP` tokens. The
 answer is one path a line, read leniently (`pick_paths`); a cut-off answer is used up to its
 last whole line, so no call is spent again. Everything sent is redacted.
 """
@@ -16,6 +18,7 @@ from memfun_git.redact import redact
 from memfun_git.solvers.context import Context, FileInfo, estimate_tokens, listing
 
 if TYPE_CHECKING:
+    from memfun_git.codemap import CodeMap
     from memfun_git.llm.session import LMSession
 
 __all__ = [
@@ -26,6 +29,7 @@ __all__ = [
     "others",
     "pick_paths",
     "plan_files",
+    "ranked_listing",
 ]
 
 LISTING_CAP = 40_000
@@ -34,9 +38,19 @@ OTHERS_CAP = 4_000
 """Tokens of the solver's list of files not shown."""
 
 
-def plan_files(session: LMSession, request: str, files: list[FileInfo], budget: int) -> list[str]:
+def plan_files(
+    session: LMSession,
+    request: str,
+    files: list[FileInfo],
+    budget: int,
+    *,
+    cmap: CodeMap | None = None,
+    boost: Sequence[str] = (),
+) -> list[str]:
     """The files the change needs, in the planner's order (one call); `budget`: the tokens of
-    contents the solver's prompt holds, told to the planner so it can choose."""
+    contents the solver's prompt holds, told to the planner so it can choose. With `cmap`
+    the planner reads the map ranked for the request (`boost`: paths or names memory
+    remembers for it); without, the plain listing."""
     from memfun_git.llm.signatures import PlanFiles
 
     room = f"about {budget:,} tokens ({budget * 4 // 1024:,} KB); files are read in your order"
@@ -45,7 +59,11 @@ def plan_files(session: LMSession, request: str, files: list[FileInfo], budget: 
             "plan",
             PlanFiles,
             request=redact(request),
-            listing=listing_within(files, LISTING_CAP),
+            listing=(
+                ranked_listing(cmap, request, files, boost)
+                if cmap is not None
+                else listing_within(files, LISTING_CAP)
+            ),
             budget=room,
         )
     except LLMTruncated as exc:
@@ -69,6 +87,22 @@ def pick_paths(answer: str, known: Sequence[str]) -> list[str]:
         if line in known_set and line not in picked:
             picked.append(line)
     return picked
+
+
+def ranked_listing(
+    cmap: CodeMap, request: str, files: list[FileInfo], boost: Sequence[str] = ()
+) -> str:
+    """The map of `files`, most relevant to `request` first, within `LISTING_CAP`, redacted."""
+    from memfun_git.codemap import rank, render
+    from memfun_git.codemap.history import recent_paths
+
+    readable = {info.path for info in files}
+    ranked = [
+        r.file
+        for r in rank(cmap, request, recent=recent_paths(cmap.root), boost=boost)
+        if r.file.path in readable
+    ]
+    return redact(render(ranked, LISTING_CAP))
 
 
 def listing_within(files: list[FileInfo], cap: int) -> str:

@@ -2,18 +2,30 @@
 
 `small_project` is a few files (under the 200 KB at which the planner starts); `large_files`
 is a project over it (about 240 KB of Python modules), for the planner and model economy.
-`answer` writes a solver's answer in the operation format, as a model would.
+`answer` writes a solver's answer in the operation format, as a model would; `committed`
+commits files given as text or bytes, exactly as given.
 """
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from memfun_git.solvers.context import SMALL_PROJECT
 from tests.helpers.messy import make_messy_repo
 from tests.quality.kit import make_repo, venv_with_ruff
 
-__all__ = ["APP", "CLEAN", "GREET", "answer", "large_files", "messy_with_ruff", "small_project"]
+__all__ = [
+    "APP",
+    "CLEAN",
+    "GREET",
+    "answer",
+    "committed",
+    "large_files",
+    "messy_with_ruff",
+    "small_project",
+]
 
 APP = "def add(a, b):\n    return a + b\n"
 GREET = """src/greet.py
@@ -57,4 +69,18 @@ def messy_with_ruff(root: Path) -> Path:
     (repo / ".git" / "info").mkdir(exist_ok=True)
     (repo / ".git" / "info" / "exclude").write_text(".venv/\n")
     venv_with_ruff(repo)
+    return repo
+
+
+def committed(repo: Path, files: Mapping[str, str | bytes], message: str = "initial") -> Path:
+    """A repository at `repo` (created when missing, branch main) with `files` written byte
+    for byte and committed; returns `repo`."""
+    if not (repo / ".git").exists():
+        repo.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True)
+    for rel, data in files.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_bytes(data.encode() if isinstance(data, str) else data)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "commit", "-q", "-m", message], cwd=repo, check=True)
     return repo

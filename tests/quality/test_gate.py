@@ -279,9 +279,15 @@ def test_a_clean_change_with_a_clean_review_makes_no_polish_call(
     project: Path, task: Workspace
 ) -> None:
     write(task, "app/core.py", CLEAN)
+    write(task, "app/use.py", "from app.core import add\n\n\ndef total(xs):\n    return add(*xs)\n")
     ran = gate(task, project, [Answer(raw=PASS, step="review")], ["app/core.py"])
     assert ran.outcome.passed
     assert ran.session.usage.calls == 1
+    # The review reads the code map around the change: the changed file and its user.
+    review_prompt = engine_of(ran.session.lm).calls[0].prompt
+    assert "app/core.py (" in review_prompt
+    assert "  def add(a, b)" in review_prompt
+    assert "app/use.py (" in review_prompt
     message, _, _ = commit_of(task, ran)
     assert "Memfun-Gate: ruff=pass review=pass" in message
     assert [type(e) for e in ran.events if isinstance(e, LintRan)] == [LintRan]

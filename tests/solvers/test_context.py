@@ -39,7 +39,7 @@ def test_the_listing_names_text_files_with_sizes_and_top_level_names(tmp_path: P
     assert [f.path for f in files] == ["cmd/main.go", "src/app.py", "web/index.ts"]
     by_path = {f.path: f for f in files}
     assert by_path["src/app.py"].names == ("App", "main")
-    assert by_path["web/index.ts"].names == ("render", "View", "x")
+    assert by_path["web/index.ts"].names == ("render", "View")
     assert by_path["cmd/main.go"].names == ("main", "Server")
     text = listing(files)
     assert "src/app.py (" in text

@@ -134,7 +134,9 @@ def test_a_large_project_is_planned_then_solved_in_two_calls(large: Path) -> Non
     assert run.steps == ["plan", "solve"]
     planner, solver = run.calls
     assert "pkg/mod42.py (" in planner.prompt  # the listing, with sizes
-    assert ": f42_0, f42_1," in planner.prompt  # and top-level names
+    assert "\n  def f42_0(" in planner.prompt  # and its definitions' signatures
+    # Ranked for the request ("add a sub function"): the file defining `add` comes first.
+    assert planner.prompt.index("src/app.py (") < planner.prompt.index("pkg/mod00.py (")
     assert "### pkg/mod07.py\n" in solver.prompt
     assert "### src/app.py\n" + APP in solver.prompt
     assert solver.prompt.index("### pkg/mod07.py") < solver.prompt.index("### src/app.py")
