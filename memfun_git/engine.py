@@ -117,8 +117,7 @@ class Engine:
         events = Events(progress, *([self.emit] if self.emit is not None else []))
         session = self._session(events.emit)
         workspace = self._workspace(paths, task)
-        running = {"status": "running", "branch": workspace.branch, "base": task.base}
-        self._record(paths, task, {**running, "started": time.time(), "origin": task.origin})
+        self._start_record(paths, task, workspace.branch)
         status: TaskStatus = "failed"
         error = ""
         try:
@@ -305,6 +304,33 @@ class Engine:
         events.emit(TaskFinished(result))
         return result
 
+    def _start_record(self, paths: RepoPaths, task: Task, branch: str) -> None:
+        """Record the task as running, with this process's id (a record left "running" by a
+        process that is gone was interrupted). A follow-up keeps the earlier runs' results
+        under "runs", oldest first."""
+        from memfun_git.records import Records, database_path
+
+        value: dict[str, Any] = {
+            "status": "running",
+            "branch": branch,
+            "base": task.base,
+            "started": time.time(),
+            "origin": task.origin,
+            "pid": os.getpid(),
+            "request": task.request,
+            "error": "",
+        }
+        path = database_path(paths.common_dir, self.config.backend.sqlite_path)
+        with Records(path) as store:
+            previous = store.get(f"task/{task.id}")
+        if previous is not None and task.follow_up:
+            earlier = {k: v for k, v in previous.value.items() if k != "runs"}
+            value["runs"] = [*previous.value.get("runs", []), earlier]
+            value["first_request"] = previous.value.get(
+                "first_request", previous.value.get("request", "")
+            )
+        self._record(paths, task, value)
+
     def _record(self, paths: RepoPaths, task: Task, value: dict[str, Any]) -> None:
         from memfun_git.records import Records, database_path
 
@@ -314,6 +340,10 @@ class Engine:
             merged = {**(previous.value if previous else {}), **value}
             merged.setdefault("id", task.id)
             merged.setdefault("request", task.request)
+            if value.get("status") != "running" and value.get("base"):
+                # The commit the task's branch first started from: `memfun diff` shows the
+                # whole task against it, follow-ups included.
+                merged.setdefault("first_base", value["base"])
             merged["updated"] = time.time()
             store.put(f"task/{task.id}", merged)
 

@@ -30,13 +30,18 @@ __all__ = [
     "app",
     "ask",
     "config_show",
+    "diff",
     "doctor",
     "gc",
     "init",
+    "list_tasks",
     "main",
+    "merge",
     "run",
     "run_request",
     "sandbox_run",
+    "show",
+    "undo",
 ]
 
 
@@ -217,6 +222,16 @@ def run_request(
             help="Lint with the linter configuration the task itself changed.",
         ),
     ] = False,
+    task: Annotated[
+        str | None,
+        typer.Option(
+            "--task", help="Continue this task's branch (a follow-up request).", metavar="ID"
+        ),
+    ] = None,
+    merge: Annotated[
+        bool,
+        typer.Option("--merge", help="When done, merge the branch into the current one."),
+    ] = False,
     provider: ProviderOpt = None,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
@@ -225,7 +240,8 @@ def run_request(
 ) -> int:
     """Turn a request into reviewed, lint-clean commits on a branch of its own.
 
-    The work happens in a worktree of its own; your files, index and branches are only read.
+    The work happens in a worktree of its own; your files, index and branches are only read
+    (with --merge, the branch is then merged as git would allow: see `memfun merge`).
     """
     from memfun_git.cli.run import run_request as run_it
 
@@ -238,7 +254,70 @@ def run_request(
         json_out=json_out,
         trust_config_changes=trust_config_changes,
         with_changes=with_changes,
+        follow_up=task,
+        merge=merge,
     )
+
+
+@app.command("list", cls=_Command, short_help="List the tasks: status, branch, delivered, age.")
+def list_tasks(json_out: JsonOpt = False) -> int:
+    """List the tasks of this repository, newest first."""
+    from memfun_git.cli.tasks import run_list
+
+    return run_list(_start(), json_out=json_out)
+
+
+TaskArg = Annotated[str, typer.Argument(help="The task's id (or its unique start).", metavar="ID")]
+OptionalTaskArg = Annotated[
+    str | None,
+    typer.Argument(help="The task's id (default: the latest done task).", metavar="ID"),
+]
+
+
+@app.command(cls=_Command, short_help="Show a task: request, operations, gate, usage, commits.")
+def show(task: TaskArg, json_out: JsonOpt = False) -> int:
+    """Show what a task did: its request, operations, verdicts, usage, commits and attempts."""
+    from memfun_git.cli.tasks import run_show
+
+    return run_show(_start(), task, json_out=json_out)
+
+
+@app.command(cls=_Command, short_help="Show a task's changes against its base (git diff).")
+def diff(
+    task: TaskArg,
+    stat: Annotated[bool, typer.Option("--stat", help="Only the files and counts.")] = False,
+) -> int:
+    """Show a task's changes against the commit it started from, as git diff shows them."""
+    from memfun_git.cli.tasks import run_diff
+
+    return run_diff(_start(), task, stat=stat)
+
+
+@app.command(cls=_Command, short_help="Merge a task's branch into the current branch.")
+def merge(task: OptionalTaskArg = None, json_out: JsonOpt = False) -> int:
+    """Merge a task's branch into the current branch, only as git would allow.
+
+    A fast-forward when possible, else a merge commit when your tracked files are clean and
+    nothing conflicts; otherwise nothing changes and the reason is said.
+    """
+    from memfun_git.cli.tasks import run_merge
+
+    return run_merge(_start(), task, json_out=json_out)
+
+
+@app.command(cls=_Command, short_help="Undo a task: revert it, or delete its branch.")
+def undo(
+    task: OptionalTaskArg = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Delete an undelivered branch without asking.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> int:
+    """Undo a task: a revert commit when it is in the current branch; its branch deleted
+    (tip kept as an attempt) when it was delivered nowhere."""
+    from memfun_git.cli.tasks import run_undo
+
+    return run_undo(_start(), task, yes=yes, json_out=json_out)
 
 
 @app.command(cls=_Command, short_help="Show the code map: what each file defines.")

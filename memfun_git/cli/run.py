@@ -1,11 +1,13 @@
 """`memfun run "<request>"`: a request becomes reviewed commits on `memfun/<id>`.
 
-A thin front end: it builds the `Task`, subscribes the renderer (`cli/render.py`) to the
+A thin front end: it builds the `Task` (a new one, or with `--task ID` a follow-up that
+continues that task's branch), subscribes the renderer (`cli/render.py`) to the
 engine's events, runs the engine and maps the result to output and an exit code: 0 done,
 1 failed (the gate, the review, the model, the task), 2 bad input or configuration (raised
 before the task starts), 130/143 interrupted (re-raised by the engine after it kept the
-attempt). The summary, or with `--json` the result as one JSON document, goes to stdout;
-progress and the error line to stderr.
+attempt). With `--merge`, a done task is then merged as `memfun merge` would. The summary,
+or with `--json` the result as one JSON document, goes to stdout; progress and the error
+line to stderr.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ def run_request(
     json_out: bool = False,
     trust_config_changes: bool = False,
     with_changes: bool = False,
+    follow_up: str | None = None,
+    merge: bool = False,
     environ: Mapping[str, str] | None = None,
     stdout: TextIO | None = None,
 ) -> int:
@@ -55,13 +59,28 @@ def run_request(
     assert paths.workdir is not None
     cfg = config.load(paths.workdir, environ=env, overrides=overrides)
     register_environ(env, [cfg.llm.key_env] if cfg.llm.key_env else [])
-    task = Task.create(
-        request,
-        paths.workdir,
-        base=base or "HEAD",
-        trust_config_changes=trust_config_changes,
-        with_changes=with_changes,
-    )
+    options: dict[str, Any] = {
+        "trust_config_changes": trust_config_changes,
+        "with_changes": with_changes,
+    }
+    if follow_up is not None:
+        if base is not None:
+            raise UsageError("--task and --base do not go together", "a follow-up continues "
+                             "the task's branch: leave --base out")  # fmt: skip
+        from memfun_git.tasklist import find_task
+
+        earlier = find_task(paths, follow_up, cfg.backend.sqlite_path)
+        if not earlier.branch_exists:
+            raise UsageError(
+                f"{earlier.branch} is gone (undone, or removed by gc): there is nothing to "
+                "continue",
+                "start a new task",
+            )
+        if earlier.status == "running":
+            raise UsageError(f"task {earlier.id} is still running", "wait for it to end")
+        task = Task(earlier.id, request, paths.workdir, follow_up=True, **options)
+    else:
+        task = Task.create(request, paths.workdir, base=base or "HEAD", **options)
     with CallSpinner(environ=env) as spinner:
         progress = TaskProgress(spinner)
         confirm = progress.confirm if sys.stdin.isatty() else None
@@ -80,4 +99,8 @@ def run_request(
     if not result.ok:
         error_line(result.error)
         return 1
+    if merge:
+        from memfun_git.cli.tasks import run_merge
+
+        return run_merge(start, task.id, environ=env, stdout=out)
     return 0

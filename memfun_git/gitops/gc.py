@@ -33,15 +33,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from memfun_git.errors import MemfunError
-from memfun_git.gitops.attempts import attempt_refs, save_attempt
+from memfun_git.gitops.attempts import attempt_refs
 from memfun_git.gitops.branches import (
     AGENT_BRANCH_PREFIX,
     BRANCH_PREFIX,
     is_ours,
     slug_of_branch,
 )
-from memfun_git.gitops.commit import Trailers, identity
 from memfun_git.gitops.create import repo_key, worktree_root
+from memfun_git.gitops.deliver import delivered_by, foreign_tips, keep_tip
 from memfun_git.gitops.files import shown_list
 from memfun_git.gitops.records import Checkout, checkouts
 from memfun_git.gitops.removal import TRASH_PREFIX, remove_worktree
@@ -230,16 +230,7 @@ def _dirty(folder: Path) -> list[str]:
 def _branches(user: pygit2.Repository, staying: dict[str, list[str]], force: bool) -> list[GcItem]:
     import pygit2
 
-    # Notes annotate commits but deliver nothing. Sorted: the same delivering ref is named
-    # on every run.
-    targets: list[tuple[str, pygit2.Oid]] = []
-    for ref in sorted(user.references):
-        if not ref.startswith("refs/") or is_ours(ref) or ref.startswith("refs/notes/"):
-            continue
-        try:
-            targets.append((ref, user.references[ref].peel(pygit2.Commit).id))
-        except (pygit2.InvalidSpecError, ValueError, KeyError):
-            continue
+    targets = foreign_tips(user)
     items: list[GcItem] = []
     for short in sorted(
         b for b in user.branches.local if b.startswith((BRANCH_PREFIX, AGENT_BRANCH_PREFIX))
@@ -251,9 +242,7 @@ def _branches(user: pygit2.Repository, staying: dict[str, list[str]], force: boo
             )
             continue
         tip = user.branches.local[short].peel(pygit2.Commit).id
-        delivered = next(
-            (r for r, oid in targets if oid == tip or user.descendant_of(oid, tip)), None
-        )
+        delivered = delivered_by(user, tip, targets)
         if delivered is not None:
             items.append(GcItem("branch", short, True, f"delivered (reachable from {delivered})"))
             continue
@@ -347,19 +336,7 @@ def _remove(user: pygit2.Repository, common: Path, item: GcItem) -> None:
             return
         with no_interrupts():
             if item.keep_tip:
-                _keep_as_attempt(user, item.name, str(branch.target))
+                slug = slug_of_branch(item.name)
+                gate = "the tip of a branch gc --force removed"
+                keep_tip(user, item.name, slug, "gc --force removed it", gate)
             branch.delete()
-
-
-def _keep_as_attempt(user: pygit2.Repository, branch: str, oid: str) -> None:
-    """Keep a branch's tip as an attempt made now: a bookkeeping commit on top of it (same
-    tree), so the retention period counts from today, not from the tip's own date."""
-    import pygit2
-
-    tip = user.revparse_single(oid).peel(pygit2.Commit)
-    author, committer = identity(user)
-    slug = slug_of_branch(branch)
-    trailers = Trailers(slug, "memfun", "n/a (the tip of a branch gc --force removed)")
-    message = f"memfun: kept {branch} when gc --force removed it\n\n{trailers.render()}\n"
-    kept = user.create_commit(None, author, committer, message, tip.tree_id, [tip.id])
-    save_attempt(user, slug, str(kept))
