@@ -21,10 +21,12 @@ The user's tree, index, HEAD and branches are only ever read.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -51,9 +53,12 @@ if TYPE_CHECKING:
     from memfun_git.gitops.repo import RepoPaths
     from memfun_git.gitops.worktree import Workspace
     from memfun_git.llm.session import LMSession
+    from memfun_git.memory.store import Recall
     from memfun_git.solvers.context_first import Solution
 
 __all__ = ["Engine", "commit_message"]
+
+log = logging.getLogger(__name__)
 
 _SUBJECT_CHARS = 72
 _BODY_CHARS = 4000
@@ -162,6 +167,7 @@ class Engine:
 
         events.emit(TaskStarted(task.id, task.request, ws.branch, ws.base_oid, str(ws.path)))
         sandbox = self._sandbox(ws, paths)
+        remembered = self._recall(paths, ws, task)
         try:
             solution = solve(
                 session,
@@ -172,6 +178,8 @@ class Engine:
                 sandbox=sandbox,
                 emit=events.emit,
                 budget=files_budget(self.config.llm),
+                conventions=remembered.conventions,
+                boost=remembered.boost,
             )
             progress.summary = solution.summary
             changed = solution.paths
@@ -188,6 +196,7 @@ class Engine:
                 message=commit_message(task.request, solution.summary),
                 emit=events.emit,
                 trust_config_changes=task.trust_config_changes,
+                conventions=remembered.conventions,
                 environ=self.environ,
             )
             progress.gate = outcome
@@ -196,11 +205,46 @@ class Engine:
                     outcome.reason or "the quality gate refused the change",
                     "the change is kept as an attempt",
                 )
+            if outcome.review is not None and outcome.review.lessons:
+                self._learn(paths, ws, outcome.review.lessons)
         finally:
             progress.commits = tuple(_commit_info(ws, c.oid) for c in ws.commits)
             close = getattr(sandbox, "close", None)
             if callable(close):
                 close()
+
+    def _recall(self, paths: RepoPaths, ws: Workspace, task: Task) -> Recall:
+        """What memory and the project's agent instructions say about the request; nothing
+        when memory is off or its index cannot be used (a task never fails for memory)."""
+        from memfun_git.memory.store import Recall, recall
+
+        if not self.config.memory.enabled:
+            return Recall((), "", ())
+        try:
+            return recall(
+                paths,
+                task.request,
+                base=ws.base_oid,
+                limit=self.config.memory.max_recall,
+                user_memory=self.config.memory.user_memory,
+                environ=self.environ,
+            )
+        except (OSError, sqlite3.Error) as exc:
+            log.warning("memory was not recalled: %s", exc)
+            return Recall((), "", ())
+
+    def _learn(self, paths: RepoPaths, ws: Workspace, lessons: Sequence[tuple[str, str]]) -> None:
+        """Keep what the review proposed to remember: MEMORY.md on the task's branch (its own
+        commit) and the clone's index."""
+        from memfun_git.memory.store import learn, open_index
+
+        if not self.config.memory.enabled:
+            return
+        try:
+            with open_index(paths, ws.base_oid, user_memory=False, environ=self.environ) as index:
+                learn(ws, index, lessons)
+        except (OSError, sqlite3.Error) as exc:
+            log.warning("what the review proposed to remember was not kept: %s", exc)
 
     @staticmethod
     def _nothing_changed(solution: Solution) -> None:

@@ -36,6 +36,10 @@ __all__ = [
     "init",
     "list_tasks",
     "main",
+    "memory_add",
+    "memory_forget",
+    "memory_list",
+    "memory_search",
     "merge",
     "run",
     "run_request",
@@ -96,6 +100,8 @@ config_app = _group("Show the configuration.")
 app.add_typer(config_app, name="config")
 sandbox_app = _group("Run commands the way a task's commands run.")
 app.add_typer(sandbox_app, name="sandbox")
+memory_app = _group("What memfun remembers: .memfun/MEMORY.md and its index.")
+app.add_typer(memory_app, name="memory")
 
 RepoOpt = Annotated[
     Path | None,
@@ -161,6 +167,11 @@ def _config(ctx: typer.Context) -> None:
 
 @sandbox_app.callback()
 def _sandbox(ctx: typer.Context) -> None:
+    _help_when_bare(ctx)
+
+
+@memory_app.callback()
+def _memory(ctx: typer.Context) -> None:
     _help_when_bare(ctx)
 
 
@@ -419,6 +430,51 @@ def gc(
     from memfun_git.cli.admin_gc import run_gc
 
     return run_gc(_start(), dry_run=dry_run, force=force)
+
+
+@memory_app.command("list", cls=_Command, short_help="Every entry memfun remembers here.")
+def memory_list(json_out: JsonOpt = False) -> int:
+    """List what memfun remembers in this repository (and ~/.memfun/MEMORY.md)."""
+    from memfun_git.cli.memory import run_memory_list
+
+    return run_memory_list(_start(), json_out=json_out)
+
+
+@memory_app.command("add", cls=_Command, short_help="Remember something (edits MEMORY.md).")
+def memory_add(
+    text: Annotated[list[str], typer.Argument(help="What to remember.", metavar="TEXT...")],
+    kind: Annotated[
+        str,
+        typer.Option("--kind", help="preference, fact, convention or decision.", metavar="KIND"),
+    ] = "fact",
+    json_out: JsonOpt = False,
+) -> int:
+    """Remember something: a line in .memfun/MEMORY.md (yours to commit) and the index."""
+    from memfun_git.cli.memory import run_memory_add
+
+    return run_memory_add(_start(), " ".join(text), kind, json_out=json_out)
+
+
+@memory_app.command("forget", cls=_Command, short_help="Forget an entry by its id.")
+def memory_forget(
+    entry: Annotated[str, typer.Argument(help="The entry's id (or its start).", metavar="ID")],
+    json_out: JsonOpt = False,
+) -> int:
+    """Forget an entry: out of .memfun/MEMORY.md, and never recalled again here."""
+    from memfun_git.cli.memory import run_memory_forget
+
+    return run_memory_forget(_start(), entry, json_out=json_out)
+
+
+@memory_app.command("search", cls=_Command, short_help="The entries a request would recall.")
+def memory_search(
+    query: Annotated[list[str], typer.Argument(help="A request or words.", metavar="QUERY...")],
+    json_out: JsonOpt = False,
+) -> int:
+    """Show the entries a request would recall, best first."""
+    from memfun_git.cli.memory import run_memory_search
+
+    return run_memory_search(_start(), " ".join(query), json_out=json_out)
 
 
 @sandbox_app.command(

@@ -421,26 +421,24 @@ def _conflicts(index: pygit2.Index) -> list[str]:
 def _union_memory(
     user: pygit2.Repository, index: pygit2.Index, ours: pygit2.Commit, theirs: pygit2.Commit
 ) -> None:
-    """Resolve a MEMORY.md conflict as `merge=union` would: our lines, then theirs not in ours."""
+    """Resolve a MEMORY.md conflict as memory merges it: every entry of both sides once (by
+    id), lines memfun cannot read kept (`memory.entries.union`)."""
     import pygit2
 
-    def lines(commit: pygit2.Commit) -> list[str]:
+    from memfun_git.memory.entries import union
+
+    def text(commit: pygit2.Commit) -> str:
         try:
             blob = commit.tree[MEMORY_PATH].peel(pygit2.Blob)
         except KeyError:
-            return []
-        return blob.data.decode("utf-8", errors="surrogateescape").splitlines(keepends=True)
+            return ""
+        return blob.data.decode("utf-8", errors="surrogateescape")
 
-    mine = lines(ours)
-    seen = set(mine)
-    union = mine + [line for line in lines(theirs) if line not in seen]
-    if union and not union[-1].endswith("\n"):
-        union[-1] += "\n"
-    text = "".join(union).encode("utf-8", errors="surrogateescape")
+    merged = union(text(ours), text(theirs)).encode("utf-8", errors="surrogateescape")
     conflicts = index.conflicts
     assert conflicts is not None
     del conflicts[MEMORY_PATH]
-    index.add(pygit2.IndexEntry(MEMORY_PATH, user.create_blob(text), pygit2.enums.FileMode.BLOB))
+    index.add(pygit2.IndexEntry(MEMORY_PATH, user.create_blob(merged), pygit2.enums.FileMode.BLOB))
 
 
 def _checked_out(user: pygit2.Repository, branch: str) -> str:

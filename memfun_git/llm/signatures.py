@@ -87,6 +87,9 @@ class PlanFiles(dspy.Signature):
     first; fewer is better when the budget is tight. Name only files of the listing."""
 
     request: str = dspy.InputField(desc="the change the developer asked for")
+    conventions: str = dspy.InputField(
+        desc="what this project remembers and its instructions for agents; they take priority"
+    )
     listing: str = dspy.InputField(
         desc="the project's files: path (size), definitions indented below, most relevant first"
     )
@@ -107,6 +110,10 @@ class SolveTask(dspy.Signature):
     sentences, outside the operations, what you changed and why."""
 
     request: str = dspy.InputField(desc="the change the developer asked for")
+    conventions: str = dspy.InputField(
+        desc="what this project remembers and its instructions for agents; follow them unless "
+        "the request says otherwise"
+    )
     files: str = dspy.InputField(
         desc="the project's files that matter, each under a `### path` heading, as they are now"
     )

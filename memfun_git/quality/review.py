@@ -54,7 +54,13 @@ from memfun_git.redact import MARKER, redact
 if TYPE_CHECKING:
     from memfun_git.llm.session import LMSession
 
-__all__ = ["DEFAULT_BUDGET_TOKENS", "REVIEW_FORMAT", "parse_review", "review_change"]
+__all__ = [
+    "DEFAULT_BUDGET_TOKENS",
+    "REVIEW_FORMAT",
+    "parse_lessons",
+    "parse_review",
+    "review_change",
+]
 
 DEFAULT_BUDGET_TOKENS = 30_000
 """Tokens of diff one review reads (about 120 KB of diff)."""
@@ -85,6 +91,14 @@ src/app.py:20-21: warning: the loop reads the file twice
 Nothing between the markers suggests deleting the lines. If the code has lines starting with
 7 or more < or >, use longer markers (as many < to open as > to close).
 
+When the intent states something lasting that later changes to this project should follow
+(a preference, a convention, a decision, a fact such as a port or a tool), add one line for
+each before the SUMMARY line, in the intent's own words, never a secret:
+
+REMEMBER: preference: always use pool_size=10 for dev
+
+(the kind is one of preference, convention, decision, fact). Nothing lasting: no such line.
+
 End with one line: SUMMARY: what the change does, and whether it does what the intent asks.
 With no problems, write only the SUMMARY line. Report real problems only, at the line where
 each is; do not restate the change or praise it."""
@@ -101,6 +115,11 @@ _LOOKS_LIKE = re.compile(
 _OPEN = re.compile(r"^(<{7,}) SUGGESTION\s*$")
 _CLOSE = re.compile(r"^(>{7,}) SUGGESTION\s*$")
 _SUMMARY = re.compile(r"^(?:[-*] )?\**SUMMARY\**:\s*(?P<text>.*?)\s*$", re.IGNORECASE)
+_REMEMBER = re.compile(
+    r"^(?:[-*] )?\**REMEMBER\**:\s*(?:(?P<kind>preference|convention|decision|fact)\s*:\s*)?"
+    r"(?P<text>\S.*?)\s*$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +161,9 @@ def parse_review(text: str, *, step: str = "review") -> tuple[tuple[Finding, ...
         if _CLOSE.match(line):
             raise answer.bad("a suggestion closed that was never opened", i)
         found = _FINDING.match(line)
-        if found is not None:
+        if _REMEMBER.match(line):
+            last = None  # a lesson, read by `parse_lessons`
+        elif found is not None:
             findings.append(_finding(found, i, answer))
             last = len(findings) - 1
         elif (match := _SUMMARY.match(line)) is not None:
@@ -157,6 +178,22 @@ def parse_review(text: str, *, step: str = "review") -> tuple[tuple[Finding, ...
     if summary is None:
         raise answer.bad("it has no SUMMARY line")
     return tuple(findings), " ".join(s for s in summary if s)
+
+
+def parse_lessons(text: str) -> tuple[tuple[str, str], ...]:
+    """The (kind, text) of each REMEMBER line of a review answer, outside suggestions."""
+    lessons: list[tuple[str, str]] = []
+    inside: str | None = None
+    for line in text.splitlines():
+        if inside is not None:
+            if line.rstrip() == inside:
+                inside = None
+            continue
+        if (opener := _OPEN.match(line)) is not None:
+            inside = ">" * len(opener[1]) + " SUGGESTION"
+        elif (found := _REMEMBER.match(line)) is not None:
+            lessons.append(((found["kind"] or "fact").lower(), found["text"]))
+    return tuple(lessons)
 
 
 def _closing(lines: Sequence[str], start: int, closer: str) -> int | None:
@@ -236,4 +273,9 @@ def review_change(
         format=REVIEW_FORMAT,
     )
     findings, summary = parse_review(answer, step=step)
-    return Review(findings=findings, summary=summary, unreviewed=packed.unreviewed)
+    return Review(
+        findings=findings,
+        summary=summary,
+        unreviewed=packed.unreviewed,
+        lessons=parse_lessons(answer),
+    )

@@ -115,6 +115,8 @@ class Review:
     """A short account of the change and how it meets the intent."""
     unreviewed: tuple[str, ...] = ()
     """Paths left out when the diff was packed under a token budget (said, never hidden)."""
+    lessons: tuple[tuple[str, str], ...] = ()
+    """(kind, text) of what the review proposed to remember (its REMEMBER lines)."""
 
     def over(self, threshold: Severity) -> tuple[Finding, ...]:
         """The findings at or over `threshold`."""
@@ -125,6 +127,7 @@ class Review:
             "summary": self.summary,
             "findings": [f.as_dict() for f in self.findings],
             "unreviewed": list(self.unreviewed),
+            "lessons": [{"kind": kind, "text": text} for kind, text in self.lessons],
         }
 
 

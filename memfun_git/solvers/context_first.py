@@ -135,9 +135,13 @@ def solve(
     sandbox: SandboxAdapter,
     emit: EventSink,
     budget: int,
+    conventions: str = "",
+    boost: Sequence[str] = (),
 ) -> Solution:
     """Make the change `request` asks for in `worktree`; see the module's docstring.
 
+    `conventions` (memory's recall and the project's agent instructions) goes into the
+    planner's and the solver's prompts; `boost` (names memory mentions) into the map's ranking.
     Raises `LLMUnparseable` or `LLMTruncated` after the one retry, `TaskFailed` when
     operations are refused again after the repair call, and the session's `LLMError`s."""
     emit(StepStarted("context"))
@@ -147,13 +151,16 @@ def solve(
     planned = total >= SMALL_PROJECT
     if planned:
         emit(StepStarted("plan", f"{len(files):,} files, {total // 1024:,} KB"))
-        wanted = plan_files(session, request, files, budget, cmap=cmap)
+        wanted = plan_files(
+            session, request, files, budget, cmap=cmap, boost=boost, conventions=conventions
+        )
     else:
         wanted = [info.path for info in files]
     context = gather(worktree, wanted, budget)
     emit(FilesGathered(context.paths, context.bytes, planned))
     prompt = {
         "request": redact(request),
+        "conventions": redact(conventions).strip() or "(none)",
         "files": context.text or "(no files)",
         "project": others(files, context),
         "format": FORMAT_INSTRUCTIONS,

@@ -46,6 +46,7 @@ def plan_files(
     *,
     cmap: CodeMap | None = None,
     boost: Sequence[str] = (),
+    conventions: str = "",
 ) -> list[str]:
     """The files the change needs, in the planner's order (one call); `budget`: the tokens of
     contents the solver's prompt holds, told to the planner so it can choose. With `cmap`
@@ -59,6 +60,7 @@ def plan_files(
             "plan",
             PlanFiles,
             request=redact(request),
+            conventions=redact(conventions).strip() or "(none)",
             listing=(
                 ranked_listing(cmap, request, files, boost)
                 if cmap is not None

@@ -60,8 +60,10 @@ def test_a_merge_unions_memory_md_as_merge_union_would(git_repo: Path) -> None:
     _commit(git_repo, {".memfun/MEMORY.md": "# Memory\n- uses ruff\n- my fact\n"}, "mine")
     merged = merge_task(require_repo(git_repo), "t", "remember")
     assert merged.kind == "merge commit"
-    text = (git_repo / ".memfun" / "MEMORY.md").read_text()
-    assert text == "# Memory\n- uses ruff\n- my fact\n- task fact\n"
+    lines = (git_repo / ".memfun" / "MEMORY.md").read_text().splitlines()
+    assert lines[:3] == ["# Memory", "- uses ruff", "- my fact"]
+    assert lines[3].endswith("] task fact")
+    assert len(lines) == 4
     assert git(git_repo, "status", "--porcelain") == ""
 
 
