@@ -5,7 +5,8 @@
   tasks learned before anyone merged them), in the user's working tree (what `memory add`
   wrote), and `~/.memfun/MEMORY.md` ([memory] user_memory). A source is re-read only when its
   blob id or content hash changed.
-- `recall(...)` gives the entries ranked for the request (at most [memory] max_recall), the
+- `recall(...)` gives the entries ranked for the request (at most [memory] max_recall; all of
+  MEMORY.md at the base while it is under 2,000 characters, ranked ones first), the
   project's instructions for other agents (AGENTS.md, CLAUDE.md,
   .github/copilot-instructions.md at the base) within the same budget, and the names the
   entries mention, which boost the code map's ranking.
@@ -56,6 +57,8 @@ INSTRUCTION_FILES = ("AGENTS.md", "CLAUDE.md", ".github/copilot-instructions.md"
 """What people keep for other agents: read as the project's conventions."""
 _RECALL_CHARS = 6_000
 """About 1,500 tokens: the remembered entries and the instructions together."""
+_ALWAYS_LOADED_CHARS = 2_000
+"""MEMORY.md at the base goes into every prompt whole up to this size; past it, ranked."""
 _NEAR_DUPLICATE = 0.8
 _MIN_WORDS = 3
 
@@ -124,6 +127,11 @@ def recall(
 
     with open_index(paths, base, user_memory=user_memory, environ=environ) as index:
         entries = index.search(request, limit)
+        # MEMORY.md at the base is always loaded while it is small: all of it, ranked first.
+        committed = [e for e in index.all() if e.source == "base"]
+    if sum(len(e.text) for e in committed) <= _ALWAYS_LOADED_CHARS:
+        shown = {e.id for e in entries}
+        entries += [e for e in committed if e.id not in shown]
     parts: list[str] = []
     used = 0
     if entries:

@@ -129,3 +129,20 @@ def test_five_branches_merge_without_conflict_and_lose_or_double_nothing(
     assert sorted(texts) == sorted(expected)
     lines = [line for line in merged.render().splitlines() if line.startswith("- ")]
     assert len(lines) == len(expected)  # no entry doubled, even as a line
+
+
+def test_a_small_committed_memory_md_is_always_loaded_ranked_entries_first(
+    git_repo: Path,
+) -> None:
+    (git_repo / ".memfun").mkdir()
+    memory = MemoryFile.parse("")
+    memory.add(Entry.new("commit messages are written in English", "convention"))
+    memory.add(Entry.new("the dev database is postgres 16", "fact"))
+    (git_repo / ".memfun" / "MEMORY.md").write_text(memory.render())
+    git(git_repo, "add", ".memfun/MEMORY.md")
+    git(git_repo, "commit", "-qm", "memory")
+    found = recall(require_repo(git_repo), "upgrade the database driver", user_memory=False)
+    assert [e.text for e in found.entries] == [
+        "the dev database is postgres 16",
+        "commit messages are written in English",
+    ]
