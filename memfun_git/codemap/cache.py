@@ -21,9 +21,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from memfun_git.sqlite_wal import open_wal
+
 __all__ = ["VERSION", "Cache"]
 
-VERSION = 3
+VERSION = 4
 """Bump when extraction changes what it records for the same bytes."""
 
 _BATCH = 500
@@ -57,11 +59,7 @@ class Cache:
     def open(cls, path: Path, *, timeout: float = 30.0) -> Cache:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute(_SCHEMA)
-            _forget_old_versions(db)
+            db = _connect(path, timeout)
         except (sqlite3.DatabaseError, OSError) as exc:
             cache = cls.none()
             cache.problem = f"the code map cache {path} cannot be used ({exc}); building without"
@@ -108,11 +106,13 @@ class Cache:
         return found
 
     def put(self, items: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
+        if self._db is None:
+            return
         rows = [
             (blob, lang, VERSION, json.dumps(data, separators=(",", ":"), ensure_ascii=False))
             for blob, lang, data in items
         ]
-        if self._db is None or not rows:
+        if not rows:
             return
         try:
             with self._db:
@@ -149,3 +149,11 @@ def _forget_old_versions(db: sqlite3.Connection) -> None:
         with db:
             db.execute("BEGIN IMMEDIATE")
             db.execute("DELETE FROM blobs WHERE version != ?", (VERSION,))
+
+
+def _connect(path: Path, timeout: float) -> sqlite3.Connection:
+    def setup(db: sqlite3.Connection) -> None:
+        db.execute(_SCHEMA)
+        _forget_old_versions(db)
+
+    return open_wal(path, setup, timeout=timeout)

@@ -6,7 +6,12 @@ map costs nothing until a file is parsed.
 
 Each query captures a definition as `@def.<kind>` and its name as `@name`. Kinds are what a
 reader calls a definition: class, struct, interface, trait, enum, function (a function inside
-a class-like definition is reported as a method by `symbols.extract`).
+a class-like definition is reported as a method by `symbols.extract`). In JavaScript and
+TypeScript a function bound to a name is one too: `const f = () => ...`, `exports.f =
+function ...`, `const api = { f: () => ... }`, a class field `f = () => ...`, a named function
+passed as an argument (as tree-sitter's own tags queries count them); so is Python's
+`f = lambda ...`. Java has only methods: one in an anonymous class or an annotation's element
+is a method too.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ CLASS_LIKE = frozenset(
         "abstract_class_declaration",
         "class",  # a js class expression
         "interface_declaration",
+        "annotation_type_declaration",  # java
         "enum_declaration",
         "record_declaration",
         "trait_item",
@@ -62,6 +68,24 @@ _JS = """
 (method_definition name: (_) @name) @def.function
 (variable_declarator name: (identifier) @name
   value: [(arrow_function) (function_expression) (generator_function)]) @def.function
+(assignment_expression left: (member_expression property: (property_identifier) @name)
+  right: [(arrow_function) (function_expression) (generator_function)]) @def.function
+(variable_declarator value: (object (pair key: (property_identifier) @name
+  value: [(arrow_function) (function_expression) (generator_function)]) @def.function))
+(assignment_expression right: (object (pair key: (property_identifier) @name
+  value: [(arrow_function) (function_expression) (generator_function)]) @def.function))
+(export_statement value: (object (pair key: (property_identifier) @name
+  value: [(arrow_function) (function_expression) (generator_function)]) @def.function))
+(arguments [(function_expression name: (identifier) @name)
+  (generator_function name: (identifier) @name)] @def.function)
+"""
+_JS_FIELD = """
+(field_definition property: (property_identifier) @name
+  value: [(arrow_function) (function_expression) (generator_function)]) @def.function
+"""
+_TS_FIELD = """
+(public_field_definition name: (property_identifier) @name
+  value: [(arrow_function) (function_expression) (generator_function)]) @def.function
 """
 
 _TS_EXTRA = """
@@ -77,10 +101,11 @@ _QUERIES: dict[str, str] = {
     "python": """
 (class_definition name: (identifier) @name) @def.class
 (function_definition name: (identifier) @name) @def.function
+(assignment left: (identifier) @name right: (lambda)) @def.function
 """,
-    "javascript": _JS,
-    "typescript": _JS + _TS_EXTRA,
-    "tsx": _JS + _TS_EXTRA,
+    "javascript": _JS + _JS_FIELD,
+    "typescript": _JS + _TS_FIELD + _TS_EXTRA,
+    "tsx": _JS + _TS_FIELD + _TS_EXTRA,
     "go": """
 (function_declaration name: (identifier) @name) @def.function
 (method_declaration name: (field_identifier) @name) @def.method
@@ -102,8 +127,10 @@ _QUERIES: dict[str, str] = {
 (annotation_type_declaration name: (identifier) @name) @def.interface
 (enum_declaration name: (identifier) @name) @def.enum
 (record_declaration name: (identifier) @name) @def.class
-(method_declaration name: (identifier) @name) @def.function
-(constructor_declaration name: (identifier) @name) @def.function
+(method_declaration name: (identifier) @name) @def.method
+(constructor_declaration name: (identifier) @name) @def.method
+(compact_constructor_declaration name: (identifier) @name) @def.method
+(annotation_type_element_declaration name: (identifier) @name) @def.method
 """,
 }
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["FileSymbols", "Symbol", "extract", "identifiers"]
 
 _SIGNATURE_MAX = 160
-_IDENT = re.compile(r"(?<![\w$])[^\W\d]\w{2,}")
+_IDENT = re.compile(r"[^\W\d]\w{2,}")
 """Identifiers of three characters or more (unicode letters included)."""
 _BODY_FIELDS = ("body",)
 _OPENERS = ("{", "=>")
@@ -152,13 +152,17 @@ def _parents(node: Node) -> list[str]:
     return names
 
 
+_FUNCTION_VALUES = frozenset(("arrow_function", "function_expression", "generator_function"))
+"""A function written as a value: what is defined in its body is not a class's method."""
+
+
 def _in_class(node: Node) -> bool:
     """The nearest enclosing definition is class-like (so a function here is a method)."""
     parent = node.parent
     while parent is not None:
         if parent.type in CLASS_LIKE:
             return True
-        if parent.type in _DEFINITIONS:
+        if parent.type in _DEFINITIONS or parent.type in _FUNCTION_VALUES:
             return False
         parent = parent.parent
     return False
@@ -177,7 +181,7 @@ def _signature(source: bytes, node: Node, decorators: tuple[str, ...]) -> str:
     end = node.end_byte
     body = next((b for f in _BODY_FIELDS if (b := node.child_by_field_name(f))), None)
     if body is None:
-        value = node.child_by_field_name("value")
+        value = node.child_by_field_name("value") or node.child_by_field_name("right")
         if value is not None:
             body = value.child_by_field_name("body")
     if body is not None and body.start_byte > node.start_byte:

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from memfun_git.memory.entries import Entry
+from memfun_git.sqlite_wal import open_wal
 
 __all__ = ["MemoryIndex", "index_path", "query_terms"]
 
@@ -183,14 +184,11 @@ def _match_terms(terms: Sequence[str]) -> list[str]:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, timeout=30, isolation_level=None)
-    try:
-        db.execute("PRAGMA journal_mode=WAL")
+    def setup(db: sqlite3.Connection) -> None:
         db.executescript(_SCHEMA)
         db.execute("SELECT count(*) FROM entry_fts").fetchone()
-    except sqlite3.DatabaseError:
-        db.close()
-        raise
+
+    db = open_wal(path, setup)
     db.isolation_level = "DEFERRED"  # `with db:` commits a batch
     return db
 

@@ -90,10 +90,10 @@ def test_no_cache_builds_cold_and_leaves_no_cache(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run(["-C", str(project), "analyze", "--no-cache", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["parsed"] == 6
+    assert json.loads(capsys.readouterr().out)["parsed"] == 5
     assert not cache_path(project / ".git").exists()
     assert run(["-C", str(project), "analyze", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["parsed"] == 6
+    assert json.loads(capsys.readouterr().out)["parsed"] == 5
     assert run(["-C", str(project), "analyze", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["parsed"] == 0
 

@@ -294,3 +294,21 @@ def test_a_repository_without_commits_maps_its_files(tmp_path: Path) -> None:
     _git(repo, "init", "-q", "-b", "main")
     (repo / "start.py").write_bytes(b"def start(): ...\n")
     assert _paths(repo, cache=False) == ["start.py"]
+
+
+def test_parsing_in_worker_processes_gives_the_same_map(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    building = sys.modules["memfun_git.codemap.build"]  # the package's `build` is the function
+
+    body = "    def f(self, x: int) -> int: ...\n"
+    files = {f"pkg/m{i}.py": f"class C{i}:\n{body}" for i in range(60)}
+    files["web/app.ts"] = "export function start(port: number): void {}\n"
+    repo = _repo(tmp_path, {k: v.encode() for k, v in files.items()})
+    (repo / "wip.py").write_bytes(b"def wip(): ...\n")  # untracked: its bytes go to a worker
+    monkeypatch.setattr(building, "_PARALLEL_FROM", 10**9)
+    serial = build(repo, cache=False)
+    monkeypatch.setattr(building, "_PARALLEL_FROM", 1)
+    parallel = build(repo, cache=False)
+    assert parallel.files == serial.files
+    assert parallel.parsed == serial.parsed == 62

@@ -345,3 +345,42 @@ def test_a_signature_over_several_lines_reads_as_one() -> None:
     assert extract(source, "python").symbols[0].signature == "def f(a: int, b: list[str]) -> None"
     js = extract(b"function g(\n  a,\n  b,\n) {\n}\n", "javascript")
     assert js.symbols[0].signature == "function g(a, b)"
+
+
+def test_javascript_functions_assigned_to_members_objects_and_fields_are_definitions() -> None:
+    source = b"""exports.handler = function (req) {};
+res.send = function send(body) {};
+const api = { list: () => 1, get(id) { return id; } };
+class A { onClick = (e) => { function inner() {} }; }
+"""
+    found = _named(extract(source, "javascript").symbols)
+    assert found[:5] == [
+        ("function", "handler"),
+        ("function", "send"),
+        ("function", "list"),
+        ("function", "get"),
+        ("class", "A"),
+    ]
+    assert ("method", "A.onClick") in found
+    assert ("method", "A.inner") not in found  # a function inside an arrow is no method
+
+
+def test_java_anonymous_class_methods_and_annotation_elements_are_methods() -> None:
+    source = b"""class T { Runnable r = new Runnable() { public void run() {} }; }
+@interface Ann { String value(); }
+"""
+    assert _named(extract(source, "java").symbols) == [
+        ("class", "T"),
+        ("method", "T.run"),
+        ("interface", "Ann"),
+        ("method", "Ann.value"),
+    ]
+
+
+def test_a_python_lambda_bound_to_a_name_is_a_function() -> None:
+    source = b"square = lambda x: x * x\nclass K:\n    f = lambda self: 1\n"
+    assert _named(extract(source, "python").symbols) == [
+        ("function", "square"),
+        ("class", "K"),
+        ("method", "K.f"),
+    ]
