@@ -1,5 +1,6 @@
-"""The README's set-up works as written: its first command installs a `memfun` that runs in any
-folder, from a fresh environment of its own, not from this checkout's virtualenv."""
+"""The README's set-up works as written: its first command, run in a `git clone` of this checkout,
+installs a `memfun` that runs in any folder, from a fresh environment of its own (not from this
+checkout's virtualenv), and runs the demo to its commit; again with bubblewrap out of reach."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def _setup_commands() -> list[str]:
 
 
 def test_the_readme_has_two_setup_commands() -> None:
-    assert _setup_commands() == ["uv tool install . && memfun --help", "uv run pytest"]
+    assert _setup_commands() == ["uv tool install . && memfun demo", "uv run pytest"]
 
 
 @pytest.mark.slow
@@ -62,15 +63,19 @@ def test_the_first_setup_command_installs_memfun_for_every_repository(
         "UV_NO_PROGRESS": "1",
     }
     env.pop("VIRTUAL_ENV", None)
+    env["TMPDIR"] = str(tmp_path / "tmp")
+    (tmp_path / "tmp").mkdir()
     first = _setup_commands()[0]
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(PROJECT), str(clone)], check=True)
 
     def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
-    done = run(["bash", "-c", first], PROJECT)
+    done = run(["bash", "-c", first], clone)
 
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("Usage: memfun [OPTIONS] COMMAND [ARGS]...")
+    _assert_demo_done(done.stdout, bubblewrap=True)
     assert (tool_bin / "memfun").is_file()
     elsewhere = run(["memfun", "-C", str(git_repo), "config", "show", "--json"], tmp_path)
     assert elsewhere.returncode == 0, elsewhere.stderr
@@ -79,3 +84,42 @@ def test_the_first_setup_command_installs_memfun_for_every_repository(
     python = next((tmp_path / "tools").glob("*/bin/python"))
     where = run([str(python), "-c", "import memfun_git; print(memfun_git.__file__)"], tmp_path)
     assert Path(where.stdout.strip()).is_relative_to(tmp_path / "tools"), where
+
+    # Again where bubblewrap cannot be found: only git and bash are on PATH besides memfun.
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    for program in ("git", "bash"):
+        (shim / program).symlink_to(need_tool(program))
+    env["PATH"] = os.pathsep.join([str(tool_bin), str(Path(uv).parent), str(shim)])
+    again = run([str(shim / "bash"), "-c", first], clone)
+    assert again.returncode == 0, again.stderr
+    _assert_demo_done(again.stdout, bubblewrap=False)
+
+
+def _assert_demo_done(out: str, *, bubblewrap: bool) -> None:
+    """The demo ended with its commit on memfun/<id>, no worktree left, and said how to look."""
+    found = re.search(r"a copy of the textstats sample in (\S+)", out)
+    assert found is not None, out
+    sample = Path(found.group(1))
+    task = re.search(r"memfun show (\S+)", out)
+    assert task is not None, out
+    branch = f"memfun/{task.group(1)}"
+    assert "recorded" in out
+    assert ("bubblewrap is not installed" in out) is not bubblewrap
+    for command in (f"cd {sample}", "memfun show ", "memfun diff ", f"git log --oneline {branch}"):
+        assert command in out
+    log = subprocess.run(
+        ["git", "-C", str(sample), "log", "--format=%s%n%b", "-1", branch],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert log.startswith("Add a function that returns the most common words of a text")
+    assert "Memfun-Gate: ruff=pass review=pass" in log
+    worktrees = subprocess.run(
+        ["git", "-C", str(sample), "worktree", "list", "--porcelain"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert worktrees.count("worktree ") == 1, worktrees

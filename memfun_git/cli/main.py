@@ -30,6 +30,7 @@ __all__ = [
     "app",
     "ask",
     "config_show",
+    "demo",
     "diff",
     "doctor",
     "gc",
@@ -329,6 +330,27 @@ def undo(
     from memfun_git.cli.tasks import run_undo
 
     return run_undo(_start(), task, yes=yes, json_out=json_out)
+
+
+@app.command(cls=_Command, short_help="See a whole task happen: a sample, recorded answers.")
+def demo(
+    folder: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir",
+            help="Where to put the sample (default: a new temporary folder).",
+            metavar="DIR",
+        ),
+    ] = None,
+) -> int:
+    """Run one real task on a small sample project, with recorded model answers.
+
+    A worktree, real edits, ruff in the sandbox (one lint error fixed), real commits; no model
+    is called and nothing leaves this machine.
+    """
+    from memfun_git.cli.demo import run_demo
+
+    return run_demo(folder)
 
 
 @app.command(cls=_Command, short_help="Show the code map: what each file defines.")
