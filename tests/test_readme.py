@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -37,7 +39,7 @@ def test_the_readme_has_two_setup_commands() -> None:
 
 @pytest.mark.slow
 def test_the_first_setup_command_installs_memfun_for_every_repository(
-    tmp_path: Path, git_repo: Path
+    tmp_path: Path, git_repo: Path, request: pytest.FixtureRequest
 ) -> None:
     """Run offline: uv finds the locked versions in a folder of wheels rebuilt from this
     environment (tests/helpers/wheelhouse.py), and keeps its cache in tmp."""
@@ -45,13 +47,17 @@ def test_the_first_setup_command_installs_memfun_for_every_repository(
     names = locked_closure(PROJECT / "uv.lock", ["memfun-git", "hatchling"]) - {"memfun-git"}
     wheels = tmp_path / "wheels"
     build_wheelhouse(wheels, names)
-    tool_bin = tmp_path / "bin"
+    # The tools go where a person's would (~/.local/share/uv/tools), not under /tmp: the
+    # sandbox never runs a program from /tmp, and the demo's ruff is memfun's own.
+    tools = Path(tempfile.mkdtemp(prefix="memfun-readme-", dir="/var/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(tools, ignore_errors=True))
+    tool_bin = tools / "bin"
     # Not this checkout's .venv/bin: the `memfun` found must be the one just installed.
     path = os.pathsep.join([str(tool_bin), str(Path(uv).parent), "/usr/bin", "/bin"])
     env = {
         **os.environ,
         "PATH": path,
-        "UV_TOOL_DIR": str(tmp_path / "tools"),
+        "UV_TOOL_DIR": str(tools / "tools"),
         "UV_TOOL_BIN_DIR": str(tool_bin),
         "UV_CACHE_DIR": str(tmp_path / "uv-cache"),
         "UV_OFFLINE": "1",
@@ -81,9 +87,9 @@ def test_the_first_setup_command_installs_memfun_for_every_repository(
     assert elsewhere.returncode == 0, elsewhere.stderr
     assert f'"repo_root": "{git_repo}"' in elsewhere.stdout
     # The command runs the installed copy, not this checkout's code (no editable install).
-    python = next((tmp_path / "tools").glob("*/bin/python"))
+    python = next((tools / "tools").glob("*/bin/python"))
     where = run([str(python), "-c", "import memfun_git; print(memfun_git.__file__)"], tmp_path)
-    assert Path(where.stdout.strip()).is_relative_to(tmp_path / "tools"), where
+    assert Path(where.stdout.strip()).is_relative_to(tools / "tools"), where
 
     # Again where bubblewrap cannot be found: only git and bash are on PATH besides memfun.
     shim = tmp_path / "shim"
