@@ -3,8 +3,9 @@
 It lets a test install memfun the way a user does (`uv tool install .`) with no network: uv is
 pointed at the folder (`UV_FIND_LINKS`, `UV_NO_INDEX`) and finds exactly the versions uv.lock
 pins, because those are the ones installed here. A wheel is a zip of the installed files and
-their `.dist-info` with a fresh RECORD; files installed outside site-packages (scripts, data)
-are left out: console scripts are remade from `entry_points.txt` on install.
+their `.dist-info` with a fresh RECORD; console scripts are left out (remade from
+`entry_points.txt` on install), other programs installed into bin/ (ruff's binary) go back
+into the wheel's `.data/scripts`.
 """
 
 from __future__ import annotations
@@ -61,6 +62,11 @@ def build_wheelhouse(folder: Path, names: set[str]) -> list[Path]:
     ]
 
 
+def _entry_point_scripts(dist: importlib.metadata.Distribution) -> set[str]:
+    """The console scripts the installer remakes from entry_points.txt."""
+    return {ep.name for ep in dist.entry_points if ep.group in ("console_scripts", "gui_scripts")}
+
+
 def _repack(dist: importlib.metadata.Distribution, folder: Path) -> Path:
     files = list(dist.files or [])
     info = next(f for f in files if f.name == "METADATA" and f.parent.name.endswith(".dist-info"))
@@ -75,14 +81,26 @@ def _repack(dist: importlib.metadata.Distribution, folder: Path) -> Path:
     target = folder / f"{name}-{dist.version}-{tag}.whl"
     record: list[str] = []
     with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as wheel:
+        scripts = _entry_point_scripts(dist)
         for file in files:
             path = file.as_posix()
-            if path.startswith("..") or path.endswith(".pyc"):
+            if path.endswith(".pyc"):
                 continue
+            if path.startswith(".."):
+                # A file installed into bin/ that no entry point makes (ruff's binary) goes
+                # back into the wheel's .data/scripts, where installers take it from.
+                if file.parent.name != "bin" or file.name in scripts:
+                    continue
+                path = f"{name}-{dist.version}.data/scripts/{file.name}"
             if file.parent == info.parent and file.name in _INSTALLER_FILES:
                 continue
             data = Path(str(file.locate())).read_bytes()
-            wheel.writestr(path, data)
+            if "/scripts/" in path:
+                entry = zipfile.ZipInfo(path)
+                entry.external_attr = 0o755 << 16
+                wheel.writestr(entry, data)
+            else:
+                wheel.writestr(path, data)
             digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
             record.append(f"{path},sha256={digest.decode()},{len(data)}")
         record.append(f"{info.parent.as_posix()}/RECORD,,")
