@@ -420,3 +420,23 @@ def test_undo_refuses_when_later_commits_changed_the_same_lines(
     assert _memfun(repo, "undo", done["id"]) == 2
     assert "reverting would conflict" in capsys.readouterr().err
     assert snapshot(repo) == before
+
+
+def test_list_and_show_are_styled_on_a_terminal(
+    repo: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    done = _done(repo, capsys, monkeypatch)
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert _memfun(repo, "list") == 0
+    table = capsys.readouterr().out
+    assert "\x1b[" in table  # rich's styling
+    assert done["id"][:12] in table
+    assert "done" in table
+    assert _memfun(repo, "show", done["id"]) == 0
+    shown = capsys.readouterr().out
+    assert "\x1b[" in shown
+    assert "Status: done" in shown
