@@ -11,6 +11,7 @@ import contextlib
 import datetime
 import logging
 import logging.handlers
+import os
 import platform
 import sys
 import traceback
@@ -61,6 +62,10 @@ def crash_report(exc: BaseException, log_dir: Path) -> Path | None:
     return path
 
 
+_BROKEN_PIPE = 141
+"""128 + SIGPIPE: the exit status of a program whose output pipe was closed."""
+
+
 @contextlib.contextmanager
 def handle_errors(
     log_dir: Callable[[], Path], stream: TextIO | None = None
@@ -78,6 +83,13 @@ def handle_errors(
     except KeyboardInterrupt:
         error_line("interrupted — nothing of yours was changed", stream)
         result[0] = int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        # The reader went away (`memfun show ID | head`): stop quietly, as git does, and keep
+        # Python from complaining again when it flushes stdout at exit.
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        result[0] = _BROKEN_PIPE
     except EOFError:
         error_line(
             "the input ended before an answer — run with --yes and flags to answer nothing",

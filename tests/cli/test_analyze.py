@@ -134,3 +134,30 @@ def test_outside_a_repository_the_error_says_so(tmp_path: Path) -> None:
     assert proc.returncode != 0
     assert "git" in proc.stderr.lower()
     assert "Traceback" not in proc.stderr
+
+
+def test_a_reader_that_goes_away_ends_memfun_quietly(tmp_path: Path) -> None:
+    """`memfun analyze | head -1`: memfun stops quietly, no traceback, no crash log."""
+    repo = tmp_path / "big"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    for i in range(300):
+        (repo / f"mod_{i}.py").write_text(
+            "".join(f"def function_number_{j}(a, b, c):\n    pass\n" for j in range(20))
+        )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "many files")
+    with subprocess.Popen(
+        [sys.executable, "-m", "memfun_git", "-C", str(repo), "analyze", "--no-cache"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        proc.stdout.readline()
+        proc.stdout.close()  # the output (over 300 KB) no longer fits the pipe: memfun stops
+        error = proc.stderr.read()
+        # 141 as git's commands, or 0 where rich itself stopped writing to the closed pipe.
+        assert proc.wait(timeout=60) in (0, 141)
+    assert error == b""
+    assert not list((repo / ".git").rglob("crash-*"))

@@ -440,3 +440,25 @@ def test_list_and_show_are_styled_on_a_terminal(
     shown = capsys.readouterr().out
     assert "\x1b[" in shown
     assert "Status: done" in shown
+
+
+def test_show_into_a_pipe_that_closes_stops_quietly(
+    repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from memfun_git.cli.handler import handle_errors
+
+    done = _done(repo, capsys, monkeypatch)
+
+    class Closed(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    from memfun_git.cli.tasks import run_show
+
+    with handle_errors(lambda: repo / ".git" / "memfun" / "logs") as result:
+        run_show(repo, done["id"], stdout=Closed())
+    assert result[0] == 141
+    assert capsys.readouterr().err == ""
+    assert not list((repo / ".git" / "memfun").rglob("crash-*"))
