@@ -187,6 +187,13 @@ class WorkspaceConfig:
     """Where worktrees live; defaults to $XDG_CACHE_HOME/memfun/worktrees."""
     keep_attempts_days: int = 30
     """Failed attempts older than this are dropped by `memfun gc`."""
+    include: tuple[str, ...] = ()
+    """Ignored files copied into every new worktree (gitignore patterns, e.g. ".env"); a
+    `.worktreeinclude` file at the repository root adds its own. Never committed."""
+    setup: str = ""
+    """A command of your own run in every new task worktree before the model is asked (e.g.
+    "npm ci"); a failure or time-out fails the task first."""
+    setup_timeout_seconds: float = 600.0
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -294,6 +301,7 @@ _POSITIVE = {
     ("llm", "timeout_seconds"),
     ("sandbox", "timeout_seconds"),
     ("web", "fetch_timeout_seconds"),
+    ("workspace", "setup_timeout_seconds"),
 }
 _MAX_SECONDS = 86_400
 # MEMFUN_* variables that are not configuration (the test suite's switches).

@@ -38,6 +38,7 @@ from memfun_git.events import (
     EventSink,
     FilesGathered,
     OperationDone,
+    StepStarted,
     TaskFinished,
     TaskStarted,
 )
@@ -166,6 +167,17 @@ class Engine:
         from memfun_git.solvers.context_first import files_budget, solve
 
         events.emit(TaskStarted(task.id, task.request, ws.branch, ws.base_oid, str(ws.path)))
+        if self.config.workspace.setup and not task.follow_up:
+            from memfun_git.gitops.environment import run_setup
+
+            events.emit(StepStarted("setup", self.config.workspace.setup))
+            done = run_setup(
+                self.config.workspace.setup,
+                ws.path,
+                timeout=self.config.workspace.setup_timeout_seconds,
+                environ=self.environ,
+            )
+            log.info("setup `%s` took %.1f s:\n%s", done.command, done.seconds, done.output)
         sandbox = self._sandbox(ws, paths)
         remembered = self._recall(paths, ws, task)
         try:
@@ -290,6 +302,7 @@ class Engine:
             with_changes=task.with_changes,
             resume=task.follow_up,
             environ=self.environ,
+            include=self.config.workspace.include,
         )
 
     def _sandbox(self, ws: Workspace, paths: RepoPaths) -> SandboxAdapter:

@@ -46,6 +46,7 @@ Line = tuple[str, str | None]
 """A line of output and its rich style (None: plain)."""
 
 _STEPS = {
+    "setup": "running [workspace] setup",
     "context": "gathering context",
     "plan": "planning: choosing the files to read",
     "solve": "solving",

@@ -65,7 +65,13 @@ def run_sandbox(
         )
         return _show(_run_streamed(sandbox, tree, command, cwd, timeout))  # closes the sandbox
     root = worktree_root(cfg.workspace.root) if cfg.workspace.root else None
-    with Throwaway(paths, root=root, with_changes=with_changes, on_progress=_progress) as tw:
+    with Throwaway(
+        paths,
+        root=root,
+        with_changes=with_changes,
+        on_progress=_progress,
+        include=cfg.workspace.include,
+    ) as tw:
         if tw.carried is not None and tw.carried.left_out:
             print(f"memfun: not copied in: {_left_out(tw)}", file=sys.stderr, flush=True)
         sandbox = make_sandbox(

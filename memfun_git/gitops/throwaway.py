@@ -32,6 +32,7 @@ from memfun_git.gitops.create import (
     repo_key,
     worktree_root,
 )
+from memfun_git.gitops.environment import copy_included, include_patterns
 from memfun_git.gitops.limits import Limits, ProgressCallback, Reporter
 from memfun_git.gitops.records import Checkout, checkouts
 from memfun_git.gitops.removal import (
@@ -105,6 +106,8 @@ class Throwaway:
     limits: Limits = field(default_factory=Limits)
     on_progress: ProgressCallback | None = None
     progress_after: float = 1.0
+    include: tuple[str, ...] = ()
+    """[workspace] include: the same ignored files a task's worktree gets."""
 
     path: Path = field(init=False)
     carried: CarryOver | None = field(init=False, default=None)
@@ -126,6 +129,9 @@ class Throwaway:
                     branch=None,
                     commit_oid=str(user.head.target),
                 )
+            if self.paths.workdir is not None:
+                patterns = include_patterns(self.paths.workdir, self.include)
+                copy_included(user, self.paths.workdir, self.path, patterns)
             if self.with_changes:
                 self._carry_over(user)
         except BaseException:

@@ -35,6 +35,7 @@ from memfun_git.gitops.create import (
     repo_key,
     worktree_root,
 )
+from memfun_git.gitops.environment import Included, copy_included, include_patterns
 from memfun_git.gitops.files import shown_list
 from memfun_git.gitops.limits import (
     MAX_FILE_BYTES,
@@ -91,6 +92,8 @@ class Workspace:
     on_progress: ProgressCallback | None = None
     """Called with progress of a long carry-over or attempt (past `progress_after` seconds)."""
     progress_after: float = 1.0
+    include: tuple[str, ...] = ()
+    """[workspace] include: ignored files of the user's tree copied in (gitops.environment)."""
 
     work: Work = field(init=False)
     branch: str = field(init=False)
@@ -99,6 +102,8 @@ class Workspace:
     commits: list[CommitResult] = field(init=False, default_factory=list[CommitResult])
     attempt: Attempt | None = field(init=False, default=None)
     carried: CarryOver | None = field(init=False, default=None)
+    included: Included = field(init=False, default_factory=Included)
+    """The files `include` copied in: read-only to the task, never committed."""
     touched: set[str] = field(init=False, default_factory=set[str])
     """Every path the workspace's operations (`apply`) changed, and every path committed."""
     _repo: pygit2.Repository | None = field(init=False, default=None, repr=False)
@@ -135,6 +140,9 @@ class Workspace:
                     environ=self.environ,
                 )
             self._repo = self._open_repo()
+            assert self.paths.workdir is not None
+            patterns = include_patterns(self.paths.workdir, self.include)
+            self.included = copy_included(user, self.paths.workdir, self.path, patterns)
             if self.with_changes:
                 self._carry_over(user)
         except BaseException:
@@ -200,6 +208,8 @@ class Workspace:
     def readonly_reason(self, rel: str) -> str | None:
         """Why a task may not write `rel`, or None: `.git` paths, paths beyond a link,
         submodules, Git LFS files (see `gitops.readonly`)."""
+        if rel in self.included.copied:
+            return "it is copied from your tree by [workspace] include, and never committed"
         return readonly_reason(self.repo, self.path, self.base_oid, rel)
 
     def lfs_pointer(self, rel: str) -> bool:

@@ -1,0 +1,95 @@
+"""The environment a new worktree gets: ignored files copied in ([workspace] include and
+.worktreeinclude), read-only and never committed, their secret values redacted; the user's
+setup command, whose failure or time-out fails the task before any model call."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from memfun_git import config
+from memfun_git.engine import Engine
+from memfun_git.errors import RepoError, TaskFailed
+from memfun_git.gitops.environment import run_setup
+from memfun_git.gitops.repo import require_repo
+from memfun_git.gitops.throwaway import Throwaway
+from memfun_git.gitops.worktree import Workspace
+from memfun_git.llm.scripted import engine_of, scripted_lm
+from memfun_git.operations import WriteFile
+from memfun_git.redact import MARKER, redact
+from memfun_git.tasks import Task
+from tests.conftest import git
+
+ENV = "API_TOKEN=tok-9f8e7d6c5b4a\nDB_HOST=localhost\nDEBUG=true\n"
+
+
+@pytest.fixture
+def project(git_repo: Path) -> Path:
+    (git_repo / ".gitignore").write_text(".env\nconfig/local.toml\nbuild/\nlinked\n")
+    git(git_repo, "add", ".gitignore")
+    git(git_repo, "commit", "-qm", "ignore")
+    (git_repo / ".env").write_text(ENV)
+    (git_repo / "config").mkdir()
+    (git_repo / "config" / "local.toml").write_text('password = "hunter2-Local"\n')
+    (git_repo / "build").mkdir()
+    (git_repo / "build" / "out.txt").write_text("not wanted\n")
+    outside = git_repo.parent / "outside.txt"
+    outside.write_text("secret outside the repository\n")
+    (git_repo / "linked").symlink_to(outside)
+    (git_repo / ".worktreeinclude").write_text("# local settings\nconfig/local.toml\nlinked\n")
+    return git_repo
+
+
+def test_included_ignored_files_reach_the_worktree_read_only_and_redacted(
+    project: Path, tmp_path: Path
+) -> None:
+    with Workspace(require_repo(project), "t", root=tmp_path / "wt", include=(".env",)) as ws:
+        assert (ws.path / ".env").read_text() == ENV
+        assert (ws.path / "config" / "local.toml").is_file()
+        assert not (ws.path / "build").exists()  # ignored, but not included
+        assert not (ws.path / "linked").exists()  # a link is never followed
+        assert ws.included.copied == (".env", "config/local.toml")
+        assert ws.included.left_out == (
+            ("linked", "not a regular file (links are never followed)"),
+        )
+        refused = ws.apply([WriteFile(".env", "API_TOKEN=changed\n")])
+        assert not refused[0].ok
+        assert "[workspace] include" in refused[0].message
+        with pytest.raises(RepoError, match="never committed"):
+            ws.commit([".env"], "leak", gate="n/a")
+        assert ws.dirty_paths() == []
+    # Values that could be secrets are redacted from now on; plain words stay readable.
+    assert redact("token tok-9f8e7d6c5b4a") == f"token {MARKER}"
+    assert redact("pw hunter2-Local") == f"pw {MARKER}"
+    assert redact("host localhost") == "host localhost"
+
+
+def test_the_throwaway_worktree_of_sandbox_run_gets_the_same_files(
+    project: Path, tmp_path: Path
+) -> None:
+    with Throwaway(require_repo(project), root=tmp_path / "wt", include=(".env",)) as tw:
+        assert (tw.path / ".env").read_text() == ENV
+        assert (tw.path / "config" / "local.toml").is_file()
+
+
+def test_a_setup_command_runs_in_the_worktree_and_its_failures_are_said(tmp_path: Path) -> None:
+    done = run_setup("echo ready > made.txt; echo set up", tmp_path, timeout=30)
+    assert (tmp_path / "made.txt").read_text() == "ready\n"
+    assert (done.exit_code, done.output) == (0, "set up")
+    with pytest.raises(TaskFailed, match=r"failed \(exit 3\): no such package"):
+        run_setup("echo no such package >&2; exit 3", tmp_path, timeout=30)
+    with pytest.raises(TaskFailed, match=r"did not finish within 0.5 s"):
+        run_setup("sleep 5", tmp_path, timeout=0.5)
+
+
+def test_a_failing_setup_fails_the_task_before_any_model_call(project: Path) -> None:
+    lm = scripted_lm([])
+    environ = {**os.environ, "MEMFUN_WORKSPACE_SETUP": "echo npm ERR! offline >&2; exit 1"}
+    cfg = config.load(project, environ=environ)
+    result = Engine(cfg, lm=lm, environ=environ).run(Task.create("add a thing", project))
+    assert result.status == "failed"
+    assert "[workspace] setup" in result.error
+    assert "npm ERR! offline" in result.error
+    assert engine_of(lm).calls == []
