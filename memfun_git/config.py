@@ -190,6 +190,9 @@ class WorkspaceConfig:
     include: tuple[str, ...] = ()
     """Ignored files copied into every new worktree (gitignore patterns, e.g. ".env"); a
     `.worktreeinclude` file at the repository root adds its own. Never committed."""
+    link: tuple[str, ...] = ()
+    """Ignored folders of your tree linked into every worktree (e.g. "node_modules", ".venv"):
+    tools run without a fresh install; tasks and sandboxed commands can only read them."""
     setup: str = ""
     """A command of your own run in every new task worktree before the model is asked (e.g.
     "npm ci"); a failure or time-out fails the task first."""

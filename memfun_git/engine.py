@@ -303,14 +303,22 @@ class Engine:
             resume=task.follow_up,
             environ=self.environ,
             include=self.config.workspace.include,
+            link=self.config.workspace.link,
         )
 
     def _sandbox(self, ws: Workspace, paths: RepoPaths) -> SandboxAdapter:
         from memfun_git.sandbox import make_sandbox
 
         assert paths.workdir is not None
+        sandbox_config = self.config.sandbox
+        if ws.linked:
+            # The linked folders' targets, shown read-only so the links resolve inside.
+            shown = tuple(str(paths.workdir / name) for name in ws.linked)
+            sandbox_config = replace(
+                sandbox_config, extra_ro_paths=(*sandbox_config.extra_ro_paths, *shown)
+            )
         return make_sandbox(
-            self.config.sandbox,
+            sandbox_config,
             ws.path,
             user_tree=paths.workdir,
             common_dir=paths.common_dir,

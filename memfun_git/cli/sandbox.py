@@ -14,6 +14,7 @@ import math
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -71,11 +72,13 @@ def run_sandbox(
         with_changes=with_changes,
         on_progress=_progress,
         include=cfg.workspace.include,
+        link=cfg.workspace.link,
     ) as tw:
         if tw.carried is not None and tw.carried.left_out:
             print(f"memfun: not copied in: {_left_out(tw)}", file=sys.stderr, flush=True)
+        shown = tuple(str(paths.workdir / name) for name in tw.linked)
         sandbox = make_sandbox(
-            cfg.sandbox,
+            replace(cfg.sandbox, extra_ro_paths=(*cfg.sandbox.extra_ro_paths, *shown)),
             tw.path,
             user_tree=paths.workdir,
             common_dir=paths.common_dir,

@@ -9,6 +9,11 @@ setup command.
   copies are read-only to the task (`Workspace.readonly_reason`), so they never enter a
   commit, and the values they assign (`KEY=value`, `key: value`, `key = "value"`) that could
   be secrets are registered with the redactor, so they never reach a prompt, a log or a trace.
+- `[workspace] link`: ignored folders of the user's tree (`node_modules`, `.venv`) linked into
+  the worktree, so tools run without a fresh install. The task cannot write through them: the
+  edit guard refuses paths beyond a link, and the sandbox shows their targets read-only. They
+  are removed before the worktree's work is judged, and a `dir/` ignore pattern does not match
+  a link, so they are kept out of the worktree's dirty paths while the task runs.
 - `[workspace] setup`: the user's own command (not the model's), run by `sh -c` in the new
   task worktree with the user's environment (network as the user has it) and a time limit,
   before any model call; a failure or a time-out fails the task with its output's last lines.
@@ -33,7 +38,16 @@ from memfun_git.redact import redact, register_secret
 if TYPE_CHECKING:
     import pygit2
 
-__all__ = ["INCLUDE_FILE", "Included", "SetupRun", "copy_included", "include_patterns", "run_setup"]
+__all__ = [
+    "INCLUDE_FILE",
+    "Included",
+    "SetupRun",
+    "copy_included",
+    "include_patterns",
+    "link_folders",
+    "run_setup",
+    "unlink_folders",
+]
 
 INCLUDE_FILE = ".worktreeinclude"
 _MAX_FILE = 1024 * 1024
@@ -114,6 +128,42 @@ def copy_included(user: pygit2.Repository, user_tree: Path, worktree: Path,
         copied.append(rel)
         total += info.st_size
     return Included(tuple(copied), tuple(left_out))
+
+
+def link_folders(
+    user: pygit2.Repository, user_tree: Path, worktree: Path, names: Sequence[str]
+) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """Link each ignored folder `names` of the user's tree into `worktree` (absolute links);
+    (linked paths, (path, why) of those not linked)."""
+    linked: list[str] = []
+    left_out: list[tuple[str, str]] = []
+    for name in dict.fromkeys(n.strip().strip("/") for n in names if n.strip()):
+        parts = Path(name).parts
+        if Path(name).is_absolute() or ".." in parts or ".git" in parts:
+            left_out.append((name, "not a folder inside the repository"))
+            continue
+        source = user_tree / name
+        if not source.is_dir():
+            left_out.append((name, "no such folder in your tree"))
+            continue
+        if not user.path_is_ignored(name) and not user.path_is_ignored(name + "/"):
+            left_out.append((name, "not ignored by git (a tracked or untracked folder)"))
+            continue
+        target = worktree / name
+        if os.path.lexists(target) or _through_link(worktree, name) or not target.parent.is_dir():
+            left_out.append((name, "the worktree has that path already"))
+            continue
+        os.symlink(source, target, target_is_directory=True)
+        linked.append(name)
+    return tuple(linked), tuple(left_out)
+
+
+def unlink_folders(worktree: Path, linked: Sequence[str]) -> None:
+    """Remove the links `link_folders` made (never what they point at)."""
+    for name in linked:
+        target = worktree / name
+        if target.is_symlink():
+            target.unlink()
 
 
 def run_setup(command: str, worktree: Path, *, timeout: float,

@@ -32,7 +32,7 @@ from memfun_git.gitops.create import (
     repo_key,
     worktree_root,
 )
-from memfun_git.gitops.environment import copy_included, include_patterns
+from memfun_git.gitops.environment import copy_included, include_patterns, link_folders
 from memfun_git.gitops.limits import Limits, ProgressCallback, Reporter
 from memfun_git.gitops.records import Checkout, checkouts
 from memfun_git.gitops.removal import (
@@ -108,9 +108,12 @@ class Throwaway:
     progress_after: float = 1.0
     include: tuple[str, ...] = ()
     """[workspace] include: the same ignored files a task's worktree gets."""
+    link: tuple[str, ...] = ()
+    """[workspace] link: the same folders a task's worktree gets linked in."""
 
     path: Path = field(init=False)
     carried: CarryOver | None = field(init=False, default=None)
+    linked: tuple[str, ...] = field(init=False, default=())
     _name: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
@@ -132,6 +135,7 @@ class Throwaway:
             if self.paths.workdir is not None:
                 patterns = include_patterns(self.paths.workdir, self.include)
                 copy_included(user, self.paths.workdir, self.path, patterns)
+                self.linked, _ = link_folders(user, self.paths.workdir, self.path, self.link)
             if self.with_changes:
                 self._carry_over(user)
         except BaseException:

@@ -35,7 +35,13 @@ from memfun_git.gitops.create import (
     repo_key,
     worktree_root,
 )
-from memfun_git.gitops.environment import Included, copy_included, include_patterns
+from memfun_git.gitops.environment import (
+    Included,
+    copy_included,
+    include_patterns,
+    link_folders,
+    unlink_folders,
+)
 from memfun_git.gitops.files import shown_list
 from memfun_git.gitops.limits import (
     MAX_FILE_BYTES,
@@ -94,6 +100,8 @@ class Workspace:
     progress_after: float = 1.0
     include: tuple[str, ...] = ()
     """[workspace] include: ignored files of the user's tree copied in (gitops.environment)."""
+    link: tuple[str, ...] = ()
+    """[workspace] link: ignored folders of the user's tree linked in (gitops.environment)."""
 
     work: Work = field(init=False)
     branch: str = field(init=False)
@@ -102,6 +110,8 @@ class Workspace:
     commits: list[CommitResult] = field(init=False, default_factory=list[CommitResult])
     attempt: Attempt | None = field(init=False, default=None)
     carried: CarryOver | None = field(init=False, default=None)
+    linked: tuple[str, ...] = field(init=False, default=())
+    """The folders `link` linked in (absolute links into the user's tree, read-only)."""
     included: Included = field(init=False, default_factory=Included)
     """The files `include` copied in: read-only to the task, never committed."""
     touched: set[str] = field(init=False, default_factory=set[str])
@@ -143,6 +153,7 @@ class Workspace:
             assert self.paths.workdir is not None
             patterns = include_patterns(self.paths.workdir, self.include)
             self.included = copy_included(user, self.paths.workdir, self.path, patterns)
+            self.linked, _ = link_folders(user, self.paths.workdir, self.path, self.link)
             if self.with_changes:
                 self._carry_over(user)
         except BaseException:
@@ -267,8 +278,9 @@ class Workspace:
         return result
 
     def dirty_paths(self) -> list[str]:
-        """Paths of the worktree that hold uncommitted work (ignored files are not work)."""
-        return dirty_paths(self.repo)
+        """Paths of the worktree that hold uncommitted work (ignored files are not work, nor
+        the folders `link` linked in)."""
+        return [p for p in dirty_paths(self.repo) if p.rstrip("/") not in self.linked]
 
     # -- closing ---------------------------------------------------------------------------
 
@@ -281,6 +293,7 @@ class Workspace:
         if self._repo is None:
             return
         user = self._user()
+        unlink_folders(self.path, self.linked)
         tidy_tree(self.path)
         try:
             self.attempt = self._keep_attempt(user, exc)

@@ -93,3 +93,51 @@ def test_a_failing_setup_fails_the_task_before_any_model_call(project: Path) -> 
     assert "[workspace] setup" in result.error
     assert "npm ERR! offline" in result.error
     assert engine_of(lm).calls == []
+
+
+def _with_modules(project: Path) -> Path:
+    modules = project / "node_modules" / "lib"
+    modules.mkdir(parents=True)
+    (modules / "x.js").write_text("module.exports = 1;\n")
+    (project / ".gitignore").write_text(".env\nconfig/local.toml\nbuild/\nlinked\nnode_modules/\n")
+    git(project, "commit", "-qam", "ignore node_modules")
+    return project
+
+
+def test_a_linked_folder_is_read_only_to_the_task_and_its_commands(
+    project: Path, tmp_path: Path
+) -> None:
+    from memfun_git.config import SandboxConfig
+    from memfun_git.sandbox import make_sandbox
+    from tests.helpers.require import need_tool
+
+    need_tool("bwrap")
+    _with_modules(project)
+    before = (project / "node_modules" / "lib" / "x.js").read_bytes()
+    paths = require_repo(project)
+    with Workspace(paths, "t", root=tmp_path / "wt", link=("node_modules", "missing")) as ws:
+        assert ws.linked == ("node_modules",)
+        assert (ws.path / "node_modules").is_symlink()
+        refused = ws.apply([WriteFile("node_modules/lib/x.js", "module.exports = 2;\n")])
+        assert not refused[0].ok
+        assert ws.dirty_paths() == []
+        shown = (str(project / "node_modules"),)
+        sandbox = make_sandbox(
+            SandboxConfig(extra_ro_paths=shown),
+            ws.path,
+            user_tree=project,
+            common_dir=project / ".git",
+        )
+        try:
+            read = sandbox.run(["cat", "node_modules/lib/x.js"])
+            assert (read.exit_code, read.stdout) == (0, "module.exports = 1;\n")
+            write = sandbox.run(["sh", "-c", "echo 2 > node_modules/lib/x.js"])
+            assert write.exit_code != 0
+        finally:
+            getattr(sandbox, "close", lambda: None)()
+        ws.apply([WriteFile("src/new.py", "X = 1\n")])
+        result = ws.commit(["src/new.py"], "add new", gate="n/a")
+        assert result is not None
+        assert result.paths == ("src/new.py",)
+    assert (project / "node_modules" / "lib" / "x.js").read_bytes() == before
+    assert not (tmp_path / "wt").exists() or not any((tmp_path / "wt").rglob("node_modules"))
