@@ -24,7 +24,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from memfun_git.config import Config, LLMConfig, SandboxConfig, load
+from memfun_git.config import Config, LLMConfig, SandboxConfig, WorkspaceConfig, load
 from memfun_git.errors import ConfigError, MemfunError, RepoError
 from memfun_git.gitops.git import git_program, run_git
 from memfun_git.gitops.repo import RepoPaths, require_repo, state_dir
@@ -41,6 +41,7 @@ __all__ = [
     "check_model",
     "check_repository",
     "check_sandbox",
+    "check_workspace",
     "run_checks",
 ]
 
@@ -90,8 +91,39 @@ def run_checks(
     gate, _ = _section(cfg, "gate")
     if tree is not None:
         checks += check_linters(tree, env, configured=gate.linters if gate else ())
+    workspace, _ = _section(cfg, "workspace")
+    if tree is not None and workspace is not None:
+        checks.append(check_workspace(tree, workspace))
     checks.append(check_backend(cfg, paths))
     return checks
+
+
+def check_workspace(tree: Path, workspace: WorkspaceConfig) -> Check:
+    """What each worktree gets beyond tracked files, and what this project suggests."""
+    from memfun_git.gitops.environment import suggested
+
+    include, link = suggested(tree)
+    wanted_include = [n for n in include if n not in workspace.include]
+    wanted_link = [n for n in link if n not in workspace.link]
+    parts = []
+    if workspace.include or workspace.link:
+        parts.append(f"include {list(workspace.include)}, link {list(workspace.link)}")
+    if workspace.setup:
+        parts.append(f"setup `{workspace.setup}`")
+    detail = "; ".join(parts) or "tracked files only"
+    fix = ""
+    if wanted_include or wanted_link:
+        lines = []
+        if wanted_link:
+            lines.append(f"link = {_toml_list([*workspace.link, *wanted_link])}")
+        if wanted_include:
+            lines.append(f"include = {_toml_list([*workspace.include, *wanted_include])}")
+        fix = "this project would likely want in [workspace]: " + ", ".join(lines)
+    return Check("workspace", Status.INFO if fix else Status.OK, detail, fix)
+
+
+def _toml_list(items: list[str]) -> str:
+    return "[" + ", ".join(f'"{item}"' for item in items) + "]"
 
 
 def _section(cfg: Config | None, name: str) -> tuple[Any, str]:

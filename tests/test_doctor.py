@@ -61,7 +61,10 @@ def test_doctor_renders_every_check_and_stays_offline(
 
     out = capsys.readouterr().out
     lines = _lines(out)
-    assert list(lines) == ["git", "repository", "config", "model", "sandbox", "linters", "backend"]
+    assert list(lines) == [
+        "git", "repository", "config", "model", "sandbox", "linters", "workspace", "backend",
+    ]  # fmt: skip
+    assert lines["workspace"] == "✓ workspace: tracked files only"
     assert lines["git"].startswith("✓ git: git version ")
     assert lines["repository"] == f"✓ repository: {git_repo}"
     assert lines["config"] == "✓ config: loads (built-in defaults, memfun.toml)"
@@ -266,3 +269,19 @@ def test_an_ollama_model_is_looked_up_offline(
         )
         run(["-C", str(git_repo), "doctor"])
     assert _lines(capsys.readouterr().out)["model"].startswith(line.format(root=root))
+
+
+def test_doctor_suggests_the_workspace_this_project_wants(
+    git_repo: Path, stub: StubLLMServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _configure(git_repo, stub.url)
+    (git_repo / ".gitignore").write_text("node_modules/\n.venv/\n.env\n")
+    (git_repo / "node_modules").mkdir()
+    (git_repo / ".venv").mkdir()
+    (git_repo / ".env").write_text("A=1\n")
+    assert run(["-C", str(git_repo), "doctor"]) == 0
+    line = _lines(capsys.readouterr().out)["workspace"]
+    assert line == (
+        "· workspace: tracked files only — this project would likely want in [workspace]: "
+        'link = ["node_modules", ".venv"], include = [".env"]'
+    )

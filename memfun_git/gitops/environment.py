@@ -46,6 +46,7 @@ __all__ = [
     "include_patterns",
     "link_folders",
     "run_setup",
+    "suggested",
     "unlink_folders",
 ]
 
@@ -156,6 +157,36 @@ def link_folders(
         os.symlink(source, target, target_is_directory=True)
         linked.append(name)
     return tuple(linked), tuple(left_out)
+
+
+_SUGGESTED_LINKS = ("node_modules", ".venv", "venv")
+_SUGGESTED_INCLUDES = (".env", ".env.local")
+
+
+def suggested(user_tree: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(include, link) this project would likely want: ignored `.env` files, and ignored
+    `node_modules` and virtualenv folders. Shown by `memfun doctor`, never applied unasked."""
+    import pygit2
+
+    try:
+        repo = pygit2.Repository(str(user_tree))
+    except pygit2.GitError:
+        return (), ()
+    try:
+        include = tuple(
+            name
+            for name in _SUGGESTED_INCLUDES
+            if (user_tree / name).is_file() and repo.path_is_ignored(name)
+        )
+        link = tuple(
+            name
+            for name in _SUGGESTED_LINKS
+            if (user_tree / name).is_dir()
+            and (repo.path_is_ignored(name) or repo.path_is_ignored(name + "/"))
+        )
+    finally:
+        repo.free()
+    return include, link
 
 
 def unlink_folders(worktree: Path, linked: Sequence[str]) -> None:
