@@ -141,3 +141,40 @@ def test_a_linked_folder_is_read_only_to_the_task_and_its_commands(
         assert result.paths == ("src/new.py",)
     assert (project / "node_modules" / "lib" / "x.js").read_bytes() == before
     assert not (tmp_path / "wt").exists() or not any((tmp_path / "wt").rglob("node_modules"))
+
+
+def test_an_included_env_file_never_reaches_a_prompt_a_result_or_a_commit(
+    project: Path,
+) -> None:
+    """The model runs `cat .env` in the sandbox: the file is there for the command, but its
+    secret value is redacted from the command's output in every later prompt and the result."""
+    import json
+
+    from memfun_git.llm.scripted import Answer
+    from tests.helpers.projects import CLEAN, GREET, answer
+    from tests.helpers.require import need_tool
+    from tests.quality.kit import environ as gate_environ
+    from tests.quality.kit import venv_with_ruff
+
+    need_tool("bwrap")
+    venv_with_ruff(project)
+    lm = scripted_lm(
+        [
+            Answer(raw=answer("I look at the settings.", "RUN cat .env", GREET), step="solve"),
+            Answer(raw=CLEAN, step="review"),
+        ]
+    )
+    env = {**gate_environ(), "MEMFUN_WORKSPACE_INCLUDE": ".env"}
+    cfg = config.load(project, environ={"MEMFUN_WORKSPACE_INCLUDE": ".env"})
+    result = Engine(cfg, lm=lm, environ=env).run(Task.create("add a greet function", project))
+    assert result.ok, result.error
+    (ran,) = result.commands
+    assert ran.exit_code == 0
+    secret = "tok-9f8e7d6c5b4a"
+    dumped = json.dumps(result.as_dict())
+    assert secret not in dumped
+    assert "API_TOKEN=[REDACTED]" in dumped
+    for call in engine_of(lm).calls:
+        assert secret not in call.prompt
+    committed = git(project, "show", "--stat", "--format=", result.branch)
+    assert ".env" not in committed
