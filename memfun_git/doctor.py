@@ -100,7 +100,7 @@ def run_checks(
 
 def check_workspace(tree: Path, workspace: WorkspaceConfig) -> Check:
     """What each worktree gets beyond tracked files, and what this project suggests."""
-    from memfun_git.gitops.environment import suggested
+    from memfun_git.gitops.environment import suggested, toml_list
 
     include, link = suggested(tree)
     wanted_include = [n for n in include if n not in workspace.include]
@@ -115,15 +115,11 @@ def check_workspace(tree: Path, workspace: WorkspaceConfig) -> Check:
     if wanted_include or wanted_link:
         lines = []
         if wanted_link:
-            lines.append(f"link = {_toml_list([*workspace.link, *wanted_link])}")
+            lines.append(f"link = {toml_list([*workspace.link, *wanted_link])}")
         if wanted_include:
-            lines.append(f"include = {_toml_list([*workspace.include, *wanted_include])}")
+            lines.append(f"include = {toml_list([*workspace.include, *wanted_include])}")
         fix = "this project would likely want in [workspace]: " + ", ".join(lines)
     return Check("workspace", Status.INFO if fix else Status.OK, detail, fix)
-
-
-def _toml_list(items: list[str]) -> str:
-    return "[" + ", ".join(f'"{item}"' for item in items) + "]"
 
 
 def _section(cfg: Config | None, name: str) -> tuple[Any, str]:

@@ -160,8 +160,26 @@ def run_init(
         _say(out, f"Added `{ATTRIBUTES_LINE}` to {attributes}.")
     else:
         _say(out, f"{attributes} already sets the merge driver of .memfun/MEMORY.md.")
+    _workspace_hint(out, root)
     _next_steps(out, answers, env, found)
     return 0
+
+
+def _workspace_hint(out: Console, root: Path) -> None:
+    """What this project's worktrees would likely want: said, never written unasked."""
+    from memfun_git.gitops.environment import suggested, toml_list
+
+    include, link = suggested(root)
+    if not include and not link:
+        return
+    lines = [f"  link = {toml_list(link)}"] * bool(link)
+    lines += [f"  include = {toml_list(include)}"] * bool(include)
+    _say(
+        out,
+        "Task worktrees hold only tracked files. This project keeps ignored things tasks may "
+        "need; to give them to every worktree (read-only), add to [workspace] in "
+        f"{config.CONFIG_FILE}:\n" + "\n".join(lines),
+    )
 
 
 def _detect(

@@ -47,6 +47,7 @@ __all__ = [
     "link_folders",
     "run_setup",
     "suggested",
+    "toml_list",
     "unlink_folders",
 ]
 
@@ -187,6 +188,11 @@ def suggested(user_tree: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
     finally:
         repo.free()
     return include, link
+
+
+def toml_list(items: Sequence[str]) -> str:
+    """`["a", "b"]`: a list as the lines `memfun init` and `doctor` suggest for memfun.toml."""
+    return "[" + ", ".join(f'"{item}"' for item in items) + "]"
 
 
 def unlink_folders(worktree: Path, linked: Sequence[str]) -> None:

@@ -468,3 +468,16 @@ def test_a_bad_base_url_is_blamed_on_where_it_came_from(
     err = capsys.readouterr().err
     assert err.startswith(message)
     assert len(err.splitlines()) == 1
+
+
+def test_init_suggests_the_workspace_a_project_with_ignored_tools_wants(
+    git_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (git_repo / ".gitignore").write_text("node_modules/\n.env\n")
+    (git_repo / "node_modules").mkdir()
+    (git_repo / ".env").write_text("A=1\n")
+    assert _init(git_repo, "--yes", "--provider", "ollama", "--model", "llama3") == 0
+    out = capsys.readouterr().out
+    assert "add to [workspace] in memfun.toml:" in out
+    assert '  link = ["node_modules"]\n  include = [".env"]' in out
+    assert "[workspace]" not in (git_repo / "memfun.toml").read_text()  # said, not written
