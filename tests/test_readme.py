@@ -1,21 +1,26 @@
-"""The README's set-up works as written: its first command, run in a `git clone` of this checkout,
-installs a `memfun` that runs in any folder, from a fresh environment of its own (not from this
-checkout's virtualenv), and runs the demo to its commit; again with bubblewrap out of reach."""
+"""The README's set-up works as written: its first command, run in a `git clone` of this checkout
+on what stands in for a fresh machine (a new HOME, no git identity, no uv config), installs a
+`memfun` that runs in any folder, from an environment of its own (not from this checkout's
+virtualenv), and runs the demo to its commit; again with neither bubblewrap nor uv on PATH (the
+command gets uv with pip)."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.require import need_tool
-from tests.helpers.wheelhouse import build_wheelhouse, locked_closure
+from tests.helpers.require import missing, need_tool
+from tests.helpers.wheelhouse import _repack, build_wheelhouse, locked_closure
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -33,32 +38,75 @@ def _setup_commands() -> list[str]:
     ]
 
 
+FIRST = (
+    "command -v uv >/dev/null || python3 -m pip install --user uv; "
+    'export PATH="$HOME/.local/bin:$PATH"; uv tool install . && memfun demo'
+)
+
+
 def test_the_readme_has_two_setup_commands() -> None:
-    assert _setup_commands() == ["uv tool install . && memfun demo", "uv run pytest"]
+    assert _setup_commands() == [FIRST, "uv run pytest"]
+
+
+def _uv_wheel(folder: Path, uv: str) -> bool:
+    """Rebuild a wheel of the uv found at `uv` when pip installed it (its .dist-info sits
+    beside its bin/), so the test's `pip install --user uv` needs no network."""
+    sites = Path(uv).resolve().parent.parent.glob("lib/python*/site-packages")
+    for dist in importlib.metadata.distributions(name="uv", path=[str(s) for s in sites]):
+        wheel = _repack(dist, folder)
+        # pip makes a script executable only when its zip mode says a regular file (uv
+        # looks at the permission bits alone): add S_IFREG to the programs' modes.
+        entries = zipfile.ZipFile(wheel)
+        with entries, zipfile.ZipFile(wheel.with_suffix(".tmp"), "w") as fixed:
+            for entry in entries.infolist():
+                if entry.external_attr >> 16 & 0o111:
+                    entry.external_attr |= stat.S_IFREG << 16
+                fixed.writestr(entry, entries.read(entry))
+        wheel.with_suffix(".tmp").replace(wheel)
+        return True
+    return False
+
+
+def _pip_python() -> Path | None:
+    """The interpreter behind this virtualenv, when pip can install into its user site."""
+    python = Path(sys.base_prefix) / "bin" / "python3"
+    done = subprocess.run(
+        [str(python), "-c", "import pip, sysconfig; print(sysconfig.get_path('stdlib'))"],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0 or Path(done.stdout.strip(), "EXTERNALLY-MANAGED").exists():
+        return None
+    return python
 
 
 @pytest.mark.slow
 def test_the_first_setup_command_installs_memfun_for_every_repository(
     tmp_path: Path, git_repo: Path, request: pytest.FixtureRequest
 ) -> None:
-    """Run offline: uv finds the locked versions in a folder of wheels rebuilt from this
-    environment (tests/helpers/wheelhouse.py), and keeps its cache in tmp."""
+    """Offline where it can be: uv finds the locked versions in a folder of wheels rebuilt from
+    this environment (tests/helpers/wheelhouse.py) and keeps its cache in tmp; pip finds uv
+    rebuilt the same way from the uv on PATH (from the package registry when that uv was not
+    installed by pip)."""
     uv = need_tool("uv")
     names = locked_closure(PROJECT / "uv.lock", ["memfun-git", "hatchling"]) - {"memfun-git"}
     wheels = tmp_path / "wheels"
     build_wheelhouse(wheels, names)
-    # The tools go where a person's would (~/.local/share/uv/tools), not under /tmp: the
-    # sandbox never runs a program from /tmp, and the demo's ruff is memfun's own.
-    tools = Path(tempfile.mkdtemp(prefix="memfun-readme-", dir="/var/tmp"))
-    request.addfinalizer(lambda: shutil.rmtree(tools, ignore_errors=True))
-    tool_bin = tools / "bin"
-    # Not this checkout's .venv/bin: the `memfun` found must be the one just installed.
-    path = os.pathsep.join([str(tool_bin), str(Path(uv).parent), "/usr/bin", "/bin"])
-    env = {
-        **os.environ,
-        "PATH": path,
-        "UV_TOOL_DIR": str(tools / "tools"),
-        "UV_TOOL_BIN_DIR": str(tool_bin),
+    # The homes sit where a person's does, not under /tmp: the sandbox never runs a program
+    # from /tmp, and the demo's ruff is the one uv installs with memfun under ~/.local/share.
+    homes = Path(tempfile.mkdtemp(prefix="memfun-readme-", dir="/var/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(homes, ignore_errors=True))
+    (tmp_path / "gitconfig").write_text("")  # no user.name or user.email, as on a new machine
+    (tmp_path / "tmp").mkdir()
+    kept = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("XDG_", "UV_", "PIP_", "PYTHON", "VIRTUAL_ENV"))
+    }
+    base = {
+        **kept,
+        "GIT_CONFIG_GLOBAL": str(tmp_path / "gitconfig"),
+        "TMPDIR": str(tmp_path / "tmp"),
         "UV_CACHE_DIR": str(tmp_path / "uv-cache"),
         "UV_OFFLINE": "1",
         "UV_NO_INDEX": "1",
@@ -67,43 +115,64 @@ def test_the_first_setup_command_installs_memfun_for_every_repository(
         "UV_PYTHON_DOWNLOADS": "never",
         "UV_NO_CONFIG": "1",
         "UV_NO_PROGRESS": "1",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_NO_WARN_SCRIPT_LOCATION": "1",
     }
-    env.pop("VIRTUAL_ENV", None)
-    env["TMPDIR"] = str(tmp_path / "tmp")
-    (tmp_path / "tmp").mkdir()
     first = _setup_commands()[0]
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(PROJECT), str(clone)], check=True)
 
-    def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    def machine(name: str, programs: dict[str, str], **extra: str) -> tuple[Path, dict[str, str]]:
+        """A new HOME, and a PATH of only `programs` (name -> path) and what `extra` adds."""
+        home = homes / name
+        shim = home.parent / f"{name}-bin"
+        shim.mkdir(parents=True)
+        home.mkdir()
+        for program, path in programs.items():
+            (shim / program).symlink_to(path)
+        return home, {**base, "HOME": str(home), "PATH": str(shim), **extra}
+
+    def run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
-    done = run(["bash", "-c", first], clone)
-
-    assert done.returncode == 0, done.stderr
-    _assert_demo_done(done.stdout, bubblewrap=True)
-    assert (tool_bin / "memfun").is_file()
-    elsewhere = run(["memfun", "-C", str(git_repo), "config", "show", "--json"], tmp_path)
+    # With uv and bubblewrap. `memfun` is not on PATH until the command's own `export`.
+    home, env = machine("with-uv", {"uv": uv})
+    env["PATH"] += os.pathsep + os.pathsep.join(["/usr/bin", "/bin"])
+    need_tool("bwrap", env["PATH"])
+    done = run(["bash", "-c", first], clone, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    _assert_demo_done(done.stdout, home, bubblewrap=True)
+    memfun = home / ".local" / "bin" / "memfun"
+    assert memfun.is_file()
+    elsewhere = run([str(memfun), "-C", str(git_repo), "config", "show", "--json"], tmp_path, env)
     assert elsewhere.returncode == 0, elsewhere.stderr
     assert f'"repo_root": "{git_repo}"' in elsewhere.stdout
     # The command runs the installed copy, not this checkout's code (no editable install).
-    python = next((tools / "tools").glob("*/bin/python"))
-    where = run([str(python), "-c", "import memfun_git; print(memfun_git.__file__)"], tmp_path)
-    assert Path(where.stdout.strip()).is_relative_to(tools / "tools"), where
+    tools = home / ".local" / "share" / "uv" / "tools"
+    python = next(tools.glob("*/bin/python"))
+    where = run([str(python), "-c", "import memfun_git; print(memfun_git.__file__)"], tmp_path, env)
+    assert Path(where.stdout.strip()).is_relative_to(tools), where
 
-    # Again where bubblewrap cannot be found: only git and bash are on PATH besides memfun.
-    shim = tmp_path / "shim"
-    shim.mkdir()
-    for program in ("git", "bash"):
-        (shim / program).symlink_to(need_tool(program))
-    env["PATH"] = os.pathsep.join([str(tool_bin), str(Path(uv).parent), str(shim)])
-    again = run([str(shim / "bash"), "-c", first], clone)
-    assert again.returncode == 0, again.stderr
-    _assert_demo_done(again.stdout, bubblewrap=False)
+    # Neither bubblewrap nor uv: only bash, git and a Python whose pip installs uv.
+    pip_python = _pip_python()
+    uv_wheels = tmp_path / "uv-wheels"
+    uv_wheels.mkdir()
+    offline = _uv_wheel(uv_wheels, uv)
+    pip = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(uv_wheels)} if offline else {}
+    programs = {"bash": need_tool("bash"), "git": need_tool("git")}
+    programs |= {"python3": str(pip_python)} if pip_python else {"uv": uv}
+    home, env = machine("bare", programs, **pip)
+    again = run([programs["bash"], "-c", first], clone, env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    _assert_demo_done(again.stdout, home, bubblewrap=False)
+    if pip_python is None:
+        missing(f"{sys.base_prefix}'s Python cannot pip install --user (the README's way to uv)")
+    assert (home / ".local" / "bin" / "uv").is_file()  # pip put it there; the export found it
 
 
-def _assert_demo_done(out: str, *, bubblewrap: bool) -> None:
-    """The demo ended with its commit on memfun/<id>, no worktree left, and said how to look."""
+def _assert_demo_done(out: str, home: Path, *, bubblewrap: bool) -> None:
+    """The demo ended with its commit on memfun/<id>, no worktree left, and said how to look;
+    its gate ran the ruff installed with memfun (under `home`)."""
     found = re.search(r"a copy of the textstats sample in (\S+)", out)
     assert found is not None, out
     sample = Path(found.group(1))
@@ -112,6 +181,8 @@ def _assert_demo_done(out: str, *, bubblewrap: bool) -> None:
     branch = f"memfun/{task.group(1)}"
     assert "recorded" in out
     assert ("bubblewrap is not installed" in out) is not bubblewrap
+    assert f"ruff pass ({home / '.local' / 'share' / 'uv' / 'tools'}" in out, out
+    assert "after 1 fix round" in out
     for command in (f"cd {sample}", "memfun show ", "memfun diff ", f"git log --oneline {branch}"):
         assert command in out
     log = subprocess.run(

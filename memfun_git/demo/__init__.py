@@ -18,6 +18,9 @@ __all__ = ["SAMPLE_NAME", "copy_sample"]
 
 SAMPLE_NAME = "textstats"
 
+_NOT_COPIED = {"__pycache__", ".ruff_cache", ".pytest_cache", ".mypy_cache"}
+"""Caches tools leave in the sample of a source checkout (the wheel holds none of them)."""
+
 
 def copy_sample(target: Path) -> Path:
     """Copy the sample project into `target` (made; must not exist or be empty) and commit it
@@ -28,7 +31,7 @@ def copy_sample(target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     with resources.as_file(sample) as folder:
         for item in Path(folder).rglob("*"):
-            if "__pycache__" in item.parts:
+            if _NOT_COPIED.intersection(item.relative_to(folder).parts):
                 continue
             dest = target / item.relative_to(folder)
             if item.is_dir():
