@@ -39,6 +39,7 @@ __all__ = [
     "check_git",
     "check_linters",
     "check_model",
+    "check_pre_commit_hooks",
     "check_repository",
     "check_sandbox",
     "check_workspace",
@@ -320,6 +321,8 @@ def check_linters(
         found = shutil.which(linter.program, path=search)
         if found:
             checks.append(Check(f"linter {linter.name}", Status.OK, found))
+            if linter.name == "pre-commit":
+                checks.append(check_pre_commit_hooks(tree, environ))
         else:
             checks.append(
                 Check(
@@ -332,6 +335,30 @@ def check_linters(
                 )
             )
     return checks
+
+
+def check_pre_commit_hooks(tree: Path, environ: Mapping[str, str]) -> Check:
+    """Whether the hooks of the project's pre-commit configuration are installed in the
+    user's pre-commit cache: the gate's sandboxed runs are offline and use it read-only."""
+    from memfun_git.sandbox.precommit import CONFIG, not_installed, pre_commit_cache
+
+    cache = pre_commit_cache(environ, environ.get("HOME") or str(Path.home()))
+    missing = not_installed(tree / CONFIG, cache)
+    if missing is None:
+        return Check(
+            "pre-commit hooks",
+            Status.WARNING,
+            f"{CONFIG} cannot be read",
+            "fix it (`pre-commit validate-config`), else the gate's pre-commit run fails",
+        )
+    if missing:
+        return Check(
+            "pre-commit hooks",
+            Status.WARNING,
+            f"not installed in {cache}: {', '.join(missing)}",
+            "run `pre-commit install-hooks` here: tasks run hooks offline, from that cache",
+        )
+    return Check("pre-commit hooks", Status.OK, f"installed in {cache}")
 
 
 def check_backend(cfg: Config | None, paths: RepoPaths | None) -> Check:

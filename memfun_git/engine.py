@@ -38,6 +38,7 @@ from memfun_git.events import (
     EventSink,
     FilesGathered,
     OperationDone,
+    SetupRan,
     StepStarted,
     TaskFinished,
     TaskStarted,
@@ -178,6 +179,7 @@ class Engine:
                 environ=self.environ,
             )
             log.info("setup `%s` took %.1f s:\n%s", done.command, done.seconds, done.output)
+            events.emit(SetupRan(done.command, done.seconds))
         sandbox = self._sandbox(ws, paths)
         remembered = self._recall(paths, ws, task)
         try:

@@ -36,6 +36,7 @@ __all__ = [
     "LintRan",
     "OperationDone",
     "Reviewed",
+    "SetupRan",
     "StepStarted",
     "TaskFinished",
     "TaskStarted",
@@ -60,6 +61,14 @@ class StepStarted:
 
     step: str
     detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SetupRan:
+    """The user's `[workspace] setup` command finished well (a failure fails the task)."""
+
+    command: str
+    seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +126,7 @@ class TaskFinished:
 Event = (
     TaskStarted
     | StepStarted
+    | SetupRan
     | FilesGathered
     | OperationDone
     | CommandRan

@@ -285,3 +285,26 @@ def test_doctor_suggests_the_workspace_this_project_wants(
         "· workspace: tracked files only — this project would likely want in [workspace]: "
         'link = ["node_modules", ".venv"], include = [".env"]'
     )
+
+
+def test_doctor_says_which_pre_commit_hooks_are_not_installed(git_repo: Path) -> None:
+    """The gate runs the project's hooks offline from the user's pre-commit cache: doctor
+    names the hook repositories missing there and the command that installs them."""
+    config = git_repo / ".pre-commit-config.yaml"
+    config.write_text(
+        "repos:\n  - repo: local\n    hooks:\n"
+        "      - {id: no-todo, name: no TODO, entry: TODO, language: pygrep}\n"
+    )
+    environ = {"HOME": str(git_repo.parent), "PRE_COMMIT_HOME": str(git_repo.parent / "pc")}
+    check = doctor.check_pre_commit_hooks(git_repo, environ)
+    assert (check.status, check.detail) == (Status.OK, f"installed in {git_repo.parent / 'pc'}")
+    with config.open("a") as out:
+        out.write("  - repo: https://example.org/hooks\n    rev: v1\n    hooks: [{id: x}]\n")
+    check = doctor.check_pre_commit_hooks(git_repo, environ)
+    assert check.status == Status.WARNING
+    assert check.detail.endswith(": https://example.org/hooks v1")
+    assert "pre-commit install-hooks" in check.fix
+    config.write_text("repos: [\n")
+    assert doctor.check_pre_commit_hooks(git_repo, environ).detail == (
+        ".pre-commit-config.yaml cannot be read"
+    )

@@ -26,6 +26,7 @@ from memfun_git.events import (
     LintRan,
     OperationDone,
     Reviewed,
+    SetupRan,
     StepStarted,
     TaskFinished,
     TaskStarted,
@@ -101,6 +102,8 @@ def _progress_line(event: Event) -> list[Line]:
     match event:
         case TaskStarted(task_id=task_id, branch=branch, base=base):
             return [(f"Task {task_id} on {branch} (from {base[:7]})", "bold")]
+        case SetupRan(command=command, seconds=seconds):
+            return [(f"✓ setup {command} ({seconds:.1f} s)", "green")]
         case FilesGathered(paths=paths, bytes=size, planned=planned):
             chosen = ", chosen by the planner" if planned else ""
             return [(f"✓ gathered {_files(len(paths))} ({_kb(size)}){chosen}", "green")]

@@ -266,7 +266,15 @@ def run_diff(
             f"{task.branch} is gone and no attempt of {task.id} is kept", "nothing to show"
         )
     env = git_environ(environ)
-    args = ["git", "diff", *(["--stat"] if stat else []), task.base, target, "--"]
+    args = [
+        "git",
+        "--no-optional-locks",
+        "diff",
+        *(["--stat"] if stat else []),
+        task.base,
+        target,
+        "--",
+    ]
     cwd = paths.workdir or paths.common_dir
     # git's own output: colour and pager as the user configured them (stdout inherited).
     sys.stdout.flush()

@@ -38,6 +38,7 @@ from typing import Any, Literal, cast
 from memfun_git.quality.changes import Blob, Change, put
 from memfun_git.quality.linters import ESLINT_CONFIGS
 from memfun_git.redact import redact
+from memfun_git.sandbox.precommit import CONFIG as PRE_COMMIT_CONFIG
 from memfun_git.terminal import strip_controls
 
 __all__ = [
@@ -51,7 +52,7 @@ __all__ = [
     "suppression_added",
 ]
 
-Owner = Literal["ruff", "eslint", "go", "cargo", "memfun"]
+Owner = Literal["ruff", "eslint", "go", "cargo", "pre-commit", "memfun"]
 
 _WHOLE: dict[str, Owner] = {
     "ruff.toml": "ruff",
@@ -60,6 +61,7 @@ _WHOLE: dict[str, Owner] = {
     "clippy.toml": "cargo",
     ".clippy.toml": "cargo",
     **{f".golangci.{ext}": "go" for ext in ("yml", "yaml", "toml", "json")},
+    PRE_COMMIT_CONFIG: "pre-commit",
 }
 _TABLES = ("pyproject.toml", "package.json", "Cargo.toml", "memfun.toml")
 CONFIG_NAMES = frozenset((*_WHOLE, *_TABLES, "config", "config.toml"))

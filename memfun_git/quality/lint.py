@@ -81,7 +81,14 @@ class Linting:
             p for p in paths if p not in skip and change.task(p) is not None and change.changed(p)
         )
         suppressions = new_suppressions(change, files)
-        linters = detect(files, change.exists, self.configured)
+        # A configuration the task added and that is not used is not there while linting: it
+        # does not call for its linter (pre-commit without a configuration fails).
+        gone = {c.path for c in swapped if c.kind == "added"}
+
+        def exists(path: str) -> bool:
+            return path not in gone and change.exists(path)
+
+        linters = detect(files, exists, self.configured)
         verdicts: list[LintVerdict] = []
         with base_configuration(change, swapped):
             for linter in linters:
@@ -90,7 +97,7 @@ class Linting:
                     self.sandbox,
                     files,
                     change.worktree,
-                    exists=change.exists,
+                    exists=exists,
                     configured=bool(self.configured),
                     places=self.places,
                     timeout=self.timeout,

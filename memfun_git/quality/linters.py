@@ -35,9 +35,13 @@ from memfun_git.quality.lintparse import (
     parse_cargo,
     parse_eslint,
     parse_go_vet,
+    parse_pre_commit,
     parse_ruff,
+    pre_commit_fixers,
+    pre_commit_unavailable,
 )
 from memfun_git.quality.verdicts import Finding, LintStatus, LintVerdict
+from memfun_git.sandbox.precommit import CONFIG as PRE_COMMIT_CONFIG
 
 if TYPE_CHECKING:
     from memfun_git.backends.protocols import RunResult, SandboxAdapter
@@ -58,6 +62,10 @@ MAX_OUTPUT = 20_000
 ESLINT_CONFIGS = tuple(
     f"eslint.config.{ext}" for ext in ("js", "mjs", "cjs", "ts", "mts", "cts")
 ) + tuple(f".eslintrc{ext}" for ext in ("", ".js", ".cjs", ".json", ".yml", ".yaml"))
+
+MEMFUN_HOOKS = ("memfun-review",)
+"""memfun's own pre-commit hooks, skipped when the gate runs the project's hooks (the gate
+reviews the change itself)."""
 
 ENVIRONMENT_BINS = (".venv/bin", "venv/bin", "node_modules/.bin")
 """Folders of the user's main tree searched before the active virtualenv and PATH."""
@@ -89,6 +97,12 @@ class Linter:
     packages: bool = False
     """Targets are the changed files' folders as packages (`./pkg`), not the files."""
     env: Mapping[str, str] = field(default_factory=dict[str, str])
+    unavailable: Callable[[str, str], str | None] | None = None
+    """(stdout, stderr) -> why the linter's own tools are not there (pre-commit's hooks not
+    installed): the verdict is `missing`, saying so."""
+    fixers: Callable[[str], tuple[str, ...]] | None = None
+    """stdout -> what changed the checked files (pre-commit's fixing hooks): when something
+    did, the linter runs once more and that run is the verdict."""
 
 
 def _ruff_args(targets: Sequence[str]) -> list[str]:
@@ -107,6 +121,10 @@ def _go_args(targets: Sequence[str]) -> list[str]:
 
 def _cargo_args(targets: Sequence[str]) -> list[str]:
     return ["check", "--message-format=json", "--quiet", "--offline", "--all-targets"]
+
+
+def _pre_commit_args(targets: Sequence[str]) -> list[str]:
+    return ["run", "--color=never", "--files", *targets]
 
 
 LINTERS: tuple[Linter, ...] = (
@@ -150,6 +168,17 @@ LINTERS: tuple[Linter, ...] = (
         run_in=("Cargo.toml",),
         run_in_only=True,
         env={"CARGO_NET_OFFLINE": "true", "CARGO_TERM_COLOR": "never"},
+    ),
+    Linter(
+        "pre-commit",
+        "pre-commit",
+        ("",),  # every changed file: the hooks' own `files`/`types` choose
+        (PRE_COMMIT_CONFIG,),
+        _pre_commit_args,
+        lambda out, err, tree, cwd: parse_pre_commit(out, tree, cwd),
+        env={"SKIP": ",".join(MEMFUN_HOOKS)},
+        unavailable=pre_commit_unavailable,
+        fixers=pre_commit_fixers,
     ),
 )
 
@@ -273,22 +302,32 @@ def run_linter(
     except MemfunError as exc:
         return LintVerdict(linter.name, "error", output=clean_text(str(exc)))
     started = time.monotonic()
-    results = [
-        (run, sandbox.run([linter.program, *linter.args(run.targets)], cwd=run.folder,
-                          timeout=timeout, env=dict(linter.env)))
-        for run in runs
-    ]  # fmt: skip
-    seconds = time.monotonic() - started
     statuses: list[LintStatus] = []
     findings: list[Finding] = []
     texts: list[str] = []
-    for run, result in results:
+    for run in runs:
+
+        def once(run: _Run = run) -> RunResult:
+            argv = [linter.program, *linter.args(run.targets)]
+            return sandbox.run(argv, cwd=run.folder, timeout=timeout, env=dict(linter.env))
+
+        result = once()
+        fixed = linter.fixers(result.stdout) if linter.fixers and result.exit_code else ()
+        if fixed:
+            result = once()
+            texts.append(f"fixed by {', '.join(fixed)} (the changes are kept)")
+        why = linter.unavailable(result.stdout, result.stderr) if linter.unavailable else None
+        if why is not None and result.exit_code != 0:
+            statuses.append("missing")
+            texts.append(why)
+            continue
         found = linter.parse(result.stdout, result.stderr, worktree, run.folder)
         findings.extend(found)
         status = _status(result, found)
         statuses.append(status)
         texts.append(_output(result, found, status))
-    worst = max(statuses, key=("pass", "fail", "error").index)
+    seconds = time.monotonic() - started
+    worst = max(statuses, key=("pass", "fail", "missing", "error").index)
     return LintVerdict(
         linter.name,
         worst,

@@ -13,7 +13,8 @@ common dir holding only the task's branch and history, with cleaned git config f
 read-only error, and no credential, other branch, stash or unreachable object is there),
 the user's node_modules at
 <worktree>/node_modules, `[sandbox] extra_ro_paths` (never one that shows the home or the
-repository whole). Bound writable: the worktree, except its `.git` file. Paths of the user's
+repository whole), the user's pre-commit cache when the project has a `.pre-commit-config.yaml`
+(`precommit.py`). Bound writable: the worktree, except its `.git` file. Paths of the user's
 tree that the tool's environment imports from (editable installs) show the worktree's files; a
 symbolic link there stays a link (it is never followed out of the worktree on the host).
 Nothing else of the user's home or repository is visible.
@@ -39,6 +40,8 @@ from memfun_git.gitops.tidy import Tidier
 from memfun_git.sandbox.env import CACHE_ROOT, sandbox_environ
 from memfun_git.sandbox.gitview import GitView
 from memfun_git.sandbox.installs import is_system
+from memfun_git.sandbox.precommit import CONFIG as PRE_COMMIT_CONFIG
+from memfun_git.sandbox.precommit import pre_commit_cache
 from memfun_git.sandbox.process import (
     BwrapPipes,
     Limits,
@@ -148,6 +151,7 @@ class BubblewrapSandbox:
                 extra=self.config.extra_env,
                 additions={
                     **({"VIRTUAL_ENV": resolved.venv} if resolved.venv else {}),
+                    **self._pre_commit_env(),
                     **(env or {}),
                 },
             )
@@ -224,6 +228,9 @@ class BubblewrapSandbox:
                 shown = os.path.abspath(os.path.expanduser(extra))
                 if shown != str(real) and not is_system(Path(shown)):
                     args += ["--ro-bind", str(real), shown]  # also where the user named it
+        hooks = self._pre_commit_cache()
+        if hooks is not None:
+            args += ["--ro-bind", str(hooks), str(hooks)]
         for bind in resolved.ro_binds:
             real = Path(os.path.realpath(bind))
             if is_system(real) or not real.exists():
@@ -256,6 +263,20 @@ class BubblewrapSandbox:
         args += ["--remount-ro", "/dev", "--remount-ro", "/"]
         args += ["--chdir", str(cwd)]
         return args
+
+    def _pre_commit_cache(self) -> Path | None:
+        """The real path of the user's pre-commit cache, shown read-only when the project
+        has a pre-commit configuration (`precommit.py`); None when there is none to show."""
+        if not (self.worktree / PRE_COMMIT_CONFIG).is_file():
+            return None
+        cache = Path(os.path.realpath(pre_commit_cache(self.environ, self.home)))
+        if not cache.is_dir() or is_system(cache) or not self.resolver.places.bindable(cache):
+            return None
+        return cache
+
+    def _pre_commit_env(self) -> dict[str, str]:
+        hooks = self._pre_commit_cache()
+        return {"PRE_COMMIT_HOME": str(hooks)} if hooks is not None else {}
 
     def _size(self, size: int) -> list[str]:
         """`--size` for the next tmpfs, where this bwrap knows it (0.7 and later)."""

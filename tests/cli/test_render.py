@@ -17,6 +17,7 @@ from memfun_git.events import (
     FilesGathered,
     LintRan,
     OperationDone,
+    SetupRan,
     StepStarted,
     TaskFinished,
 )
@@ -95,6 +96,8 @@ def test_the_summary_is_styled_on_a_terminal_unless_no_color() -> None:
 
 def test_progress_is_drawn_on_a_terminal_only() -> None:
     events = [
+        StepStarted("setup", "npm ci"),
+        SetupRan("npm ci", 2.34),
         StepStarted("context"),
         FilesGathered(("src/a.py",), 2048, planned=True),
         StepStarted("solve", "retry: the answer was cut off"),
@@ -115,6 +118,7 @@ def test_progress_is_drawn_on_a_terminal_only() -> None:
     assert drawn[False] == ""
     shown = drawn[True]
     for line in (
+        "✓ setup npm ci (2.3 s)",
         "✓ gathered 1 file (2 KB), chosen by the planner",
         "solve: retry: the answer was cut off",
         "edit   src/b.py  (refused: src/b.py: the search text was not found",

@@ -16,7 +16,7 @@ from memfun_git.gitops.environment import run_setup
 from memfun_git.gitops.repo import require_repo
 from memfun_git.gitops.throwaway import Throwaway
 from memfun_git.gitops.worktree import Workspace
-from memfun_git.llm.scripted import engine_of, scripted_lm
+from memfun_git.llm.scripted import Answer, engine_of, scripted_lm
 from memfun_git.operations import WriteFile
 from memfun_git.redact import MARKER, redact
 from memfun_git.tasks import Task
@@ -84,15 +84,46 @@ def test_a_setup_command_runs_in_the_worktree_and_its_failures_are_said(tmp_path
         run_setup("sleep 5", tmp_path, timeout=0.5)
 
 
-def test_a_failing_setup_fails_the_task_before_any_model_call(project: Path) -> None:
+@pytest.mark.parametrize(
+    ("setup", "said"),
+    [
+        ("echo npm ERR! offline >&2; exit 1", "npm ERR! offline"),
+        ("echo installing; sleep 5", "installing"),
+    ],
+    ids=["fails", "too-long"],
+)
+def test_a_failing_setup_fails_the_task_before_any_model_call(
+    project: Path, setup: str, said: str
+) -> None:
     lm = scripted_lm([])
-    environ = {**os.environ, "MEMFUN_WORKSPACE_SETUP": "echo npm ERR! offline >&2; exit 1"}
+    environ = {
+        **os.environ,
+        "MEMFUN_WORKSPACE_SETUP": setup,
+        "MEMFUN_WORKSPACE_SETUP_TIMEOUT_SECONDS": "1",
+    }
     cfg = config.load(project, environ=environ)
     result = Engine(cfg, lm=lm, environ=environ).run(Task.create("add a thing", project))
     assert result.status == "failed"
     assert "[workspace] setup" in result.error
-    assert "npm ERR! offline" in result.error
+    assert said in result.error
     assert engine_of(lm).calls == []
+
+
+def test_a_setup_that_works_is_an_event_before_the_model_is_called(project: Path) -> None:
+    from memfun_git.events import Event, SetupRan, StepStarted
+
+    events: list[Event] = []
+    lm = scripted_lm([Answer(raw="I cannot do this.", step="solve")])
+    environ = {**os.environ, "MEMFUN_WORKSPACE_SETUP": "echo ready > made.txt"}
+    cfg = config.load(project, environ=environ)
+    Engine(cfg, lm=lm, environ=environ, emit=events.append).run(Task.create("x", project))
+    kinds = [e for e in events if isinstance(e, SetupRan | StepStarted)]
+    assert isinstance(kinds[1], SetupRan)
+    assert kinds[1].command == "echo ready > made.txt"
+    assert [e.step for e in kinds[:1] + kinds[2:3] if isinstance(e, StepStarted)] == [
+        "setup",
+        "context",
+    ]
 
 
 def _with_modules(project: Path) -> Path:
@@ -150,7 +181,6 @@ def test_an_included_env_file_never_reaches_a_prompt_a_result_or_a_commit(
     secret value is redacted from the command's output in every later prompt and the result."""
     import json
 
-    from memfun_git.llm.scripted import Answer
     from tests.helpers.projects import CLEAN, GREET, answer
     from tests.helpers.require import need_tool
     from tests.quality.kit import environ as gate_environ
