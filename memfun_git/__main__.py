@@ -1,5 +1,5 @@
 """`python -m memfun_git` runs the memfun command."""
 
-from memfun_git.cli.main import main
+from memfun_git.cli.entry import main
 
 main()

@@ -179,6 +179,8 @@ class HookConfig:
     """Staged diffs larger than this are reviewed in part, and say so."""
     block_on_llm_error: bool = False
     """When the model cannot be reached: block the commit (true) or let it pass with a warning."""
+    timeout_seconds: float = 60.0
+    """How long a commit waits for the model's review (then [hook] block_on_llm_error decides)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +307,7 @@ _POSITIVE = {
     ("sandbox", "timeout_seconds"),
     ("web", "fetch_timeout_seconds"),
     ("workspace", "setup_timeout_seconds"),
+    ("hook", "timeout_seconds"),
 }
 _MAX_SECONDS = 86_400
 # MEMFUN_* variables that are not configuration (the test suite's switches).

@@ -87,7 +87,7 @@ BROKEN = [
     pytest.param(
         "timeout_seconds = 5\n",
         "memfun.toml: timeout_seconds = 5 is a key outside any [section]"
-        " (it belongs in [llm] or [sandbox])",
+        " (it belongs in [llm] or [sandbox] or [hook])",
         "move it under [llm]",
         id="key-outside-sections-two-homes",
     ),

@@ -24,7 +24,14 @@ from memfun_git.errors import ExitCode, MemfunError
 from memfun_git.redact import RedactingFilter, redact
 from memfun_git.terminal import strip_controls
 
-__all__ = ["Terminated", "crash_report", "error_line", "handle_errors", "logging_handler"]
+__all__ = [
+    "Terminated",
+    "crash_report",
+    "error_line",
+    "handle_errors",
+    "log_dir",
+    "logging_handler",
+]
 
 
 class Terminated(KeyboardInterrupt):
@@ -174,3 +181,12 @@ class _LazyFileHandler(logging.handlers.RotatingFileHandler):
         except OSError:
             return
         super().emit(record)
+
+
+def log_dir(repo: Path | None) -> Path:
+    """`<git-common-dir>/memfun/logs`, found without loading pygit2, else the user's."""
+    from memfun_git.gitops.repo import common_dir_fast, user_state_dir
+
+    start = Path.cwd() if repo is None else repo
+    common = common_dir_fast(start) if start.exists() else None
+    return common / "memfun" / "logs" if common is not None else user_state_dir() / "logs"

@@ -21,7 +21,7 @@ import typer
 from typer.core import TyperCommand
 
 from memfun_git import __version__
-from memfun_git.cli.handler import Terminated, handle_errors, logging_handler
+from memfun_git.cli.handler import Terminated, handle_errors, log_dir, logging_handler
 from memfun_git.errors import ExitCode, UsageError
 from memfun_git.redact import register_environ
 
@@ -34,6 +34,9 @@ __all__ = [
     "diff",
     "doctor",
     "gc",
+    "hook_install",
+    "hook_review",
+    "hook_uninstall",
     "init",
     "list_tasks",
     "main",
@@ -103,6 +106,8 @@ sandbox_app = _group("Run commands the way a task's commands run.")
 app.add_typer(sandbox_app, name="sandbox")
 memory_app = _group("What memfun remembers: .memfun/MEMORY.md and its index.")
 app.add_typer(memory_app, name="memory")
+hook_app = _group("Review each commit's staged change before it is made.")
+app.add_typer(hook_app, name="hook")
 
 RepoOpt = Annotated[
     Path | None,
@@ -173,6 +178,11 @@ def _sandbox(ctx: typer.Context) -> None:
 
 @memory_app.callback()
 def _memory(ctx: typer.Context) -> None:
+    _help_when_bare(ctx)
+
+
+@hook_app.callback()
+def _hook(ctx: typer.Context) -> None:
     _help_when_bare(ctx)
 
 
@@ -499,6 +509,45 @@ def memory_search(
     return run_memory_search(_start(), " ".join(query), json_out=json_out)
 
 
+@hook_app.command("review", cls=_Command, short_help="Review the staged change (exit 1: blocked).")
+def hook_review(
+    threshold: Annotated[
+        str | None,
+        typer.Option(
+            "--threshold",
+            help="info | warning | error: findings this severe block (default: [hook] threshold).",
+            metavar="SEVERITY",
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> int:
+    """Review what is staged for the next commit; a finding at or over the threshold blocks.
+
+    What the pre-commit framework's memfun-review hook and `memfun hook install`'s git hook
+    run. It never changes a file; the same staged content is answered from a cache.
+    """
+    from memfun_git.cli.hook import run_hook_review
+
+    return run_hook_review(_start(), threshold=threshold, json_out=json_out)
+
+
+@hook_app.command("install", cls=_Command, short_help="Install the review as a git hook.")
+def hook_install() -> int:
+    """Write a git pre-commit hook that runs `memfun hook review` (without the pre-commit
+    framework). A hook already there is kept and runs first."""
+    from memfun_git.cli.hook import run_hook_install
+
+    return run_hook_install(_start())
+
+
+@hook_app.command("uninstall", cls=_Command, short_help="Remove memfun's git hook.")
+def hook_uninstall() -> int:
+    """Remove the git hook `memfun hook install` wrote, putting back the one it chained to."""
+    from memfun_git.cli.hook import run_hook_uninstall
+
+    return run_hook_uninstall(_start())
+
+
 @sandbox_app.command(
     "run",
     cls=_Command,
@@ -564,7 +613,7 @@ def _dispatch(args: list[str]) -> int:
             # The parser has read memfun's own options (before the subcommand only); logging
             # is set up from them before the subcommand's arguments are parsed and it runs.
             repo: Path | None = ctx.params.get("repo")
-            with logging_handler(_log_dir(repo), verbose=bool(ctx.params.get("verbose"))):
+            with logging_handler(log_dir(repo), verbose=bool(ctx.params.get("verbose"))):
                 rv = command.invoke(ctx)
     except typer.Exit as exc:
         rv = exc.exit_code
@@ -608,15 +657,6 @@ def _stop_signals_unwind() -> Generator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-def _log_dir(repo: Path | None) -> Path:
-    """`<git-common-dir>/memfun/logs`, found without loading pygit2, else the user's."""
-    from memfun_git.gitops.repo import common_dir_fast, user_state_dir
-
-    start = Path.cwd() if repo is None else repo
-    common = common_dir_fast(start) if start.exists() else None
-    return common / "memfun" / "logs" if common is not None else user_state_dir() / "logs"
 
 
 def _crash_dir() -> Path:

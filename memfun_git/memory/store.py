@@ -121,14 +121,18 @@ def recall(
     limit: int = 8,
     user_memory: bool = True,
     environ: Mapping[str, str] | None = None,
+    always: Sequence[str] = ("base",),
 ) -> Recall:
-    """What memory and the project's agent instructions say about `request`."""
+    """What memory and the project's agent instructions say about `request`.
+
+    `always`: the sources loaded whole while they are small ("base": MEMORY.md at `base`;
+    the hook adds "worktree", the user's own file, since it has no request to search with)."""
     import pygit2
 
     with open_index(paths, base, user_memory=user_memory, environ=environ) as index:
         entries = index.search(request, limit)
         # MEMORY.md at the base is always loaded while it is small: all of it, ranked first.
-        committed = [e for e in index.all() if e.source == "base"]
+        committed = [e for e in index.all() if e.source in always]
     if sum(len(e.text) for e in committed) <= _ALWAYS_LOADED_CHARS:
         shown = {e.id for e in entries}
         entries += [e for e in committed if e.id not in shown]
