@@ -26,6 +26,7 @@ from memfun_git.errors import ExitCode, UsageError
 from memfun_git.redact import register_environ
 
 __all__ = [
+    "action",
     "analyze",
     "app",
     "ask",
@@ -507,6 +508,18 @@ def memory_search(
     from memfun_git.cli.memory import run_memory_search
 
     return run_memory_search(_start(), " ".join(query), json_out=json_out)
+
+
+@app.command(cls=_Command, short_help="Run as a GitHub Action step (see action.yml).")
+def action() -> int:
+    """Run as a step of a GitHub Actions job: review the pull request the event names.
+
+    Reads GITHUB_EVENT_NAME, GITHUB_EVENT_PATH, GITHUB_REPOSITORY, GITHUB_API_URL and the
+    step's inputs (INPUT_GITHUB-TOKEN, INPUT_MODEL...); writes the job summary and outputs.
+    """
+    from memfun_git.github.action import run_action
+
+    return run_action()
 
 
 @hook_app.command("review", cls=_Command, short_help="Review the staged change (exit 1: blocked).")
