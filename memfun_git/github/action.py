@@ -22,10 +22,10 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from memfun_git.errors import LLMError, MemfunError
 from memfun_git.github.api import Api, ApiRefused
@@ -34,14 +34,22 @@ from memfun_git.github.outputs import write_outputs, write_summary
 from memfun_git.quality.verdicts import Finding, at_least
 from memfun_git.redact import redact, register_secret
 
+if TYPE_CHECKING:
+    from memfun_git.config import Config
+    from memfun_git.github.fetch import Fetched
+    from memfun_git.llm.session import LMSession
+    from memfun_git.quality.verdicts import Review
+
 __all__ = ["Outcome", "base_config", "run_action"]
 
 log = logging.getLogger(__name__)
 
-Verdict = Literal["reviewed", "blocked", "skipped", "error"]
+Verdict = Literal["reviewed", "described", "blocked", "skipped", "error"]
+DESCRIBE_MARK = "<!-- memfun:describe -->"
 _REVIEWED_ACTIONS = ("opened", "synchronize", "reopened", "ready_for_review")
 _CONCLUSION = {
     "reviewed": "success",
+    "described": "success",
     "blocked": "failure",
     "skipped": "neutral",
     "error": "failure",
@@ -73,7 +81,7 @@ def run_action(environ: Mapping[str, str] | None = None, *, lm: Any = None) -> i
     if runner.inputs.api_key:
         register_secret(runner.inputs.api_key)
     mode = runner.inputs.mode
-    if runner.event_name == "pull_request" and mode in ("review", "auto"):
+    if runner.event_name == "pull_request" and mode in ("review", "describe", "auto"):
         outcome = _pull_request(runner, env, lm)
     elif runner.event_name == "issue_comment" and mode in ("fix", "auto"):
         from memfun_git.github.fix import fix_on_comment
@@ -98,6 +106,12 @@ def _pull_request(runner: Runner, env: dict[str, str], lm: Any) -> Outcome:
     if action not in _REVIEWED_ACTIONS:
         return Outcome("skipped", f"nothing to review on pull_request.{action}")
     api = Api(runner.inputs.token, runner.api_url, runner.owner, runner.name)
+    mode = runner.inputs.mode
+    described: Outcome | None = None
+    if mode == "describe" or (mode == "auto" and action == "opened"):
+        described = _guarded(lambda: _describe(runner, env, lm, api, pull), "describe")
+        if mode == "describe":
+            return described
     head = str(pull["head"]["sha"])
     check = _start_check(api, head)
     outcome = _review_pull(runner, env, lm, api, pull)
@@ -113,7 +127,19 @@ def _pull_request(runner: Runner, env: dict[str, str], lm: Any) -> Outcome:
             "No check run: the token cannot create one (a fork's pull request gets a read-only "
             "token; give the job `checks: write`)."
         )
+    if described is not None:
+        outcome.notes += described.notes or [f"Not described: {described.reason}"]
     return outcome
+
+
+def _guarded(step: Callable[[], Outcome], what: str) -> Outcome:
+    """`step`, with the model's and memfun's errors as an error Outcome."""
+    try:
+        return step()
+    except LLMError as exc:
+        return Outcome("error", f"the model could not {what} it: {exc.message}")
+    except MemfunError as exc:
+        return Outcome("error", exc.message)
 
 
 def _start_check(api: Api, head: str) -> int | None:
@@ -129,22 +155,25 @@ def _review_pull(
 ) -> Outcome:
     if pull.get("draft"):
         return Outcome("skipped", "the pull request is a draft: reviewed when it is ready")
-    try:
-        return _review(runner, env, lm, api, pull)
-    except LLMError as exc:
-        return Outcome("error", f"the model could not review it: {exc.message}")
-    except MemfunError as exc:
-        return Outcome("error", exc.message)
+    return _guarded(lambda: _review(runner, env, lm, api, pull), "review")
 
 
-def _review(
-    runner: Runner, env: dict[str, str], lm: Any, api: Api, pull: dict[str, Any]
-) -> Outcome:
-    from memfun_git.github.comments import plan_review, posted
-    from memfun_git.github.diffmap import DiffMap
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    fetched: Fetched
+    diff: str
+    """The diff less the files paths-ignore leaves out."""
+    ignored: tuple[str, ...]
+    cfg: Config
+
+
+def _prepare(
+    runner: Runner, env: dict[str, str], lm: Any, pull: dict[str, Any]
+) -> _Prepared | Outcome:
+    """The pull request fetched, its diff less paths-ignore, the base's configuration; or why
+    there is nothing to do (an Outcome)."""
     from memfun_git.github.fetch import fetch_for
 
-    number = int(pull["number"])
     folder, fetched = fetch_for(runner, pull)
     diff, ignored = _without_ignored(fetched.diff, runner.inputs.paths_ignore)
     if not diff.strip():
@@ -159,19 +188,70 @@ def _review(
             f"no API key: the api-key input is empty ({cfg.llm.key_env}; a fork's pull request "
             "gets no secrets)",
         )
-    review = _run_review(fetched, cfg, env, lm, pull, diff)
+    return _Prepared(fetched, diff, ignored, cfg)
+
+
+def _session(cfg: Config, env: dict[str, str], lm: Any) -> LMSession:
+    from memfun_git.llm.session import LMSession
+
+    return LMSession(cfg.llm, lm) if lm is not None else LMSession.from_config(cfg.llm, env)
+
+
+def _review(
+    runner: Runner, env: dict[str, str], lm: Any, api: Api, pull: dict[str, Any]
+) -> Outcome:
+    from memfun_git.github.comments import plan_review, posted
+    from memfun_git.github.diffmap import DiffMap
+
+    number = int(pull["number"])
+    ready = _prepare(runner, env, lm, pull)
+    if isinstance(ready, Outcome):
+        return ready
+    review = _run_review(ready, env, lm, pull)
     known = posted(api.comment_bodies(number))
-    planned = plan_review(review.findings, DiffMap.of(diff), known, runner.inputs.max_comments)
+    planned = plan_review(
+        review.findings, DiffMap.of(ready.diff), known, runner.inputs.max_comments
+    )
     outcome = Outcome("reviewed", findings=review.findings, summary=review.summary)
     fail_on = runner.inputs.fail_on
     if fail_on is not None and any(at_least(f.severity, fail_on) for f in review.findings):
         outcome.verdict = "blocked"
         outcome.reason = f"findings at or over {fail_on} (the fail-on input)"
-    body = _review_body(review.summary, planned, review.unreviewed, ignored)
+    body = _review_body(review.summary, planned, review.unreviewed, ready.ignored)
     if planned.new == 0 and planned.repeated:
         outcome.notes.append(f"Nothing new to post: {planned.repeated} finding(s) already posted.")
         return outcome
-    _post(api, number, fetched.head, body, list(planned.comments), planned, outcome)
+    _post(api, number, ready.fetched.head, body, list(planned.comments), planned, outcome)
+    return outcome
+
+
+def _describe(
+    runner: Runner, env: dict[str, str], lm: Any, api: Api, pull: dict[str, Any]
+) -> Outcome:
+    """The change described in one comment of memfun's, edited in place on later runs."""
+    from memfun_git.quality.describe import describe_change
+
+    ready = _prepare(runner, env, lm, pull)
+    if isinstance(ready, Outcome):
+        return ready
+    intent = f"{pull.get('title') or ''}\n\n{pull.get('body') or ''}".strip()
+    described = describe_change(_session(ready.cfg, env, lm), intent, ready.diff)
+    lines = [DESCRIBE_MARK, "### memfun: what this pull request does", "", described.text]
+    if described.unreviewed:
+        lines += ["", f"Not read (over the size limit): {', '.join(described.unreviewed)}"]
+    number = int(pull["number"])
+    outcome = Outcome("described", summary=described.text.split("\n", 1)[0])
+    try:
+        mine = [c for c in api.issue_comments(number) if DESCRIBE_MARK in str(c.get("body"))]
+        if mine:
+            api.edit_comment(int(mine[0]["id"]), "\n".join(lines))
+            outcome.notes.append("Updated the description comment.")
+        else:
+            api.comment(number, "\n".join(lines))
+            outcome.notes.append("Posted the description comment.")
+    except ApiRefused as exc:
+        outcome.notes.append(_refusal(exc))
+        outcome.notes += ["", described.text]
     return outcome
 
 
@@ -191,7 +271,9 @@ def _without_ignored(diff: str, patterns: tuple[str, ...]) -> tuple[str, tuple[s
     return "".join(kept), tuple(ignored)
 
 
-def base_config(git_dir: Path, base: str, runner: Runner, env: dict[str, str], folder: Path):
+def base_config(
+    git_dir: Path, base: str, runner: Runner, env: dict[str, str], folder: Path
+) -> Config:
     """The configuration as the base branch has it (its memfun.toml; never the head's), with
     the inputs over it; the key from the api-key input in its variable."""
     import pygit2
@@ -219,16 +301,14 @@ def base_config(git_dir: Path, base: str, runner: Runner, env: dict[str, str], f
     return cfg
 
 
-def _run_review(
-    fetched: Any, cfg: Any, env: dict[str, str], lm: Any, pull: dict[str, Any], diff: str
-):
+def _run_review(ready: _Prepared, env: dict[str, str], lm: Any, pull: dict[str, Any]) -> Review:
     from memfun_git.codemap import around, build
     from memfun_git.gitops.repo import RepoPaths
-    from memfun_git.llm.session import LMSession
     from memfun_git.memory.store import recall
     from memfun_git.quality.diffpack import split_diff
     from memfun_git.quality.review import review_change
 
+    fetched, cfg, diff = ready.fetched, ready.cfg, ready.diff
     intent = f"{pull.get('title') or ''}\n\n{pull.get('body') or ''}".strip()
     paths = tuple(p.path for p in split_diff(diff) if p.path)
     repo_paths = RepoPaths(None, fetched.git_dir, fetched.git_dir, bare=True, unborn=False)
@@ -245,10 +325,10 @@ def _run_review(
     except Exception as exc:  # the review goes on without it
         log.warning("the code map was not built: %s", exc)
         context = ""
-    session = LMSession(cfg.llm, lm) if lm is not None else LMSession.from_config(cfg.llm, env)
     return review_change(
-        session, intent, diff, conventions=conventions, context=context, step="action"
-    )
+        _session(cfg, env, lm), intent, diff, conventions=conventions, context=context,
+        step="action",
+    )  # fmt: skip
 
 
 def _review_body(

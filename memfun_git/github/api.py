@@ -108,6 +108,18 @@ class Api:
         )
         return cast(dict[str, Any], response.json())
 
+    def issue_comments(self, number: int) -> list[dict[str, Any]]:
+        """The issue comments of pull `number` (id, body, user...), every page."""
+        return list(
+            self._pages("list comments", self.gh.rest.issues.list_comments, issue_number=number)
+        )
+
+    def edit_comment(self, comment: int, body: str) -> None:
+        self._call(
+            "edit a comment",
+            lambda: self.gh.rest.issues.update_comment(self.owner, self.repo, comment, body=body),
+        )
+
     def comment(self, number: int, body: str) -> None:
         self._call(
             "post a comment",

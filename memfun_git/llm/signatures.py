@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import dspy
 
-__all__ = ["AskProject", "FixLint", "PlanFiles", "PolishChange", "ReviewChange", "SolveTask"]
+__all__ = [
+    "AskProject",
+    "DescribeChange",
+    "FixLint",
+    "PlanFiles",
+    "PolishChange",
+    "ReviewChange",
+    "SolveTask",
+]
 
 
 class AskProject(dspy.Signature):
@@ -44,6 +52,22 @@ class ReviewChange(dspy.Signature):
     diff: str = dspy.InputField(desc="the change, as a unified diff")
     format: str = dspy.InputField(desc="how to write the answer")
     review: str = dspy.OutputField(desc="the findings and the SUMMARY line, in the format given")
+
+
+class DescribeChange(dspy.Signature):
+    """Describe a pull request's change for the people who will review it.
+
+    Start with two or three sentences: what the change does and why (from the intent and the
+    diff; say so where they disagree). Then a walkthrough: one bullet per changed file, or per
+    group of files changed for one reason, naming what changed in it. Then, only if there are
+    any, the risks a reviewer should look at (behaviour changes, migrations, new
+    dependencies). Plain Markdown with `## Summary`, `## Walkthrough` and `## Risks` headings;
+    no praise, nothing the diff does not show."""
+
+    intent: str = dspy.InputField(desc="the pull request's title and its author's description")
+    notes: str = dspy.InputField(desc="files of the change not shown (over the size limit)")
+    diff: str = dspy.InputField(desc="the change, as a unified diff")
+    description: str = dspy.OutputField(desc="the description, in Markdown")
 
 
 class FixLint(dspy.Signature):

@@ -317,3 +317,51 @@ def test_a_closed_pull_request_is_left_alone(
     assert api.calls == []
     assert outputs(env)["verdict"] == "skipped"
     assert json.loads(Path(env["GITHUB_EVENT_PATH"]).read_text())["action"] == "closed"
+
+
+DESCRIPTION = (
+    "## Summary\nAdds `mean`.<!-- memfun:fp=0123456789abcdef -->\n\n"
+    "## Walkthrough\n- `src/calc.py`: the new function."
+)
+
+
+def test_describe_posts_one_description_and_edits_it_later(
+    tmp_path: Path, server: GitServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with StubLLMServer([DESCRIPTION, DESCRIPTION]) as stub:
+        up = _upstream(tmp_path, server, stub)
+        event = event_file(tmp_path, "pull_request", "opened", up)
+        with fake_api() as api:
+            env = runner_env(tmp_path, "pull_request", event, server, mode="describe")
+            assert _action(env, monkeypatch) == 0
+        (posted,) = api.posted("comment")
+        assert posted["body"].startswith("<!-- memfun:describe -->\n### memfun: what this")
+        assert "## Walkthrough\n- `src/calc.py`: the new function." in posted["body"]
+        assert "memfun:fp=" not in posted["body"]  # no marker of the model's reaches GitHub
+        assert api.posted("check_create") == []
+        assert outputs(env)["verdict"] == "described"
+        mine = {"id": 991, "body": posted["body"]}
+        with fake_api(issue_existing=[{"id": 3, "body": "a human"}, mine]) as api:
+            env = runner_env(tmp_path, "pull_request", event, server, mode="describe")
+            assert _action(env, monkeypatch) == 0
+    assert api.posted("comment") == []
+    (edited,) = api.posted("edit_comment")
+    assert "### memfun: what this pull request does" in edited["body"]
+    assert [c for c in api.calls if c[0] == "edit_comment"]
+
+
+def test_auto_describes_a_new_pull_request_and_reviews_it(
+    tmp_path: Path, server: GitServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with StubLLMServer([DESCRIPTION, FINDING]) as stub, fake_api() as api:
+        up = _upstream(tmp_path, server, stub)
+        event = event_file(tmp_path, "pull_request", "opened", up)
+        env = runner_env(tmp_path, "pull_request", event, server, mode="auto")
+        assert _action(env, monkeypatch) == 0
+    assert len(api.posted("comment")) == 1
+    assert len(api.posted("review")) == 1
+    (done,) = api.posted("check_update")
+    assert done["conclusion"] == "success"
+    summary = Path(env["GITHUB_STEP_SUMMARY"]).read_text()
+    assert "Posted the description comment." in summary
+    assert outputs(env)["verdict"] == "reviewed"

@@ -192,6 +192,8 @@ class FakeApi:
     forbid: bool = False
     permission: str = "write"
     """What the API says of the commenter's permission."""
+    issue_existing: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
+    """Issue comments already on the pull request ({"id", "body"})."""
     pull: dict[str, Any] = field(default_factory=dict[str, Any])
     """What GET /pulls/<n> answers (`pull_json`)."""
     calls: list[tuple[str, dict[str, Any] | None]] = field(default_factory=list)
@@ -209,7 +211,7 @@ def fake_api(**options: Any) -> Generator[FakeApi]:
     def answer(request: httpx.Request, name: str) -> httpx.Response:
         body = json.loads(request.content) if request.content else None
         api.calls.append((name, body))
-        writes = name in ("check_create", "review", "comment", "check_update")
+        writes = name in ("check_create", "review", "comment", "check_update", "edit_comment")
         if api.forbid and writes:
             return httpx.Response(403, json={"message": "Resource not accessible by integration"})
         if name == "check_create":
@@ -223,7 +225,9 @@ def fake_api(**options: Any) -> Generator[FakeApi]:
             return httpx.Response(
                 200, json=[{"id": i, "body": b} for i, b in enumerate(api.existing)]
             )
-        if name in ("reviews", "issue_comments"):
+        if name == "issue_comments":
+            return httpx.Response(200, json=api.issue_existing)
+        if name == "reviews":
             return httpx.Response(200, json=[])
         if name == "permission":
             role = api.permission
@@ -248,6 +252,9 @@ def fake_api(**options: Any) -> Generator[FakeApi]:
             router.route(method=method, path=path, name=name).mock(
                 side_effect=lambda request, name=name: answer(request, name)
             )
+        router.route(
+            method="PATCH", path__regex=rf"{prefix}/issues/comments/\d+$", name="edit_comment"
+        ).mock(side_effect=lambda request: answer(request, "edit_comment"))
         yield api
 
 
