@@ -114,12 +114,19 @@ class LLMConfig:
 
 @dataclass(frozen=True, slots=True)
 class BackendConfig:
-    tier: Literal["sqlite"] = "sqlite"
-    """Storage tier for tasks, events and queues. Only sqlite is built so far."""
+    tier: Literal["in-process", "sqlite", "redis", "nats"] = "sqlite"
+    """Where shared state, the task queue, events and workers live: in-process (one process),
+    sqlite (one machine), redis or nats (JetStream; many machines)."""
     sqlite_path: str = ""
     """SQLite file; defaults to <git-common-dir>/memfun/memfun.db."""
     redis_url: str = "redis://127.0.0.1:6379/0"
     nats_url: str = "nats://127.0.0.1:4222"
+    namespace: str = "default"
+    """Separates memfun's keys, streams and subjects on a shared server (one per project)."""
+    visibility_timeout_seconds: float = 900.0
+    """A leased task whose worker is silent this long is leased again (workers extend it)."""
+    max_attempts: int = 3
+    """A task that failed this many times goes to the dead letter."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,12 +291,6 @@ class Config:
 # Values a user may know from the product description but that are not built yet: refused by
 # name, never replaced silently by another.
 _NOT_BUILT: dict[tuple[str, str], dict[str, str]] = {
-    ("backend", "tier"): {
-        "in-process": "the in-process tier",
-        "inprocess": "the in-process tier",
-        "redis": "the Redis tier",
-        "nats": "the NATS JetStream tier",
-    },
     ("sandbox", "backend"): {
         "docker": "the docker sandbox",
         "modal": "the modal sandbox",
@@ -308,6 +309,7 @@ _POSITIVE = {
     ("web", "fetch_timeout_seconds"),
     ("workspace", "setup_timeout_seconds"),
     ("hook", "timeout_seconds"),
+    ("backend", "visibility_timeout_seconds"),
 }
 _MAX_SECONDS = 86_400
 # MEMFUN_* variables that are not configuration (the test suite's switches).

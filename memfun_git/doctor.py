@@ -24,8 +24,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from memfun_git.config import Config, LLMConfig, SandboxConfig, WorkspaceConfig, load
-from memfun_git.errors import ConfigError, MemfunError, RepoError
+from memfun_git.config import BackendConfig, Config, LLMConfig, SandboxConfig, WorkspaceConfig, load
+from memfun_git.errors import BackendUnavailable, ConfigError, MemfunError, RepoError
 from memfun_git.gitops.git import git_program, run_git
 from memfun_git.gitops.repo import RepoPaths, require_repo, state_dir
 from memfun_git.ollama import has_model, probe_ollama, root_of
@@ -366,6 +366,12 @@ def check_backend(cfg: Config | None, paths: RepoPaths | None) -> Check:
     backend, why_not = _section(cfg, "backend")
     if backend is None:
         return _not_checked("backend", why_not)
+    if backend.tier in ("redis", "nats"):
+        return _check_server(backend)
+    if backend.tier == "in-process":
+        return Check(
+            "backend", Status.OK, "in-process: state lives in each memfun process (no workers)"
+        )
     if paths is None:
         return _not_checked("backend", "no repository")
     folder = state_dir(paths)
@@ -389,6 +395,36 @@ def check_backend(cfg: Config | None, paths: RepoPaths | None) -> Check:
             "check that folder's permissions and free space, or set [backend] sqlite_path",
         )
     return Check("backend", Status.OK, f"sqlite {sqlite3.sqlite_version}: {folder} is writable")
+
+
+def _check_server(backend: BackendConfig) -> Check:
+    """Redis or NATS: connect, set up the namespace's keys or streams, close."""
+    import asyncio
+
+    from memfun_git.backends import open_backend
+
+    url = backend.redis_url if backend.tier == "redis" else backend.nats_url
+
+    async def probe() -> int:
+        opened = await open_backend(backend, None)
+        try:
+            return await opened.queue.depth()
+        finally:
+            await opened.close()
+
+    try:
+        depth = asyncio.run(asyncio.wait_for(probe(), timeout=15))
+    except BackendUnavailable as exc:
+        return Check("backend", Status.FAILURE, exc.message, exc.hint)
+    except TimeoutError:
+        return Check(
+            "backend", Status.FAILURE, f"{backend.tier} at {url} did not answer in 15 s",
+            "check the server, or set [backend] tier",
+        )  # fmt: skip
+    return Check(
+        "backend", Status.OK,
+        f"{backend.tier} at {url}, namespace {backend.namespace!r}: {depth} task(s) queued",
+    )  # fmt: skip
 
 
 def _not_checked(name: str, why: str) -> Check:

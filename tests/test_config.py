@@ -46,10 +46,10 @@ BROKEN = [
         id="bad-enum",
     ),
     pytest.param(
-        "[backend]\ntier = 'redis'\n",
-        'memfun.toml: [backend] tier = "redis": the Redis tier is not built yet',
-        'use "sqlite"',
-        id="unbuilt-tier",
+        "[backend]\ntier = 'kafka'\n",
+        'memfun.toml: [backend] tier = "kafka" is not allowed',
+        'use one of "in-process", "sqlite", "redis", "nats"',
+        id="unknown-tier",
     ),
     pytest.param(
         "[sandbox]\nbackend = 'docker'\n",
@@ -118,7 +118,7 @@ def test_broken_memfun_toml_is_one_line_exit_2(
 
 
 def test_broken_config_in_a_real_process_has_no_traceback(git_repo: Path) -> None:
-    (git_repo / "memfun.toml").write_text("[backend]\ntier = 'nats'\n")
+    (git_repo / "memfun.toml").write_text("[backend]\ntier = 'nat'\n")
     proc = subprocess.run(
         [sys.executable, "-m", "memfun_git", "config", "show"],
         cwd=git_repo,
@@ -128,8 +128,8 @@ def test_broken_config_in_a_real_process_has_no_traceback(git_repo: Path) -> Non
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
-        'memfun: memfun.toml: [backend] tier = "nats": the NATS JetStream tier is not built yet'
-        ' — use "sqlite"'
+        'memfun: memfun.toml: [backend] tier = "nat" is not allowed (did you mean "nats"?)'
+        ' — use one of "in-process", "sqlite", "redis", "nats"'
     )
     assert proc.stdout == ""
 
@@ -199,7 +199,7 @@ def test_defaults_without_any_file() -> None:
             {"MEMFUN_LLM_MAX_TOKENS": "-5"},
             "MEMFUN_LLM_MAX_TOKENS: [llm] max_tokens = -5 is negative",
         ),
-        ({"MEMFUN_BACKEND_TIER": "in-process"}, "the in-process tier is not built yet"),
+        ({"MEMFUN_BACKEND_TIER": "inprocess"}, '[backend] tier = "inprocess" is not allowed'),
     ],
 )
 def test_bad_environment_values(env: dict[str, str], message: str) -> None:

@@ -308,3 +308,25 @@ def test_doctor_says_which_pre_commit_hooks_are_not_installed(git_repo: Path) ->
     assert doctor.check_pre_commit_hooks(git_repo, environ).detail == (
         ".pre-commit-config.yaml cannot be read"
     )
+
+
+@pytest.mark.parametrize(
+    ("tier", "port", "url_key"),
+    [("redis", 6379, "redis_url"), ("nats", 4222, "nats_url")],
+)
+def test_doctor_reaches_the_configured_server_or_names_it(
+    tier: str, port: int, url_key: str
+) -> None:
+    from memfun_git.config import BackendConfig
+    from tests.helpers.require import need_service
+
+    need_service(tier, "127.0.0.1", port)
+    namespace = f"doctor-{tier}"
+    check = doctor._check_server(BackendConfig(tier=tier, namespace=namespace))  # type: ignore[arg-type]
+    assert check.status == Status.OK
+    assert f"namespace '{namespace}'" in check.detail
+    scheme = "redis://127.0.0.1:1/0" if tier == "redis" else "nats://127.0.0.1:1"
+    down = BackendConfig(tier=tier, **{url_key: scheme})  # type: ignore[arg-type]
+    check = doctor._check_server(down)
+    assert check.status == Status.FAILURE
+    assert scheme in check.detail

@@ -40,9 +40,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO
 
-from memfun_git.backends.protocols import RunResult
+from memfun_git.backends.protocols import OutputSink, RunResult
 from memfun_git.sandbox.cgroups import Cgroups
 from memfun_git.terminal import ControlStripper
 
@@ -132,14 +132,6 @@ class BwrapPipes:
                 continue
             with contextlib.suppress(OSError):
                 os.close(fd)
-
-
-class OutputSink(Protocol):
-    """Receives a command's output as it arrives (for `memfun sandbox run` to stream it)."""
-
-    def stdout(self, chunk: bytes) -> None: ...
-
-    def stderr(self, chunk: bytes) -> None: ...
 
 
 @dataclass
