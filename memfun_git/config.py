@@ -127,6 +127,8 @@ class BackendConfig:
     """A leased task whose worker is silent this long is leased again (workers extend it)."""
     max_attempts: int = 3
     """A task that failed this many times goes to the dead letter."""
+    retry_delay_seconds: float = 5.0
+    """A failed task waits this long before its next attempt (doubled each time)."""
 
 
 @dataclass(frozen=True, slots=True)

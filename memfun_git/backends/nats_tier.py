@@ -105,15 +105,17 @@ async def open_nats(
         js = nc.jetstream()
         kv = await js.create_key_value(bucket=names["kv"], history=1)
         agents = await js.create_key_value(bucket=names["agents"], history=1)
-        await js.add_stream(
+        await _ensure_stream(
+            js,
             StreamConfig(
                 name=names["stream"],
                 subjects=[names["subject"]],
                 retention=RetentionPolicy.WORK_QUEUE,
-            )
+                duplicate_window=86_400,
+            ),
         )
-        await js.add_stream(
-            StreamConfig(name=names["dead_stream"], subjects=[names["dead_subject"]])
+        await _ensure_stream(
+            js, StreamConfig(name=names["dead_stream"], subjects=[names["dead_subject"]])
         )
         pull = await js.pull_subscribe(
             names["subject"],
@@ -138,6 +140,18 @@ async def open_nats(
         NatsAgents(agents),
         closers=[nc.close],
     )
+
+
+async def _ensure_stream(js: Any, config: Any) -> None:
+    """Make the stream, or bring one an older memfun made up to this configuration."""
+    from nats.js.errors import BadRequestError
+
+    try:
+        await js.add_stream(config)
+    except BadRequestError as exc:
+        if getattr(exc, "err_code", None) != 10058:  # "name already in use", other settings
+            raise
+        await js.update_stream(config)
 
 
 async def drop_namespace(url: str, namespace: str) -> None:
@@ -247,10 +261,11 @@ class NatsQueue:
         """task id -> the receipt of its latest delivery here."""
 
     async def enqueue(self, payload: dict[str, Any], *, task_id: str | None = None) -> str:
+        """One publish; the stream drops a task id seen within its duplicate window (a day),
+        and completion is idempotent besides (the worker's compare-and-set of the result)."""
         task_id = task_id or uuid.uuid4().hex
-        if await self.state.cas(f"queued/{task_id}", None, b"1"):
-            body = json.dumps({"id": task_id, "payload": payload}).encode()
-            await self.js.publish(self.names["subject"], body)
+        body = json.dumps({"id": task_id, "payload": payload}).encode()
+        await self.js.publish(self.names["subject"], body, headers={"Nats-Msg-Id": task_id})
         return task_id
 
     async def lease(self, worker: str, *, wait: float = 0.0) -> Lease | None:
@@ -295,8 +310,7 @@ class NatsQueue:
     async def ack(self, lease: Lease) -> None:
         message = self._release(lease)
         if message is not None:
-            await message.ack_sync()
-            await self.state.delete(f"queued/{lease.task_id}")
+            await message.ack_sync()  # confirmed: depth and redelivery agree at once
 
     async def nack(self, lease: Lease, error: str, *, delay: float = 0.0) -> bool:
         message = self._release(lease)
@@ -313,7 +327,7 @@ class NatsQueue:
         dead = {"id": item["id"], "payload": item["payload"], "error": error, "attempts": attempts}
         await self.js.publish(self.names["dead_subject"], json.dumps(dead).encode())
         await message.term()
-        await self.state.delete(f"queued/{item['id']}")
+        await self.js._nc.flush()  # the server has the term before depth or dead is asked
 
     async def depth(self) -> int:
         info = await self.js.stream_info(self.names["stream"])

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
@@ -52,15 +51,35 @@ if #pending == 0 then return 0 end
 if pending[1][2] ~= ARGV[3] or tostring(pending[1][4]) ~= ARGV[4] then return 0 end
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
+if ARGV[5] == '1' then redis.call('DEL', KEYS[2]) end
 return 1
 """
-_PROMOTE = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 100)
+_ENQUEUE = """
+if redis.call('SET', KEYS[1], '1', 'NX') then
+  redis.call('XADD', KEYS[2], '*', 'task', ARGV[1])
+end
+return 1
+"""
+_TAKE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[4], 'LIMIT', 0, 100)
 for _, item in ipairs(due) do
   redis.call('XADD', KEYS[1], '*', 'task', item)
   redis.call('ZREM', KEYS[2], item)
 end
-return #due
+local claimed = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0-0', 'COUNT', 1)
+for _, entry in ipairs(claimed[2]) do
+  if entry and entry[2] then
+    local pending = redis.call('XPENDING', KEYS[1], ARGV[1], entry[1], entry[1], 1)
+    return {entry[1], entry[2][2], pending[1][4]}
+  end
+end
+local read = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', 1,
+                       'STREAMS', KEYS[1], '>')
+if read and read[1] and #read[1][2] > 0 then
+  local entry = read[1][2][1]
+  return {entry[1], entry[2][2], 1}
+end
+return false
 """
 _HEARTBEAT = """
 local found = redis.call('GET', KEYS[1])
@@ -165,43 +184,36 @@ class RedisQueue:
 
     async def enqueue(self, payload: dict[str, Any], *, task_id: str | None = None) -> str:
         task_id = task_id or uuid.uuid4().hex
-        if await self.client.set(self.marks + task_id, b"1", nx=True):
-            item = json.dumps({"id": task_id, "payload": payload, "attempts": 0})
-            await self.client.xadd(self.stream, {"task": item})
+        item = json.dumps({"id": task_id, "payload": payload, "attempts": 0})
+        await self.client.eval(_ENQUEUE, 2, self.marks + task_id, self.stream, item)
         return task_id
 
-    async def _lease(self, message_id: bytes, fields: dict[bytes, bytes], worker: str) -> Lease:
-        item = json.loads(fields[b"task"])
-        pending = await self.client.xpending_range(
-            self.stream, _GROUP, min=message_id, max=message_id, count=1
-        )
-        deliveries = int(pending[0]["times_delivered"]) if pending else 1
+    def _lease(self, message_id: bytes, item: bytes, deliveries: int, worker: str) -> Lease:
+        task = json.loads(item)
         receipt = f"{message_id.decode()}|{worker}|{deliveries}"
-        return Lease(item["id"], item["payload"], int(item["attempts"]) + deliveries, receipt)
+        return Lease(task["id"], task["payload"], int(task["attempts"]) + deliveries, receipt)
 
     async def lease(self, worker: str, *, wait: float = 0.0) -> Lease | None:
+        """One script takes a due delayed task, an expired lease or a new task; with none,
+        a blocking read waits (a script cannot block)."""
         deadline = time.monotonic() + wait
+        idle = str(int(self.visibility * 1000))
         while True:
-            await self.client.eval(_PROMOTE, 2, self.stream, self.delayed, str(time.time()))
-            claimed = await self.client.xautoclaim(
-                self.stream, _GROUP, worker, min_idle_time=int(self.visibility * 1000),
-                start_id="0-0", count=1,
-            )  # fmt: skip
-            messages = [m for m in claimed[1] if m and m[1]]
-            if messages:
-                return await self._lease(messages[0][0], messages[0][1], worker)
+            taken = await self.client.eval(
+                _TAKE, 2, self.stream, self.delayed, _GROUP, worker, idle, str(time.time())
+            )
+            if taken:
+                return self._lease(taken[0], taken[1], int(taken[2]), worker)
             remaining = deadline - time.monotonic()
-            block = int(min(max(remaining, 0.0), 0.5) * 1000)
+            if remaining <= 0:
+                return None
+            block = max(1, int(min(remaining, 0.5) * 1000))
             read = await self.client.xreadgroup(
-                _GROUP, worker, {self.stream: ">"}, count=1, block=block or None
+                _GROUP, worker, {self.stream: ">"}, count=1, block=block
             )
             if read and read[0][1]:
                 message_id, fields = read[0][1][0]
-                return await self._lease(message_id, fields, worker)
-            if time.monotonic() >= deadline:
-                return None
-            if not block:
-                await asyncio.sleep(0.01)
+                return self._lease(message_id, fields[b"task"], 1, worker)
 
     def _parts(self, lease: Lease) -> tuple[str, str, str]:
         message_id, worker, deliveries = lease.receipt.split("|")
@@ -214,16 +226,18 @@ class RedisQueue:
             self.stream, _GROUP, worker, min_idle_time=0, message_ids=[message_id], justid=True
         )
 
-    async def _release(self, lease: Lease) -> bool:
+    async def _release(self, lease: Lease, *, unmark: bool = False) -> bool:
+        """Ack the lease's message if this delivery still holds it (and drop the task id's
+        marker with `unmark`), in one script."""
         message_id, worker, deliveries = self._parts(lease)
         done = await self.client.eval(
-            _OWNED, 1, self.stream, _GROUP, message_id, worker, deliveries
-        )
+            _OWNED, 2, self.stream, self.marks + lease.task_id,
+            _GROUP, message_id, worker, deliveries, "1" if unmark else "0",
+        )  # fmt: skip
         return int(done) == 1
 
     async def ack(self, lease: Lease) -> None:
-        if await self._release(lease):
-            await self.client.delete(self.marks + lease.task_id)
+        await self._release(lease, unmark=True)
 
     async def nack(self, lease: Lease, error: str, *, delay: float = 0.0) -> bool:
         if not await self._release(lease):

@@ -50,7 +50,10 @@ __all__ = [
     "run_request",
     "sandbox_run",
     "show",
+    "status",
+    "submit",
     "undo",
+    "worker",
 ]
 
 
@@ -508,6 +511,55 @@ def memory_search(
     from memfun_git.cli.memory import run_memory_search
 
     return run_memory_search(_start(), " ".join(query), json_out=json_out)
+
+
+@app.command(cls=_Command, short_help="Queue a request for the workers ([backend] tier).")
+def submit(
+    request: Annotated[
+        list[str], typer.Argument(help="What to change, in plain words.", metavar="REQUEST...")
+    ],
+    base: Annotated[
+        str, typer.Option("--base", help="The commit to start from (default HEAD).", metavar="REF")
+    ] = "HEAD",
+    json_out: JsonOpt = False,
+) -> int:
+    """Queue a request: a worker (`memfun worker`, on this or another clone) runs it and pushes
+    its branch memfun/ID to the remote. The base must be on the remote."""
+    from memfun_git.cli.workers import run_submit
+
+    return run_submit(_start(), " ".join(request), base=base, json_out=json_out)
+
+
+@app.command(cls=_Command, short_help="Run queued tasks and push their branches.")
+def worker(
+    remote: Annotated[
+        str,
+        typer.Option("--remote", help="Where to fetch bases and push branches.", metavar="NAME"),
+    ] = "origin",
+    max_tasks: Annotated[
+        int | None, typer.Option("--max-tasks", help="Stop after this many tasks.", metavar="N")
+    ] = None,
+    idle_exit: Annotated[
+        float | None,
+        typer.Option(
+            "--idle-exit", help="Stop when the queue stays empty this long.", metavar="SECONDS"
+        ),
+    ] = None,
+) -> int:
+    """Lease tasks from the queue of [backend] tier, run each through the engine in this clone,
+    and push its branch to the remote (several workers, on several machines, share a queue)."""
+    from memfun_git.cli.workers import run_worker_command
+
+    return run_worker_command(_start(), remote=remote, max_tasks=max_tasks, idle_exit=idle_exit)
+
+
+@app.command(cls=_Command, short_help="The queue: depth, live workers, running and failed tasks.")
+def status(json_out: JsonOpt = False) -> int:
+    """Show the task queue of [backend] tier: tasks waiting, live workers, running, done and
+    failed (dead-lettered) tasks."""
+    from memfun_git.cli.workers import run_status
+
+    return run_status(_start(), json_out=json_out)
 
 
 @app.command(cls=_Command, short_help="Run as a GitHub Action step (see action.yml).")

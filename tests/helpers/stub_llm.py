@@ -59,8 +59,12 @@ class StubLLMServer:
         *,
         root: str = "/v1",
         models: tuple[str, ...] = ("stub-model",),
+        responder: Callable[[StubRequest], StubReply | str] | None = None,
     ) -> None:
         self.replies: list[StubReply | str] = list(replies)
+        self.responder = responder
+        """Answers every request instead of the script (concurrent clients, whose requests
+        come in any order)."""
         self.requests: list[StubRequest] = []
         self.overruns: list[StubRequest] = []
         self.root = root
@@ -150,6 +154,9 @@ class StubLLMServer:
             self.replies.extend(replies)
 
     def _next(self, request: StubRequest) -> StubReply:
+        if self.responder is not None:
+            reply = self.responder(request)
+            return StubReply(text=reply) if isinstance(reply, str) else reply
         with self._lock:
             if not self.replies:
                 self.overruns.append(request)

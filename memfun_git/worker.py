@@ -1,0 +1,227 @@
+"""`memfun worker`: tasks leased from the configured tier's queue, run by the engine, their
+branches pushed to the clone's remote; `submit` puts a task in the queue.
+
+A worker works in its own clone of the project (one per machine or more): it fetches the
+remote before each task (the task names its base commit), runs `Engine.run` with the task's
+request, and pushes the task's branch to the remote as `memfun/<task id>`. Delivery is at
+least once: a worker that dies leaves its lease to expire and the task is leased again
+(each attempt works on a branch of its own, `memfun/<task id>-a<attempt>`, so a dead
+attempt's leftovers never block the next). Completion is idempotent: a finished task claims
+`result/<task id>` with compare-and-set before it pushes, so a task finished twice records one
+result and pushes one branch; the loser acks and drops its own. A failed attempt is nacked
+with a growing delay and dies after `[backend] max_attempts` with its error (the dead letter).
+While a task runs, the worker extends its lease and heartbeats its registration; its progress
+is published on the event bus as `task.<id>`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from memfun_git.errors import MemfunError, RepoError
+
+if TYPE_CHECKING:
+    from memfun_git.backends.protocols import Backend, Lease
+    from memfun_git.config import Config
+    from memfun_git.gitops.repo import RepoPaths
+
+__all__ = ["Submitted", "WorkerStats", "run_worker", "submit"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    task_id: str
+    base: str
+
+
+@dataclass
+class WorkerStats:
+    done: int = 0
+    failed: int = 0
+    duplicates: int = 0
+
+
+async def submit(
+    paths: RepoPaths, cfg: Config, request: str, *, base: str = "HEAD", task_id: str = ""
+) -> Submitted:
+    """Queue `request` from `base` (resolved to a commit here, so every worker starts from the
+    same one; it must be on the remote for workers on other clones)."""
+    from memfun_git.backends import open_backend
+    from memfun_git.gitops.git import run_git
+    from memfun_git.tasks import new_task_id
+
+    if not request.strip():
+        raise MemfunError("the request is empty", 'say what to do, e.g. "add a --verbose flag"')
+    cwd = paths.workdir or paths.common_dir
+    commit = run_git(["rev-parse", "--verify", f"{base}^{{commit}}"], cwd=cwd).stdout.strip()
+    task_id = task_id or new_task_id(request)
+    backend = await open_backend(cfg.backend, paths.common_dir)
+    try:
+        await backend.queue.enqueue({"request": request, "base": commit}, task_id=task_id)
+        await backend.events.publish(f"task.{task_id}", {"event": "queued", "base": commit})
+    finally:
+        await backend.close()
+    return Submitted(task_id, commit)
+
+
+async def run_worker(
+    paths: RepoPaths,
+    cfg: Config,
+    *,
+    environ: Mapping[str, str] | None = None,
+    remote: str = "origin",
+    lm: Any = None,
+    max_tasks: int | None = None,
+    idle_exit: float | None = None,
+    worker_id: str = "",
+) -> WorkerStats:
+    """Lease and run tasks until stopped (Ctrl-C, SIGTERM), `max_tasks` were handled, or the
+    queue stayed empty for `idle_exit` seconds."""
+    from memfun_git.backends import open_backend
+
+    env = dict(os.environ if environ is None else environ)
+    worker = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
+    backend = await open_backend(cfg.backend, paths.common_dir)
+    stats = WorkerStats()
+    ttl = max(10.0, cfg.backend.visibility_timeout_seconds)
+    info = {"host": socket.gethostname(), "pid": os.getpid(), "repo": str(paths.workdir)}
+    await backend.agents.register(worker, info, ttl=ttl)
+    idle_since = time.monotonic()
+    try:
+        while max_tasks is None or stats.done + stats.failed + stats.duplicates < max_tasks:
+            lease = await backend.queue.lease(worker, wait=1.0)
+            if not await backend.agents.heartbeat(worker):
+                await backend.agents.register(worker, info, ttl=ttl)
+            if lease is None:
+                if idle_exit is not None and time.monotonic() - idle_since >= idle_exit:
+                    break
+                continue
+            await _handle(backend, paths, cfg, env, remote, lm, worker, lease, stats)
+            idle_since = time.monotonic()
+    finally:
+        await backend.agents.unregister(worker)
+        await backend.close()
+    return stats
+
+
+async def _handle(
+    backend: Backend,
+    paths: RepoPaths,
+    cfg: Config,
+    env: dict[str, str],
+    remote: str,
+    lm: Any,
+    worker: str,
+    lease: Lease,
+    stats: WorkerStats,
+) -> None:
+    task_id = lease.task_id
+    topic = f"task.{task_id}"
+    if await backend.state.get(f"result/{task_id}") is not None:
+        await backend.queue.ack(lease)  # finished already (a delivery after the result)
+        stats.duplicates += 1
+        return
+    await backend.state.put(f"running/{task_id}", worker.encode(), ttl=_lease_ttl(cfg))
+    await backend.events.publish(
+        topic, {"event": "started", "worker": worker, "attempt": lease.attempt}
+    )
+    keeper = asyncio.create_task(_keep(backend, lease, worker, cfg))
+    try:
+        result = await asyncio.to_thread(_run_task, paths, cfg, env, remote, lm, lease)
+    except MemfunError as exc:
+        result = {"ok": False, "error": exc.message}
+    finally:
+        keeper.cancel()
+        await backend.state.delete(f"running/{task_id}")
+    if not result["ok"]:
+        delay = cfg.backend.retry_delay_seconds * 2 ** (lease.attempt - 1)
+        retried = await backend.queue.nack(lease, str(result["error"]), delay=delay)
+        await backend.events.publish(
+            topic, {"event": "retrying" if retried else "dead", "error": result["error"]}
+        )
+        stats.failed += 1
+        return
+    record = json.dumps({**result, "worker": worker, "at": time.time()}).encode()
+    if not await backend.state.cas(f"result/{task_id}", None, record):
+        await backend.queue.ack(lease)  # another worker finished it first: its result stands
+        stats.duplicates += 1
+        return
+    try:
+        await asyncio.to_thread(_push, paths, env, remote, str(result["local_branch"]), task_id)
+    except MemfunError as exc:
+        await backend.state.delete(f"result/{task_id}")
+        await backend.queue.nack(
+            lease, f"push failed: {exc.message}", delay=cfg.backend.retry_delay_seconds
+        )
+        stats.failed += 1
+        return
+    await backend.queue.ack(lease)
+    await backend.events.publish(topic, {"event": "done", "branch": f"memfun/{task_id}"})
+    stats.done += 1
+
+
+def _lease_ttl(cfg: Config) -> float:
+    return max(10.0, cfg.backend.visibility_timeout_seconds)
+
+
+async def _keep(backend: Backend, lease: Lease, worker: str, cfg: Config) -> None:
+    """Extend the lease and the registration while the task runs."""
+    every = max(0.2, cfg.backend.visibility_timeout_seconds / 3)
+    while True:
+        await asyncio.sleep(every)
+        await backend.queue.extend(lease)
+        await backend.agents.heartbeat(worker)
+        await backend.state.put(f"running/{lease.task_id}", worker.encode(), ttl=_lease_ttl(cfg))
+
+
+def _run_task(
+    paths: RepoPaths, cfg: Config, env: dict[str, str], remote: str, lm: Any, lease: Lease
+) -> dict[str, Any]:
+    from memfun_git.engine import Engine
+    from memfun_git.gitops.git import run_git
+    from memfun_git.tasks import Task
+
+    cwd = paths.workdir or paths.common_dir
+    base = str(lease.payload.get("base") or "")
+    request = str(lease.payload.get("request") or "")
+    run_git(["fetch", "--quiet", "--no-tags", remote], cwd=cwd, environ=env, check=False)
+    known = run_git(["cat-file", "-e", f"{base}^{{commit}}"], cwd=cwd, environ=env, check=False)
+    if known.returncode != 0:
+        return {"ok": False, "error": f"the base commit {base[:12]} is not on {remote}"}
+    attempt_id = f"{lease.task_id}-a{lease.attempt}"
+    task = Task(attempt_id, request, Path(cwd), base=base, origin="worker")
+    result = Engine(cfg, lm=lm, environ=env).run(task)
+    if not result.ok:
+        return {"ok": False, "error": result.error or result.status}
+    return {
+        "ok": True,
+        "local_branch": result.branch,
+        "commits": [c.oid for c in result.commits],
+        "summary": result.summary,
+    }
+
+
+def _push(paths: RepoPaths, env: dict[str, str], remote: str, local: str, task_id: str) -> None:
+    from memfun_git.gitops.git import run_git
+
+    cwd = paths.workdir or paths.common_dir
+    done = run_git(
+        ["push", "--quiet", remote, f"refs/heads/{local}:refs/heads/memfun/{task_id}"],
+        cwd=cwd,
+        environ=env,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RepoError(f"git push to {remote} failed: {done.stderr.strip()[-300:]}", "")
