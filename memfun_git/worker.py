@@ -17,18 +17,19 @@ is published on the event bus as `task.<id>`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import socket
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from memfun_git.errors import MemfunError, RepoError
+from memfun_git.errors import BackendUnavailable, MemfunError, RepoError
 
 if TYPE_CHECKING:
     from memfun_git.backends.protocols import Backend, Lease
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["Submitted", "WorkerStats", "run_worker", "submit"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +101,15 @@ async def run_worker(
     info = {"host": socket.gethostname(), "pid": os.getpid(), "repo": str(paths.workdir)}
     await backend.agents.register(worker, info, ttl=ttl)
     idle_since = time.monotonic()
+
+    async def heartbeat() -> None:
+        if not await backend.agents.heartbeat(worker):
+            await backend.agents.register(worker, info, ttl=ttl)
+
     try:
         while max_tasks is None or stats.done + stats.failed + stats.duplicates < max_tasks:
-            lease = await backend.queue.lease(worker, wait=1.0)
-            if not await backend.agents.heartbeat(worker):
-                await backend.agents.register(worker, info, ttl=ttl)
+            lease = await _retrying(lambda: backend.queue.lease(worker, wait=1.0), "lease")
+            await _retrying(heartbeat, "heartbeat")
             if lease is None:
                 if idle_exit is not None and time.monotonic() - idle_since >= idle_exit:
                     break
@@ -111,9 +117,36 @@ async def run_worker(
             await _handle(backend, paths, cfg, env, remote, lm, worker, lease, stats)
             idle_since = time.monotonic()
     finally:
-        await backend.agents.unregister(worker)
-        await backend.close()
+        with contextlib.suppress(Exception):  # the server may be gone: it forgets us anyway
+            await backend.agents.unregister(worker)
+        with contextlib.suppress(Exception):
+            await backend.close()
     return stats
+
+
+_OUTAGE = 300.0
+"""Seconds a worker keeps retrying a server that does not answer before it stops."""
+_NOT_TRANSIENT = (TypeError, AttributeError, NameError, AssertionError, MemfunError)
+
+
+async def _retrying(call: Callable[[], Awaitable[T]], what: str) -> T:
+    """`call()`, again after a pause (0.5 s, doubling to 5 s) while the server does not answer
+    (a restart: the clients reconnect), for at most `_OUTAGE` seconds."""
+    pause, gave_up = 0.5, time.monotonic() + _OUTAGE
+    while True:
+        try:
+            return await call()
+        except _NOT_TRANSIENT:
+            raise
+        except Exception as exc:
+            if time.monotonic() >= gave_up:
+                raise BackendUnavailable(
+                    f"the backend did not answer for {_OUTAGE:.0f} s ({what}: {exc})",
+                    "check the server, then start the worker again",
+                ) from None
+            log.warning("the backend did not answer (%s: %s); retrying", what, exc)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 async def _handle(
@@ -129,14 +162,15 @@ async def _handle(
 ) -> None:
     task_id = lease.task_id
     topic = f"task.{task_id}"
-    if await backend.state.get(f"result/{task_id}") is not None:
-        await backend.queue.ack(lease)  # finished already (a delivery after the result)
+    if await _retrying(lambda: backend.state.get(f"result/{task_id}"), "read") is not None:
+        await _retrying(lambda: backend.queue.ack(lease), "ack")  # a delivery after the result
         stats.duplicates += 1
         return
-    await backend.state.put(f"running/{task_id}", worker.encode(), ttl=_lease_ttl(cfg))
-    await backend.events.publish(
-        topic, {"event": "started", "worker": worker, "attempt": lease.attempt}
+    running = f"running/{task_id}"
+    await _retrying(
+        lambda: backend.state.put(running, worker.encode(), ttl=_lease_ttl(cfg)), "record"
     )
+    await _publish(backend, topic, {"event": "started", "worker": worker, "attempt": lease.attempt})
     keeper = asyncio.create_task(_keep(backend, lease, worker, cfg))
     try:
         result = await asyncio.to_thread(_run_task, paths, cfg, env, remote, lm, lease)
@@ -144,32 +178,44 @@ async def _handle(
         result = {"ok": False, "error": exc.message}
     finally:
         keeper.cancel()
-        await backend.state.delete(f"running/{task_id}")
+        await _retrying(lambda: backend.state.delete(f"running/{task_id}"), "record")
     if not result["ok"]:
         delay = cfg.backend.retry_delay_seconds * 2 ** (lease.attempt - 1)
-        retried = await backend.queue.nack(lease, str(result["error"]), delay=delay)
-        await backend.events.publish(
-            topic, {"event": "retrying" if retried else "dead", "error": result["error"]}
+        retried = await _retrying(
+            lambda: backend.queue.nack(lease, str(result["error"]), delay=delay), "nack"
+        )
+        await _publish(
+            backend, topic, {"event": "retrying" if retried else "dead", "error": result["error"]}
         )
         stats.failed += 1
         return
     record = json.dumps({**result, "worker": worker, "at": time.time()}).encode()
-    if not await backend.state.cas(f"result/{task_id}", None, record):
-        await backend.queue.ack(lease)  # another worker finished it first: its result stands
+    claimed = await _retrying(lambda: backend.state.cas(f"result/{task_id}", None, record), "cas")
+    if not claimed:
+        await _retrying(lambda: backend.queue.ack(lease), "ack")  # another worker was first
         stats.duplicates += 1
         return
     try:
         await asyncio.to_thread(_push, paths, env, remote, str(result["local_branch"]), task_id)
     except MemfunError as exc:
-        await backend.state.delete(f"result/{task_id}")
-        await backend.queue.nack(
-            lease, f"push failed: {exc.message}", delay=cfg.backend.retry_delay_seconds
+        why = f"push failed: {exc.message}"
+        await _retrying(lambda: backend.state.delete(f"result/{task_id}"), "record")
+        await _retrying(
+            lambda: backend.queue.nack(lease, why, delay=cfg.backend.retry_delay_seconds), "nack"
         )
         stats.failed += 1
         return
-    await backend.queue.ack(lease)
-    await backend.events.publish(topic, {"event": "done", "branch": f"memfun/{task_id}"})
+    await _retrying(lambda: backend.queue.ack(lease), "ack")
+    await _publish(backend, topic, {"event": "done", "branch": f"memfun/{task_id}"})
     stats.done += 1
+
+
+async def _publish(backend: Backend, topic: str, event: dict[str, Any]) -> None:
+    """Progress for displays: best effort (a server restarting loses it, nothing else)."""
+    try:
+        await backend.events.publish(topic, event)
+    except Exception as exc:
+        log.warning("progress of %s was not published: %s", topic, exc)
 
 
 def _lease_ttl(cfg: Config) -> float:
@@ -177,13 +223,17 @@ def _lease_ttl(cfg: Config) -> float:
 
 
 async def _keep(backend: Backend, lease: Lease, worker: str, cfg: Config) -> None:
-    """Extend the lease and the registration while the task runs."""
+    """Extend the lease and the registration while the task runs (through outages)."""
     every = max(0.2, cfg.backend.visibility_timeout_seconds / 3)
     while True:
         await asyncio.sleep(every)
-        await backend.queue.extend(lease)
-        await backend.agents.heartbeat(worker)
-        await backend.state.put(f"running/{lease.task_id}", worker.encode(), ttl=_lease_ttl(cfg))
+        try:
+            await backend.queue.extend(lease)
+            await backend.agents.heartbeat(worker)
+            running = f"running/{lease.task_id}"
+            await backend.state.put(running, worker.encode(), ttl=_lease_ttl(cfg))
+        except Exception as exc:  # the next round tries again
+            log.warning("the lease was not extended: %s", exc)
 
 
 def _run_task(
