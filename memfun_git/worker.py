@@ -94,6 +94,7 @@ async def run_worker(
     from memfun_git.backends import open_backend
 
     env = dict(os.environ if environ is None else environ)
+    _check_ready(paths, cfg, env, remote, lm)
     worker = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
     backend = await open_backend(cfg.backend, paths.common_dir)
     stats = WorkerStats()
@@ -122,6 +123,24 @@ async def run_worker(
         with contextlib.suppress(Exception):
             await backend.close()
     return stats
+
+
+def _check_ready(paths: RepoPaths, cfg: Config, env: dict[str, str], remote: str, lm: Any) -> None:
+    """What would fail every task is said before the first lease: no remote, no model."""
+    from memfun_git.errors import UsageError
+    from memfun_git.gitops.git import run_git
+
+    cwd = paths.workdir or paths.common_dir
+    found = run_git(["remote", "get-url", remote], cwd=cwd, environ=env, check=False)
+    if found.returncode != 0:
+        raise UsageError(
+            f"this clone has no remote named {remote!r} to fetch bases from and push to",
+            "add it (git remote add NAME URL), or pass --remote NAME",
+        )
+    if lm is None:
+        from memfun_git.llm.lm import build_lm
+
+        build_lm(cfg.llm, env)  # LLMNotConfigured: no model, or no key for it
 
 
 _OUTAGE = 300.0
