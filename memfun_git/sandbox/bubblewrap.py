@@ -265,9 +265,10 @@ class BubblewrapSandbox:
         return args
 
     def _pre_commit_cache(self) -> Path | None:
-        """The real path of the user's pre-commit cache, shown read-only when the project
-        has a pre-commit configuration (`precommit.py`); None when there is none to show."""
-        if not (self.worktree / PRE_COMMIT_CONFIG).is_file():
+        """The real path of the user's pre-commit cache, shown read-only when the user's
+        project has a pre-commit configuration (`precommit.py`); None: nothing to show."""
+        # The user's tree decides, never the worktree: nothing a task writes chooses a mount.
+        if not (self.user_tree / PRE_COMMIT_CONFIG).is_file():
             return None
         cache = Path(os.path.realpath(pre_commit_cache(self.environ, self.home)))
         if not cache.is_dir() or is_system(cache) or not self.resolver.places.bindable(cache):

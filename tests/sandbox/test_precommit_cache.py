@@ -90,3 +90,40 @@ def test_the_cache_is_where_pre_commit_keeps_it() -> None:
     assert pre_commit_cache({"PRE_COMMIT_HOME": "/p"}, "/h") == Path("/p")
     assert pre_commit_cache({"XDG_CACHE_HOME": "/x"}, "/h") == Path("/x/pre-commit")
     assert pre_commit_cache({"XDG_CACHE_HOME": "rel"}, "/h") == Path("/h/.cache/pre-commit")
+
+
+def test_only_the_users_own_configuration_shows_the_cache(git_repo: Path, tmp_path: Path) -> None:
+    """A task that writes a .pre-commit-config.yaml into its worktree does not get the user's
+    pre-commit cache mounted: what the task writes never chooses a mount."""
+    import os
+    import subprocess
+
+    from memfun_git.config import SandboxConfig
+    from memfun_git.gitops.repo import require_repo
+    from memfun_git.gitops.worktree import Workspace
+    from memfun_git.sandbox import make_sandbox
+    from tests.helpers.require import need_tool
+
+    need_tool("bwrap")
+    cache = tmp_path / "pc-cache"
+    cache.mkdir()
+    (cache / "db.db").write_text("")
+    env = {**os.environ, "PRE_COMMIT_HOME": str(cache)}
+
+    def sees_cache() -> bool:
+        with Workspace(require_repo(git_repo), "pc", root=tmp_path / "wt") as ws:
+            (ws.path / ".pre-commit-config.yaml").write_text("repos: []\n")
+            sandbox = make_sandbox(
+                SandboxConfig(), ws.path, user_tree=git_repo, common_dir=git_repo / ".git",
+                environ=env,
+            )  # fmt: skip
+            try:
+                return sandbox.run(["ls", str(cache)]).exit_code == 0
+            finally:
+                getattr(sandbox, "close", lambda: None)()
+
+    assert not sees_cache()
+    (git_repo / ".pre-commit-config.yaml").write_text("repos: []\n")
+    subprocess.run(["git", "add", "-A"], cwd=git_repo, check=True)
+    subprocess.run(["git", "commit", "-qm", "hooks"], cwd=git_repo, check=True)
+    assert sees_cache()
