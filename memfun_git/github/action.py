@@ -119,7 +119,7 @@ def _pull_request(runner: Runner, env: dict[str, str], lm: Any) -> Outcome:
         conclusion = _CONCLUSION[outcome.verdict]
         title = _title(outcome)
         try:
-            api.finish_check(check, conclusion, title, _markdown(runner, outcome))
+            api.finish_check(check, conclusion, title, _markdown(outcome))
         except ApiRefused as exc:
             outcome.notes.append(f"The check run could not be completed: {exc.message}")
     else:
@@ -413,19 +413,19 @@ def _title(outcome: Outcome) -> str:
     return f"Reviewed: {count} finding{'s' if count != 1 else ''}{blocked}"
 
 
-def _markdown(runner: Runner, outcome: Outcome) -> str:
+def _markdown(outcome: Outcome) -> str:
     lines = [f"## memfun: {_title(outcome)}", ""]
     if outcome.summary:
         lines += [outcome.summary, ""]
-    lines += [f"- {f.path}:{f.line}: {f.severity}: {f.message}" for f in outcome.findings]
+    lines += [f"- {f.render()}" for f in outcome.findings]
     if outcome.findings:
         lines.append("")
-    lines += [f"{note}" for note in outcome.notes]
+    lines += outcome.notes
     return redact("\n".join(lines))
 
 
 def _report(runner: Runner, outcome: Outcome) -> None:
-    write_summary(runner.summary, _markdown(runner, outcome))
+    write_summary(runner.summary, _markdown(outcome))
     write_outputs(
         runner.output,
         {
