@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from memfun_git.gitops.repo import RepoPaths
     from memfun_git.gitops.worktree import Workspace
     from memfun_git.llm.session import LMSession
+    from memfun_git.memory.entries import Entry
     from memfun_git.memory.store import Recall
     from memfun_git.solvers.context_first import Solution
 
@@ -106,12 +107,16 @@ class Engine:
         lm: dspy.LM | None = None,
         emit: EventSink | None = None,
         confirm: Callable[[list[str]], bool] | None = None,
+        shared_memory: Sequence[Entry] = (),
     ) -> None:
         self.config = config
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
         self.lm = lm
         self.emit = emit
         self.confirm = confirm
+        self.shared_memory = tuple(shared_memory)
+        """Entries the tier's knowledge base found for the request (a worker's task):
+        recalled with the clone's own memory."""
 
     def run(self, task: Task) -> TaskResult:
         """Turn `task` into gated commits on `memfun/<id>`; see the module's docstring."""
@@ -242,6 +247,7 @@ class Engine:
                 limit=self.config.memory.max_recall,
                 user_memory=self.config.memory.user_memory,
                 environ=self.environ,
+                extra=self.shared_memory,
             )
         except (OSError, sqlite3.Error) as exc:
             log.warning("memory was not recalled: %s", exc)
@@ -375,7 +381,7 @@ class Engine:
         """Record the task as running, with this process's id (a record left "running" by a
         process that is gone was interrupted). A follow-up keeps the earlier runs' results
         under "runs", oldest first."""
-        from memfun_git.records import Records, database_path
+        from memfun_git.records import Records, clone_name
 
         value: dict[str, Any] = {
             "status": "running",
@@ -386,9 +392,9 @@ class Engine:
             "pid": os.getpid(),
             "request": task.request,
             "error": "",
+            "clone": clone_name(paths.common_dir),
         }
-        path = database_path(paths.common_dir, self.config.backend.sqlite_path)
-        with Records(path) as store:
+        with Records.open(self.config.backend, paths.common_dir) as store:
             previous = store.get(f"task/{task.id}")
         if previous is not None and task.follow_up:
             earlier = {k: v for k, v in previous.value.items() if k != "runs"}
@@ -399,10 +405,9 @@ class Engine:
         self._record(paths, task, value)
 
     def _record(self, paths: RepoPaths, task: Task, value: dict[str, Any]) -> None:
-        from memfun_git.records import Records, database_path
+        from memfun_git.records import Records
 
-        path = database_path(paths.common_dir, self.config.backend.sqlite_path)
-        with Records(path) as store:
+        with Records.open(self.config.backend, paths.common_dir) as store:
             previous = store.get(f"task/{task.id}")
             merged = {**(previous.value if previous else {}), **value}
             merged.setdefault("id", task.id)

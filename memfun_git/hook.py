@@ -9,11 +9,12 @@ code map around the staged files as context. A finding at or over `[hook] thresh
 the commit (exit 1). Nothing of the user's is changed: the staged tree is read with libgit2
 (`gitops.staged`).
 
-- The verdict is cached in `<git-common-dir>/memfun/hook.db`, keyed by the staged tree, HEAD,
-  the effective configuration ([hook], the model and its settings, memory on or off), and the
-  remembered sources (MEMORY.md at HEAD and in the working tree, ~/.memfun/MEMORY.md): the same
-  staged content under the same conditions answers at once, without a model call. Only
-  reviews are cached, never a failure to review.
+- The verdict is cached in the configured tier's state store (the clone's memfun.db by
+  default; a redis or nats tier shares it with the team) for 30 days under `hook/<key>`,
+  keyed by the staged tree, HEAD, the effective configuration ([hook], the model and its
+  settings, memory on or off), and the remembered sources (MEMORY.md at HEAD and in the
+  working tree, ~/.memfun/MEMORY.md): the same staged content under the same conditions
+  answers at once, without a model call. Only reviews are cached, never a failure to review.
 - A diff over `[hook] max_diff_bytes` is packed (whole files, most relevant first) and the
   files left out are named, never silently passed over.
 - No model configured, running in CI (pre-commit.ci and most CI have no model to reach), an
@@ -37,12 +38,13 @@ from typing import TYPE_CHECKING, Any
 
 from memfun_git import __version__, config
 from memfun_git.errors import LLMError
-from memfun_git.gitops.repo import require_repo, state_dir
+from memfun_git.gitops.repo import require_repo
 from memfun_git.gitops.staged import Staged, staged
 from memfun_git.quality.verdicts import Finding, at_least
 
 if TYPE_CHECKING:
-    from memfun_git.config import Config, Severity
+    from memfun_git.backends.sync import SyncState
+    from memfun_git.config import BackendConfig, Config, Severity
     from memfun_git.gitops.repo import RepoPaths
     from memfun_git.llm.observe import LMObserver
 
@@ -58,7 +60,8 @@ INTENT = (
 CONTEXT_TOKENS = 3_000
 """Tokens of the code map around the staged files that the review reads beside the diff."""
 _KEEP_SECONDS = 30 * 86_400
-_KEEP_VERDICTS = 500
+_STORE_SECONDS = 2.0
+"""How long the hook waits for a shared tier's server before it goes on without its cache."""
 _TRUE = ("1", "true", "yes", "on")
 
 log = logging.getLogger(__name__)
@@ -129,7 +132,7 @@ def review_staged(
     if why_not:
         return done(_policy(cfg, why_not))
     key = _key(paths, cfg, change, env)
-    cached = _Cache(state_dir(paths) / "hook.db")
+    cached = _Cache(paths, cfg.backend)
     hit = cached.get(key)
     if hit is not None:
         return done(replace(hit, cached=True))
@@ -261,57 +264,49 @@ def _file_id(path: Path | None) -> str:
 
 
 class _Cache:
-    """Reviews by key, in SQLite (WAL; several commits in several worktrees at once)."""
+    """Reviews by key, in the configured tier's state store. A store that cannot be opened
+    or reached in time is a warning and no cache (the review goes on), never a failure."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, paths: RepoPaths, backend: BackendConfig) -> None:
+        self.paths = paths
+        self.backend = backend
 
-    def _open(self) -> sqlite3.Connection:
-        from memfun_git.sqlite_wal import open_wal
+    def _open(self) -> SyncState | None:
+        from memfun_git.backends.sync import open_sync_state
+        from memfun_git.errors import BackendUnavailable
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        return open_wal(self.path, _schema, timeout=5.0)
+        try:
+            return open_sync_state(self.backend, self.paths.common_dir, timeout=_STORE_SECONDS)
+        except BackendUnavailable as exc:
+            log.warning("the hook's cache is not used: %s", exc.message)
+            return None
 
     def get(self, key: str) -> HookVerdict | None:
-        try:
-            db = self._open()
-        except (OSError, sqlite3.Error) as exc:
-            log.warning("the hook's cache cannot be read: %s", exc)
+        from memfun_git.errors import BackendUnavailable
+
+        store = self._open()
+        if store is None:
             return None
         try:
-            row = db.execute("SELECT verdict FROM verdicts WHERE key = ?", (key,)).fetchone()
-        except sqlite3.Error:
+            with store:
+                found = store.get(f"hook/{key}")
+        except BackendUnavailable as exc:
+            log.warning("the hook's cache cannot be read: %s", exc.message)
             return None
-        finally:
-            db.close()
-        return _loads(row[0]) if row else None
+        return _loads(found.decode()) if found else None
 
     def put(self, key: str, verdict: HookVerdict) -> None:
-        now = time.time()
-        try:
-            db = self._open()
-        except (OSError, sqlite3.Error) as exc:
-            log.warning("the hook's cache cannot be written: %s", exc)
+        from memfun_git.errors import BackendUnavailable
+
+        store = self._open()
+        if store is None:
             return
         try:
-            db.execute(
-                "INSERT OR REPLACE INTO verdicts (key, at, verdict) VALUES (?, ?, ?)",
-                (key, now, json.dumps(verdict.as_dict())),
-            )
-            db.execute("DELETE FROM verdicts WHERE at < ?", (now - _KEEP_SECONDS,))
-            db.execute(
-                "DELETE FROM verdicts WHERE key NOT IN "
-                "(SELECT key FROM verdicts ORDER BY at DESC LIMIT ?)",
-                (_KEEP_VERDICTS,),
-            )
-        except sqlite3.Error as exc:
-            log.warning("the hook's cache cannot be written: %s", exc)
-        finally:
-            db.close()
-
-
-def _schema(db: sqlite3.Connection) -> None:
-    db.execute("CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, at REAL, verdict TEXT)")
+            with store:
+                value = json.dumps(verdict.as_dict()).encode()
+                store.put(f"hook/{key}", value, ttl=_KEEP_SECONDS)
+        except BackendUnavailable as exc:
+            log.warning("the hook's cache cannot be written: %s", exc.message)
 
 
 def _loads(text: str) -> HookVerdict | None:

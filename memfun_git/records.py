@@ -1,44 +1,40 @@
-"""Task records: a small key-value store in SQLite, shaped as the StateStore will be.
+"""Task records: what `memfun list`, `show`, `diff`, `merge` and `undo` read, behind the
+configured tier's StateStore (backends/sync.py).
 
-Until the backends family lands (its own issue), the CLI keeps its records here: one table of
-versioned JSON values under keys such as `task/<id>`, with the StateStore's operations (get,
-put, compare-and-set, delete, a time to live, listing by prefix), so the engine's code does
-not change when the tiers arrive. The file lives under `<git-common-dir>/memfun/memfun.db`
-(or `[backend] sqlite_path`): machine-local, shared by every worktree of the clone, never
-committed. WAL mode and a busy time-out let several memfun processes use it at once.
+One record per task under `task/<id>`: a JSON envelope `{"value": {...}, "version": n,
+"updated": t}` whose version each write raises by one (compare-and-set compares it). With the
+default sqlite tier the records are in `<git-common-dir>/memfun/memfun.db` (or `[backend]
+sqlite_path`): machine-local, shared by every worktree of the clone, never committed. On a
+redis or nats tier they are on the server with the queue, so every process of the team sees
+them; each record names the clone it describes (`clone`: host and git common dir), and
+`memfun list` shows a clone its own tasks, whose branches it has.
+
+Records written by earlier versions (a `state` table in the same file) are moved into the
+store the first time it is opened.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
+import socket
 import sqlite3
 import time
-from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from memfun_git.errors import BackendUnavailable
+from memfun_git.backends.sqlite import database_path
 
-__all__ = ["Record", "Records", "database_path"]
+if TYPE_CHECKING:
+    from memfun_git.backends.sync import SyncState
+    from memfun_git.config import BackendConfig
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS state (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    updated REAL NOT NULL,
-    expires REAL
-)
-"""
+__all__ = ["Record", "Records", "clone_name", "database_path"]
 
 
-def database_path(common_dir: Path, configured: str = "") -> Path:
-    """`[backend] sqlite_path`, else `<git-common-dir>/memfun/memfun.db`."""
-    if configured:
-        return Path(configured).expanduser()
-    return common_dir / "memfun" / "memfun.db"
+def clone_name(common_dir: Path) -> str:
+    """The clone a record describes: `host:/path/to/.git`."""
+    return f"{socket.gethostname()}:{common_dir.resolve()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,104 +47,122 @@ class Record:
 
 
 class Records:
-    """The store at `path`; open per use (`with Records(path) as store:`)."""
+    """Open per use: `with Records.open(config.backend, common_dir) as store:` (the
+    configured tier), or `Records.at(path)` (a SQLite file)."""
 
-    def __init__(self, path: Path, *, timeout: float = 10.0) -> None:
-        self.path = path
-        self.timeout = timeout
-        self._db: sqlite3.Connection | None = None
+    def __init__(self, state: SyncState) -> None:
+        self.state = state
+
+    @classmethod
+    def open(cls, config: BackendConfig, common_dir: Path) -> Records:
+        from memfun_git.backends.sync import open_sync_state
+
+        if config.tier not in ("redis", "nats"):
+            _migrate(database_path(common_dir, config.sqlite_path))
+        return cls(open_sync_state(config, common_dir))
+
+    @classmethod
+    def at(cls, path: Path) -> Records:
+        from memfun_git.backends.sync import SqliteSyncState
+
+        _migrate(path)
+        return cls(SqliteSyncState.open(path))
 
     def __enter__(self) -> Records:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise BackendUnavailable(
-                f"cannot open the task records at {self.path} ({exc})",
-                "check that folder's permissions and free space, or set [backend] sqlite_path",
-            ) from None
-        self._db = db
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError("the records store is not open")
-        return self._db
+        self.state.close()
 
     def get(self, key: str) -> Record | None:
-        row = self.db.execute(
-            "SELECT key, value, version, updated FROM state WHERE key = ? "
-            "AND (expires IS NULL OR expires > ?)",
-            (key, time.time()),
-        ).fetchone()
-        return _record(row) if row is not None else None
+        return _record(key, self.state.get(key))
 
     def put(self, key: str, value: dict[str, Any], *, ttl: float | None = None) -> Record:
         """Write `value` under `key` whatever is there; returns the new record."""
-        with self._write():
-            row = self.db.execute("SELECT version FROM state WHERE key = ?", (key,)).fetchone()
-            version = (row[0] if row is not None else 0) + 1
-            self._store(key, value, version, ttl)
-        return Record(key, value, version, time.time())
+        while True:
+            raw = self.state.get(key)
+            found = _record(key, raw)
+            written = self._write(key, raw, found.version if found else 0, value, ttl)
+            if written is not None:
+                return written
 
     def compare_and_set(
         self, key: str, expected: int, value: dict[str, Any], *, ttl: float | None = None
     ) -> Record | None:
         """Write only if the record's version is `expected` (0: only if there is none);
         None when another writer came first."""
-        with self._write():
-            row = self.db.execute(
-                "SELECT version, expires FROM state WHERE key = ?", (key,)
-            ).fetchone()
-            current = 0
-            if row is not None and (row[1] is None or row[1] > time.time()):
-                current = row[0]
-            if current != expected:
-                return None
-            self._store(key, value, expected + 1, ttl)
-        return Record(key, value, expected + 1, time.time())
+        raw = self.state.get(key)
+        found = _record(key, raw)
+        if (found.version if found else 0) != expected:
+            return None
+        return self._write(key, raw, expected, value, ttl)
 
     def delete(self, key: str) -> bool:
-        with self._write():
-            return self.db.execute("DELETE FROM state WHERE key = ?", (key,)).rowcount > 0
+        return self.state.delete(key)
 
     def items(self, prefix: str = "") -> list[Record]:
         """Records whose key starts with `prefix`, most recently updated first."""
-        like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        rows = self.db.execute(
-            "SELECT key, value, version, updated FROM state WHERE key LIKE ? ESCAPE '\\' "
-            "AND (expires IS NULL OR expires > ?) ORDER BY updated DESC",
-            (like, time.time()),
-        ).fetchall()
-        return [_record(row) for row in rows]
+        found = [_record(key, self.state.get(key)) for key in self.state.keys(prefix)]
+        return sorted((r for r in found if r is not None), key=lambda r: r.updated, reverse=True)
 
-    def _store(self, key: str, value: dict[str, Any], version: int, ttl: float | None) -> None:
+    def _write(
+        self,
+        key: str,
+        raw: bytes | None,
+        version: int,
+        value: dict[str, Any],
+        ttl: float | None,
+    ) -> Record | None:
         now = time.time()
-        self.db.execute(
-            "INSERT OR REPLACE INTO state (key, value, version, updated, expires) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (key, json.dumps(value), version, now, now + ttl if ttl is not None else None),
+        envelope = {"value": value, "version": version + 1, "updated": now}
+        if not self.state.cas(key, raw, json.dumps(envelope).encode(), ttl=ttl):
+            return None
+        return Record(key, value, version + 1, now)
+
+
+def _record(key: str, raw: bytes | None) -> Record | None:
+    if raw is None:
+        return None
+    try:
+        envelope = json.loads(raw)
+        value = envelope["value"]
+        return Record(
+            key,
+            value if isinstance(value, dict) else {"value": value},
+            int(envelope["version"]),
+            float(envelope["updated"]),
         )
-
-    @contextlib.contextmanager
-    def _write(self) -> Generator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
-def _record(row: tuple[str, str, int, float]) -> Record:
-    value = json.loads(row[1])
-    return Record(row[0], value if isinstance(value, dict) else {"value": value}, row[2], row[3])
+def _migrate(path: Path) -> None:
+    """Move the records an earlier version kept in the `state` table into the store."""
+    if not path.is_file():
+        return
+    try:
+        db = sqlite3.connect(path, timeout=10.0, isolation_level=None)
+    except sqlite3.Error:
+        return  # opening the store reports it
+    try:
+        legacy = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'state'")
+        if legacy.fetchone() is None:
+            return
+        from memfun_git.backends.sqlite import open_db
+
+        open_db(path).close()  # the kv table
+        db.execute("BEGIN IMMEDIATE")
+        rows = db.execute("SELECT key, value, version, updated, expires FROM state").fetchall()
+        for key, value, version, updated, expires in rows:
+            envelope = {"value": json.loads(value), "version": version, "updated": updated}
+            db.execute(
+                "INSERT OR IGNORE INTO kv (key, value, expires) VALUES (?, ?, ?)",
+                (key, json.dumps(envelope).encode(), expires),
+            )
+        db.execute("DROP TABLE state")
+        db.execute("COMMIT")
+    except (sqlite3.Error, ValueError):
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+    finally:
+        db.close()

@@ -16,12 +16,19 @@ __all__ = ["open_wal"]
 
 
 def open_wal(
-    path: Path, setup: Callable[[sqlite3.Connection], None], *, timeout: float = 30.0
+    path: Path,
+    setup: Callable[[sqlite3.Connection], None],
+    *,
+    timeout: float = 30.0,
+    any_thread: bool = False,
 ) -> sqlite3.Connection:
-    """A connection (autocommit) to `path` in WAL mode, after `setup` (the schema) ran."""
+    """A connection (autocommit) to `path` in WAL mode, after `setup` (the schema) ran;
+    `any_thread`: usable from threads other than this one (one at a time)."""
     deadline = time.monotonic() + timeout
     while True:
-        db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+        db = sqlite3.connect(
+            path, timeout=timeout, isolation_level=None, check_same_thread=not any_thread
+        )
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")

@@ -25,6 +25,7 @@ from memfun_git.gitops.branches import BRANCH_PREFIX
 if TYPE_CHECKING:
     import pygit2
 
+    from memfun_git.config import BackendConfig
     from memfun_git.gitops.repo import RepoPaths
 
 __all__ = ["TaskCommit", "TaskView", "age_text", "find_task", "load_tasks"]
@@ -78,19 +79,26 @@ class TaskView:
         }
 
 
-def load_tasks(paths: RepoPaths, sqlite_path: str = "", *, detail: bool = False) -> list[TaskView]:
-    """Every recorded task of the clone, most recently updated first. `detail`: also read
-    each branch's commits and their notes (for `show`)."""
+def load_tasks(
+    paths: RepoPaths, backend: BackendConfig | None = None, *, detail: bool = False
+) -> list[TaskView]:
+    """Every recorded task of the clone, most recently updated first (on a shared tier, the
+    records of other clones are left out). `detail`: also read each branch's commits and
+    their notes (for `show`)."""
     import pygit2
 
+    from memfun_git.config import BackendConfig
     from memfun_git.gitops.deliver import foreign_tips
-    from memfun_git.records import Records, database_path
+    from memfun_git.records import Records, clone_name, database_path
 
-    path = database_path(paths.common_dir, sqlite_path)
-    if not path.exists():
+    backend = backend or BackendConfig()
+    local = backend.tier not in ("redis", "nats")
+    if local and not database_path(paths.common_dir, backend.sqlite_path).exists():
         return []
-    with Records(path) as store:
-        records = store.items("task/")
+    with Records.open(backend, paths.common_dir) as store:
+        found = store.items("task/")
+    here = clone_name(paths.common_dir)
+    records = [r for r in found if r.value.get("clone", here) == here]
     user = pygit2.Repository(str(paths.common_dir))
     try:
         targets = foreign_tips(user)
@@ -99,11 +107,11 @@ def load_tasks(paths: RepoPaths, sqlite_path: str = "", *, detail: bool = False)
         user.free()
 
 
-def find_task(paths: RepoPaths, name: str, sqlite_path: str = "") -> TaskView:
+def find_task(paths: RepoPaths, name: str, backend: BackendConfig | None = None) -> TaskView:
     """The task `name` names (its id, or a unique start of it), with its commits."""
     if not name.strip():
         raise UsageError("the task id is empty", "`memfun list` shows the tasks' ids")
-    tasks = load_tasks(paths, sqlite_path, detail=True)
+    tasks = load_tasks(paths, backend, detail=True)
     exact = [t for t in tasks if t.id == name]
     found = exact or [t for t in tasks if t.id.startswith(name)]
     if len(found) == 1:

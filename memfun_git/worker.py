@@ -11,7 +11,9 @@ attempt's leftovers never block the next). Completion is idempotent: a finished 
 result and pushes one branch; the loser acks and drops its own. A failed attempt is nacked
 with a growing delay and dies after `[backend] max_attempts` with its error (the dead letter).
 While a task runs, the worker extends its lease and heartbeats its registration; its progress
-is published on the event bus as `task.<id>`.
+is published on the event bus as `task.<id>`. What a task's branch learned (new MEMORY.md
+entries) goes to the tier's knowledge base, and each task recalls what the knowledge base holds
+for its request, so workers learn from each other before branches are merged.
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from memfun_git.errors import BackendUnavailable, MemfunError, RepoError
 
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from memfun_git.backends.protocols import Backend, Lease
     from memfun_git.config import Config
     from memfun_git.gitops.repo import RepoPaths
+    from memfun_git.memory.entries import Entry
 
 __all__ = ["Submitted", "WorkerStats", "run_worker", "submit"]
 
@@ -191,8 +194,9 @@ async def _handle(
     )
     await _publish(backend, topic, {"event": "started", "worker": worker, "attempt": lease.attempt})
     keeper = asyncio.create_task(_keep(backend, lease, worker, cfg))
+    shared = await _shared_memory(backend, cfg, str(lease.payload.get("request") or ""))
     try:
-        result = await asyncio.to_thread(_run_task, paths, cfg, env, remote, lm, lease)
+        result = await asyncio.to_thread(_run_task, paths, cfg, env, remote, lm, lease, shared)
     except MemfunError as exc:
         result = {"ok": False, "error": exc.message}
     finally:
@@ -225,8 +229,34 @@ async def _handle(
         stats.failed += 1
         return
     await _retrying(lambda: backend.queue.ack(lease), "ack")
+    await _share_learned(backend, result.get("learned", []))
     await _publish(backend, topic, {"event": "done", "branch": f"memfun/{task_id}"})
     stats.done += 1
+
+
+async def _shared_memory(backend: Backend, cfg: Config, request: str) -> list[Entry]:
+    """What the tier's knowledge base holds for the request: entries other workers' tasks
+    learned, before their branches are merged (best effort: a task never fails for memory)."""
+    if not cfg.memory.enabled or not request:
+        return []
+    try:
+        return await backend.knowledge.search(request, cfg.memory.max_recall)
+    except Exception as exc:
+        log.warning("the knowledge base was not searched: %s", exc)
+        return []
+
+
+async def _share_learned(backend: Backend, learned: object) -> None:
+    """Put what the task's branch learned (MEMORY.md entries, as dicts) in the knowledge
+    base."""
+    from memfun_git.memory.entries import Entry
+
+    if not isinstance(learned, list) or not learned:
+        return
+    try:
+        await backend.knowledge.add([Entry(**e) for e in cast("list[dict[str, str]]", learned)])
+    except Exception as exc:
+        log.warning("what the task learned was not shared: %s", exc)
 
 
 async def _publish(backend: Backend, topic: str, event: dict[str, Any]) -> None:
@@ -256,10 +286,17 @@ async def _keep(backend: Backend, lease: Lease, worker: str, cfg: Config) -> Non
 
 
 def _run_task(
-    paths: RepoPaths, cfg: Config, env: dict[str, str], remote: str, lm: Any, lease: Lease
+    paths: RepoPaths,
+    cfg: Config,
+    env: dict[str, str],
+    remote: str,
+    lm: Any,
+    lease: Lease,
+    shared: Sequence[Entry] = (),
 ) -> dict[str, Any]:
     from memfun_git.engine import Engine
     from memfun_git.gitops.git import run_git
+    from memfun_git.memory.store import branch_entries
     from memfun_git.tasks import Task
 
     cwd = paths.workdir or paths.common_dir
@@ -271,14 +308,16 @@ def _run_task(
         return {"ok": False, "error": f"the base commit {base[:12]} is not on {remote}"}
     attempt_id = f"{lease.task_id}-a{lease.attempt}"
     task = Task(attempt_id, request, Path(cwd), base=base, origin="worker")
-    result = Engine(cfg, lm=lm, environ=env).run(task)
+    result = Engine(cfg, lm=lm, environ=env, shared_memory=shared).run(task)
     if not result.ok:
         return {"ok": False, "error": result.error or result.status}
+    learned = branch_entries(paths, base, result.branch) if cfg.memory.enabled else []
     return {
         "ok": True,
         "local_branch": result.branch,
         "commits": [c.oid for c in result.commits],
         "summary": result.summary,
+        "learned": [asdict(e) for e in learned],
     }
 
 

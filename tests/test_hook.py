@@ -182,3 +182,46 @@ def test_the_review_changes_nothing_of_the_users(git_repo: Path) -> None:
     with StubLLMServer([BUG]) as stub:
         _review(git_repo, stub)
     assert snapshot(git_repo) == before
+
+
+def test_on_a_shared_tier_a_clone_reuses_the_verdict_another_clone_cached(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    import asyncio
+    import uuid
+
+    from tests.backends.conftest import drop
+    from tests.helpers.require import need_service
+
+    need_service("Redis", "127.0.0.1", 6379)
+    namespace = f"test-{uuid.uuid4().hex[:10]}"
+    shared = {"MEMFUN_BACKEND_TIER": "redis", "MEMFUN_BACKEND_NAMESPACE": namespace}
+    other = tmp_path / "other-clone"
+    git(tmp_path, "clone", "-q", str(git_repo), str(other))
+    try:
+        _stage(git_repo, "src/calc.py", MEAN)
+        _stage(other, "src/calc.py", MEAN)
+        with StubLLMServer([BUG]) as stub:
+            first = _review(git_repo, stub, **shared)
+            again = _review(other, stub, **shared)
+        assert len(stub.posts) == 1
+        assert again.cached
+        assert again.findings == first.findings
+        assert not (git_repo / ".git" / "memfun" / "memfun.db").exists()
+    finally:
+        asyncio.run(drop("redis", namespace))
+
+
+def test_an_unreachable_shared_tier_only_costs_the_cache(
+    git_repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = {"MEMFUN_BACKEND_TIER": "redis", "MEMFUN_BACKEND_REDIS_URL": f"redis://127.0.0.1:{port}"}
+    _stage(git_repo, "src/calc.py", MEAN)
+    with StubLLMServer([BUG, BUG]) as stub:
+        assert _review(git_repo, stub, **down).blocked
+        assert not _review(git_repo, stub, **down).cached
+    assert len(stub.posts) == 2
+    assert f"127.0.0.1:{port}" in caplog.text

@@ -15,7 +15,7 @@ from memfun_git.tasklist import age_text, find_task, load_tasks
 
 
 def _put(repo: Path, task_id: str, **value: object) -> None:
-    with Records(database_path(repo / ".git")) as store:
+    with Records.at(database_path(repo / ".git")) as store:
         store.put(f"task/{task_id}", {"id": task_id, "request": task_id, **value})
 
 
@@ -60,3 +60,13 @@ def test_a_task_is_found_by_its_id_or_a_unique_start(git_repo: Path) -> None:
 )
 def test_ages_read_in_the_largest_whole_unit(seconds: float, text: str) -> None:
     assert age_text(seconds) == text
+
+
+def test_records_of_another_clone_are_not_listed(git_repo: Path) -> None:
+    from memfun_git.records import clone_name
+
+    paths = require_repo(git_repo)
+    _put(git_repo, "mine", status="done", clone=clone_name(paths.common_dir))
+    _put(git_repo, "theirs", status="done", clone="build-host:/srv/clone/.git")
+    _put(git_repo, "older", status="done")  # written before records named their clone
+    assert sorted(t.id for t in load_tasks(paths)) == ["mine", "older"]

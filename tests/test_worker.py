@@ -207,3 +207,38 @@ def test_a_task_that_keeps_failing_ends_in_the_dead_letter_with_its_error(
     assert (dead["id"], dead["attempts"]) == (poison, 2)
     assert "not in the operation format" in dead["error"] or dead["error"]
     assert git(remote, "rev-parse", "--verify", "-q", f"memfun/{fine}")
+
+
+def test_what_one_workers_task_learned_is_recalled_by_the_next_task_elsewhere(
+    tmp_path: Path, remote: Path, namespace: str
+) -> None:
+    """The knowledge base: task 1's branch adds a MEMORY.md entry (not merged anywhere);
+    task 2, run by a worker on another clone, gets it in its prompt."""
+    need_service("redis", "127.0.0.1", 6379)
+    first, second = _clone(remote, tmp_path / "a"), _clone(remote, tmp_path / "b")
+    lesson = "Notes are numbered from one, never from zero"
+
+    def answer(request: StubRequest) -> StubReply | str:
+        if "Reply with the `review` text only" in request.text or "memo" not in request.text:
+            return _answer(request, set())
+        memory = f"## Conventions\n- [k0numbering 2026-12-04] {lesson}\n"
+        return (
+            "I write the memo and remember the numbering.\n\n"
+            f"notes/memo.txt\n<<<<<<< WRITE\nmemo\n>>>>>>> WRITE\n"
+            f".memfun/MEMORY.md\n<<<<<<< WRITE\n{memory}>>>>>>> WRITE\n"
+        )
+
+    with StubLLMServer(responder=answer) as stub:
+        env = _env(stub, "redis", namespace)
+        _submit(first, env, ["write the memo"])
+        worker = _worker(first, env, "--idle-exit", "2", "--max-tasks", "1")
+        out = worker.communicate(timeout=120)
+        assert worker.returncode == 0, out
+        _submit(first, env, ["write note 7, numbered as notes are"])
+        worker = _worker(second, env, "--idle-exit", "2", "--max-tasks", "1")
+        out = worker.communicate(timeout=120)
+        assert worker.returncode == 0, out
+        solves = [r.text for r in stub.posts if "note 7" in r.text]
+    assert solves, "task 2 never asked the model"
+    assert lesson in solves[0]
+    assert "numbered" not in git(second, "show", "main:README.md")  # learned on a branch only

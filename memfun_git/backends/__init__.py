@@ -35,8 +35,7 @@ async def open_backend(config: BackendConfig, common_dir: Path | None) -> Backen
             config.nats_url, namespace=config.namespace, visibility=visibility,
             max_attempts=attempts,
         )  # fmt: skip
-    from memfun_git.backends.sqlite import open_sqlite
-    from memfun_git.records import database_path
+    from memfun_git.backends.sqlite import database_path, open_sqlite
 
     base = common_dir if common_dir is not None else Path.cwd() / ".memfun"
     path = database_path(base, config.sqlite_path)

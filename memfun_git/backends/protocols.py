@@ -8,6 +8,10 @@
   lease with a visibility timeout, ack, nack with a delay, a dead letter after the last
   attempt), `EventBus` (publish and subscribe by topic, live only), `AgentRegistry` (workers
   announce themselves and stay listed while their heartbeats come). All are asyncio.
+- Built on a tier's StateStore, so the same on every tier (backends/shared.py):
+  `SessionManager` (chat sessions and their turns), `KnowledgeBase` (memory entries shared by
+  workers, searched as the memory index ranks them), `ToolRegistry` (the tools agents may
+  call, with who provides them).
 - `Backend` bundles one tier's members and closes them together.
 """
 
@@ -15,7 +19,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from memfun_git.memory.entries import Entry
 
 __all__ = [
     "AgentInfo",
@@ -23,13 +30,19 @@ __all__ = [
     "Backend",
     "DeadLetter",
     "EventBus",
+    "KnowledgeBase",
     "Lease",
     "OutputSink",
     "RunResult",
     "SandboxAdapter",
+    "SessionInfo",
+    "SessionManager",
     "StateStore",
     "Subscription",
     "TaskQueue",
+    "ToolRegistry",
+    "ToolSpec",
+    "Turn",
 ]
 
 
@@ -213,9 +226,108 @@ class AgentRegistry(Protocol):
     async def live(self) -> list[AgentInfo]: ...
 
 
+# -- built on the StateStore ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    session_id: str
+    title: str
+    created: float
+    updated: float
+    turns: int
+    meta: dict[str, Any] = field(default_factory=dict[str, Any])
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    session_id: str
+    index: int
+    """0 for the first turn of the session, then 1, 2..."""
+    role: str
+    """"user", "assistant" or "tool"."""
+    text: str
+    at: float
+    meta: dict[str, Any] = field(default_factory=dict[str, Any])
+
+
+class SessionManager(Protocol):
+    """Chat sessions and their turns, in order; several processes may append to one session
+    (each turn gets an index of its own)."""
+
+    async def create(
+        self, *, title: str = "", meta: dict[str, Any] | None = None, session_id: str = ""
+    ) -> SessionInfo: ...
+
+    async def get(self, session_id: str) -> SessionInfo | None: ...
+
+    async def append(
+        self, session_id: str, role: str, text: str, *, meta: dict[str, Any] | None = None
+    ) -> Turn:
+        """Add a turn at the end (KeyError when there is no such session)."""
+        ...
+
+    async def turns(self, session_id: str, *, last: int = 0) -> list[Turn]:
+        """The session's turns in order; `last`: only that many, the latest."""
+        ...
+
+    async def sessions(self) -> list[SessionInfo]:
+        """Every session, the most recently updated first."""
+        ...
+
+    async def delete(self, session_id: str) -> bool: ...
+
+
+class KnowledgeBase(Protocol):
+    """Memory entries shared by the workers of a tier (what one task learned, before its
+    branch is merged, recalled by the next), ranked as the local memory index ranks them."""
+
+    async def add(self, entries: Sequence[Entry]) -> int:
+        """Keep these entries (an entry forgotten here is not added again); how many were
+        new."""
+        ...
+
+    async def forget(self, entry_id: str) -> bool: ...
+
+    async def entries(self) -> list[Entry]: ...
+
+    async def search(self, query: str, limit: int = 8) -> list[Entry]:
+        """The entries best matching `query`, best first (BM25 over text and section)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    name: str
+    description: str
+    parameters: dict[str, Any] = field(default_factory=dict[str, Any])
+    """Its arguments as a JSON schema."""
+    provider: str = "builtin"
+    """Who runs it: "builtin", "mcp:<server>", "skill:<name>"."""
+    may_write: bool = False
+    """Whether it changes files (read-only specialists are refused such tools)."""
+
+
+class ToolRegistry(Protocol):
+    """The tools agents may call, by name, shared by every process of the tier."""
+
+    async def register(self, spec: ToolSpec, *, ttl: float | None = None) -> None:
+        """Add or replace `spec` (ValueError for a name that is not `[A-Za-z0-9_.:-]+`); with
+        `ttl`, it goes unless registered again in time (a provider that stops)."""
+        ...
+
+    async def unregister(self, name: str) -> bool: ...
+
+    async def get(self, name: str) -> ToolSpec | None: ...
+
+    async def tools(self, provider: str = "") -> list[ToolSpec]:
+        """Every tool, by name; `provider`: only those whose provider starts with it."""
+        ...
+
+
 @dataclass
 class Backend:
-    """One tier's members."""
+    """One tier's members (sessions, knowledge and tools built on its state store)."""
 
     tier: str
     state: StateStore
@@ -224,6 +336,16 @@ class Backend:
     agents: AgentRegistry
     closers: list[Any] = field(default_factory=list[Any])
     """Awaitables' factories run by `close`, in order."""
+    sessions: SessionManager = field(init=False)
+    knowledge: KnowledgeBase = field(init=False)
+    tools: ToolRegistry = field(init=False)
+
+    def __post_init__(self) -> None:
+        from memfun_git.backends.shared import StateKnowledge, StateSessions, StateTools
+
+        self.sessions = StateSessions(self.state)
+        self.knowledge = StateKnowledge(self.state)
+        self.tools = StateTools(self.state)
 
     async def close(self) -> None:
         for closer in self.closers:

@@ -32,6 +32,14 @@ __all__ = [
     "SqliteBus",
     "SqliteQueue",
     "SqliteState",
+    "database_path",
+    "kv_cas",
+    "kv_delete",
+    "kv_get",
+    "kv_keys",
+    "kv_put",
+    "kv_sweep",
+    "open_db",
     "open_sqlite",
 ]
 
@@ -56,11 +64,7 @@ _EVENTS_KEPT = 60.0
 
 
 async def open_sqlite(path: Path, *, visibility: float = 300.0, max_attempts: int = 3) -> Backend:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(str(path), timeout=5.0, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.executescript(_SCHEMA)
+    db = open_db(path)
 
     async def close() -> None:
         db.close()
@@ -96,54 +100,104 @@ class SqliteState:
         self.db = db
 
     async def get(self, key: str) -> bytes | None:
-        row = _one(
-            self.db,
-            "SELECT value FROM kv WHERE key = ? AND (expires IS NULL OR expires > ?)",
-            (key, time.time()),
-        )
-        return bytes(row[0]) if row else None
+        return kv_get(self.db, key)
 
     async def put(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
-        expires = time.time() + ttl if ttl is not None else None
-        self.db.execute(
-            "INSERT OR REPLACE INTO kv (key, value, expires) VALUES (?, ?, ?)",
-            (key, value, expires),
-        )
+        kv_put(self.db, key, value, ttl)
 
     async def cas(
         self, key: str, expected: bytes | None, value: bytes, *, ttl: float | None = None
     ) -> bool:
-        now = time.time()
-        expires = now + ttl if ttl is not None else None
-        if expected is None:
-            # Absent, or present only as an expired row.
-            cursor = self.db.execute(
-                "INSERT INTO kv (key, value, expires) VALUES (?, ?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
-                "expires = excluded.expires WHERE kv.expires IS NOT NULL AND kv.expires <= ?",
-                (key, value, expires, now),
-            )
-        else:
-            cursor = self.db.execute(
-                "UPDATE kv SET value = ?, expires = ? WHERE key = ? AND value = ? "
-                "AND (expires IS NULL OR expires > ?)",
-                (value, expires, key, expected, now),
-            )
-        return cursor.rowcount == 1
+        return kv_cas(self.db, key, expected, value, ttl)
 
     async def delete(self, key: str) -> bool:
-        present = await self.get(key) is not None
-        self.db.execute("DELETE FROM kv WHERE key = ?", (key,))
-        return present
+        return kv_delete(self.db, key)
 
     async def keys(self, prefix: str) -> list[str]:
-        rows = _all(
-            self.db,
-            "SELECT key FROM kv WHERE substr(key, 1, ?) = ? AND (expires IS NULL OR expires > ?) "
-            "ORDER BY key",
-            (len(prefix), prefix, time.time()),
+        return kv_keys(self.db, prefix)
+
+
+# The state store's statements, shared with the synchronous store of backends/sync.py.
+
+
+def kv_get(db: sqlite3.Connection, key: str) -> bytes | None:
+    row = _one(
+        db,
+        "SELECT value FROM kv WHERE key = ? AND (expires IS NULL OR expires > ?)",
+        (key, time.time()),
+    )
+    return bytes(row[0]) if row else None
+
+
+def kv_put(db: sqlite3.Connection, key: str, value: bytes, ttl: float | None) -> None:
+    expires = time.time() + ttl if ttl is not None else None
+    db.execute(
+        "INSERT OR REPLACE INTO kv (key, value, expires) VALUES (?, ?, ?)", (key, value, expires)
+    )
+
+
+def kv_cas(
+    db: sqlite3.Connection, key: str, expected: bytes | None, value: bytes, ttl: float | None
+) -> bool:
+    now = time.time()
+    expires = now + ttl if ttl is not None else None
+    if expected is None:
+        # Absent, or present only as an expired row.
+        cursor = db.execute(
+            "INSERT INTO kv (key, value, expires) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+            "expires = excluded.expires WHERE kv.expires IS NOT NULL AND kv.expires <= ?",
+            (key, value, expires, now),
         )
-        return [str(r[0]) for r in rows]
+    else:
+        cursor = db.execute(
+            "UPDATE kv SET value = ?, expires = ? WHERE key = ? AND value = ? "
+            "AND (expires IS NULL OR expires > ?)",
+            (value, expires, key, expected, now),
+        )
+    return cursor.rowcount == 1
+
+
+def kv_delete(db: sqlite3.Connection, key: str) -> bool:
+    cursor = db.execute(
+        "DELETE FROM kv WHERE key = ? AND (expires IS NULL OR expires > ?)", (key, time.time())
+    )
+    db.execute("DELETE FROM kv WHERE key = ?", (key,))  # an expired row goes too
+    return cursor.rowcount > 0
+
+
+def kv_keys(db: sqlite3.Connection, prefix: str) -> list[str]:
+    rows = _all(
+        db,
+        "SELECT key FROM kv WHERE substr(key, 1, ?) = ? AND (expires IS NULL OR expires > ?) "
+        "ORDER BY key",
+        (len(prefix), prefix, time.time()),
+    )
+    return [str(r[0]) for r in rows]
+
+
+def kv_sweep(db: sqlite3.Connection) -> None:
+    """Drop the expired values (they are invisible already; this frees their rows)."""
+    db.execute("DELETE FROM kv WHERE expires IS NOT NULL AND expires <= ?", (time.time(),))
+
+
+def open_db(path: Path) -> sqlite3.Connection:
+    """The tier's file, schema made, in WAL mode (any thread may use the connection)."""
+    from memfun_git.sqlite_wal import open_wal
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def schema(db: sqlite3.Connection) -> None:
+        db.executescript(_SCHEMA)
+
+    return open_wal(path, schema, timeout=5.0, any_thread=True)
+
+
+def database_path(common_dir: Path, configured: str = "") -> Path:
+    """`[backend] sqlite_path`, else `<git-common-dir>/memfun/memfun.db`."""
+    if configured:
+        return Path(configured).expanduser()
+    return common_dir / "memfun" / "memfun.db"
 
 
 class SqliteQueue:

@@ -69,7 +69,7 @@ def run_request(
                              "the task's branch: leave --base out")  # fmt: skip
         from memfun_git.tasklist import find_task
 
-        earlier = find_task(paths, follow_up, cfg.backend.sqlite_path)
+        earlier = find_task(paths, follow_up, cfg.backend)
         if not earlier.branch_exists:
             raise UsageError(
                 f"{earlier.branch} is gone (undone, or removed by gc): there is nothing to "

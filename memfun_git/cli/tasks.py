@@ -24,6 +24,7 @@ from memfun_git.redact import redact
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from memfun_git.config import BackendConfig
     from memfun_git.gitops.repo import RepoPaths
     from memfun_git.tasklist import TaskView
 
@@ -33,13 +34,12 @@ _STATUS_STYLE = {"done": "green", "failed": "red", "interrupted": "yellow", "run
 _REQUEST_CHARS = 60
 
 
-def _setup(start: Path, environ: Mapping[str, str] | None) -> tuple[RepoPaths, str]:
+def _setup(start: Path, environ: Mapping[str, str] | None) -> tuple[RepoPaths, BackendConfig]:
     paths = require_repo(start)
-    sqlite_path = ""
+    backend = config.BackendConfig()
     if paths.workdir is not None:
-        cfg = config.load(paths.workdir, environ=environ)
-        sqlite_path = cfg.backend.sqlite_path
-    return paths, sqlite_path
+        backend = config.load(paths.workdir, environ=environ).backend
+    return paths, backend
 
 
 def _console(out: TextIO, environ: Mapping[str, str] | None) -> Any:
@@ -66,8 +66,8 @@ def run_list(
     from memfun_git.tasklist import age_text, load_tasks
 
     out = sys.stdout if stdout is None else stdout
-    paths, sqlite_path = _setup(start, environ)
-    tasks = load_tasks(paths, sqlite_path)
+    paths, backend = _setup(start, environ)
+    tasks = load_tasks(paths, backend)
     if json_out:
         _print_json([_list_entry(t) for t in tasks], out)
         return 0
@@ -152,8 +152,8 @@ def run_show(
     from memfun_git.tasklist import find_task
 
     out = sys.stdout if stdout is None else stdout
-    paths, sqlite_path = _setup(start, environ)
-    task = find_task(paths, name, sqlite_path)
+    paths, backend = _setup(start, environ)
+    task = find_task(paths, name, backend)
     if json_out:
         _print_json(task.as_dict(), out)
         return 0
@@ -256,8 +256,8 @@ def run_diff(
     from memfun_git.gitops.git import git_environ
     from memfun_git.tasklist import find_task
 
-    paths, sqlite_path = _setup(start, environ)
-    task = find_task(paths, name, sqlite_path)
+    paths, backend = _setup(start, environ)
+    task = find_task(paths, name, backend)
     if not task.base:
         raise UsageError(f"task {task.id} never started: there is nothing to diff", "")
     target = task.branch if task.branch_exists else (task.attempts[-1] if task.attempts else "")
@@ -295,15 +295,15 @@ def run_merge(
     from memfun_git.gitops.deliver import merge_task
 
     out = sys.stdout if stdout is None else stdout
-    paths, sqlite_path = _setup(start, environ)
-    task = _named_or_latest(paths, name, sqlite_path, "merge")
+    paths, backend = _setup(start, environ)
+    task = _named_or_latest(paths, name, backend, "merge")
     if task.status != "done":
         raise UsageError(
             f"task {task.id} is {task.status}: only a done task's branch is merged",
             f'continue it with `memfun run --task {task.id} "..."`',
         )
     merged = merge_task(paths, task.id, _short(task.request), environ)
-    _record(paths, sqlite_path, task.id, {"merged": {"into": merged.into, "kind": merged.kind,
+    _record(paths, backend, task.id, {"merged": {"into": merged.into, "kind": merged.kind,
                                                      "commit": merged.commit}})  # fmt: skip
     if json_out:
         _print_json({"id": task.id, "kind": merged.kind, "into": merged.into,
@@ -332,8 +332,8 @@ def run_undo(
     from memfun_git.gitops.deliver import undo_task
 
     out = sys.stdout if stdout is None else stdout
-    paths, sqlite_path = _setup(start, environ)
-    task = _named_or_latest(paths, name, sqlite_path, "undo")
+    paths, backend = _setup(start, environ)
+    task = _named_or_latest(paths, name, backend, "undo")
     if not task.base:
         raise UsageError(f"task {task.id} never started: there is nothing to undo", "")
 
@@ -352,7 +352,7 @@ def run_undo(
     undone = undo_task(
         paths, task.id, task.base, subject=_short(task.request), confirm=confirm, environ=environ
     )
-    _record(paths, sqlite_path, task.id, {"undone": {"kind": undone.kind, "detail": undone.detail,
+    _record(paths, backend, task.id, {"undone": {"kind": undone.kind, "detail": undone.detail,
                                                      "at": time.time()}})  # fmt: skip
     if json_out:
         _print_json({"id": task.id, "kind": undone.kind, "detail": undone.detail,
@@ -362,22 +362,24 @@ def run_undo(
     return 1 if undone.kind == "delivered elsewhere" else 0
 
 
-def _named_or_latest(paths: RepoPaths, name: str | None, sqlite_path: str, what: str) -> TaskView:
+def _named_or_latest(
+    paths: RepoPaths, name: str | None, backend: BackendConfig, what: str
+) -> TaskView:
     from memfun_git.tasklist import find_task, load_tasks
 
     if name is not None:
-        return find_task(paths, name, sqlite_path)
-    done = [t for t in load_tasks(paths, sqlite_path) if t.status == "done" and t.branch_exists]
+        return find_task(paths, name, backend)
+    done = [t for t in load_tasks(paths, backend) if t.status == "done" and t.branch_exists]
     if not done:
         raise UsageError(f"there is no done task to {what}", "`memfun list` shows the tasks")
     latest = max(done, key=lambda t: t.updated)
-    return find_task(paths, latest.id, sqlite_path)
+    return find_task(paths, latest.id, backend)
 
 
-def _record(paths: RepoPaths, sqlite_path: str, task_id: str, value: dict[str, Any]) -> None:
-    from memfun_git.records import Records, database_path
+def _record(paths: RepoPaths, backend: BackendConfig, task_id: str, value: dict[str, Any]) -> None:
+    from memfun_git.records import Records
 
-    with Records(database_path(paths.common_dir, sqlite_path)) as store:
+    with Records.open(backend, paths.common_dir) as store:
         found = store.get(f"task/{task_id}")
         if found is not None:
             store.put(f"task/{task_id}", {**found.value, **value})

@@ -93,6 +93,13 @@ class MemoryIndex:
                     Path(f"{path}{suffix}").unlink()
             return cls(_connect(path), path)
 
+    @classmethod
+    def in_memory(cls) -> MemoryIndex:
+        """An index of no file (to rank entries kept elsewhere, as the knowledge base does)."""
+        db = sqlite3.connect(":memory:", isolation_level="DEFERRED")
+        db.executescript(_SCHEMA)
+        return cls(db, Path(":memory:"))
+
     def __enter__(self) -> MemoryIndex:
         return self
 
@@ -152,6 +159,9 @@ class MemoryIndex:
             "ORDER BY date DESC, id"
         )
         return _unique(Entry(*row) for row in rows)
+
+    def forgotten_ids(self) -> set[str]:
+        return {str(r[0]) for r in self.db.execute("SELECT id FROM forgotten")}
 
     def count(self) -> int:
         return int(self.db.execute("SELECT count(DISTINCT id) FROM entry").fetchone()[0])

@@ -44,6 +44,7 @@ __all__ = [
     "MEMORY_PATH",
     "Recall",
     "add_entry",
+    "branch_entries",
     "clean_text",
     "forget_entry",
     "learn",
@@ -122,17 +123,23 @@ def recall(
     user_memory: bool = True,
     environ: Mapping[str, str] | None = None,
     always: Sequence[str] = ("base",),
+    extra: Sequence[Entry] = (),
 ) -> Recall:
     """What memory and the project's agent instructions say about `request`.
 
     `always`: the sources loaded whole while they are small ("base": MEMORY.md at `base`;
-    the hook adds "worktree", the user's own file, since it has no request to search with)."""
+    the hook adds "worktree", the user's own file, since it has no request to search with).
+    `extra`: entries found elsewhere for the request (the tier's knowledge base, for a
+    worker), added after the clone's own unless the clone knows or forgot them."""
     import pygit2
 
     with open_index(paths, base, user_memory=user_memory, environ=environ) as index:
         entries = index.search(request, limit)
         # MEMORY.md at the base is always loaded while it is small: all of it, ranked first.
         committed = [e for e in index.all() if e.source in always]
+        if extra:
+            known = {e.id for e in entries} | index.forgotten_ids()
+            entries += [e for e in extra if e.id not in known][: max(0, limit - len(entries))]
     if sum(len(e.text) for e in committed) <= _ALWAYS_LOADED_CHARS:
         shown = {e.id for e in entries}
         entries += [e for e in committed if e.id not in shown]
@@ -158,6 +165,23 @@ def recall(
     finally:
         repo.free()
     return Recall(tuple(entries), "\n\n".join(parts), _mentions(entries))
+
+
+def branch_entries(paths: RepoPaths, base: str, tip: str) -> list[Entry]:
+    """The entries MEMORY.md has at `tip` and not at `base` (what a task's branch learned)."""
+    import pygit2
+
+    repo = pygit2.Repository(str(paths.common_dir))
+    try:
+        texts: list[str] = []
+        for rev in (base, tip):
+            commit = _commit(repo, rev)
+            found = _blob_text(repo, commit, MEMORY_PATH) if commit is not None else None
+            texts.append(found or "")
+    finally:
+        repo.free()
+    before = {e.id for e in MemoryFile.parse(texts[0]).entries}
+    return [e for e in MemoryFile.parse(texts[1], "learned").entries if e.id not in before]
 
 
 def clean_text(text: str) -> str:

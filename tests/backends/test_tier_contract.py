@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from memfun_git.backends.protocols import Backend
 from tests.backends.conftest import MAX_ATTEMPTS, VISIBILITY
 
@@ -172,3 +174,107 @@ async def test_agents_are_live_while_their_heartbeats_come(backend: Backend) -> 
     assert await agents.heartbeat("w1") is False  # expired: register again
     await agents.unregister("w2")
     assert await agents.live() == []
+
+
+# -- SessionManager --------------------------------------------------------------------------
+
+
+async def test_sessions_keep_their_turns_in_order(backend: Backend) -> None:
+    sessions = backend.sessions
+    first = await sessions.create(title="fix the parser", meta={"repo": "/r"}, session_id="s1")
+    assert (first.session_id, first.turns, first.meta) == ("s1", 0, {"repo": "/r"})
+    await sessions.append("s1", "user", "why does parse() fail on tabs?")
+    await sessions.append("s1", "assistant", "it splits on spaces", meta={"tokens": 12})
+    other = await sessions.create(title="second")
+    await sessions.append(other.session_id, "user", "hello")
+    turns = await sessions.turns("s1")
+    assert [(t.index, t.role, t.text) for t in turns] == [
+        (0, "user", "why does parse() fail on tabs?"),
+        (1, "assistant", "it splits on spaces"),
+    ]
+    assert turns[1].meta == {"tokens": 12}
+    assert [t.text for t in await sessions.turns("s1", last=1)] == ["it splits on spaces"]
+    found = await sessions.get("s1")
+    assert found is not None
+    assert found.turns == 2
+    assert found.title == "fix the parser"
+    assert [s.session_id for s in await sessions.sessions()] == [other.session_id, "s1"]
+    assert await sessions.delete("s1") is True
+    assert await sessions.get("s1") is None
+    assert await sessions.turns("s1") == []
+    assert [s.session_id for s in await sessions.sessions()] == [other.session_id]
+
+
+async def test_turns_appended_at_once_all_keep_their_own_index(backend: Backend) -> None:
+    sessions = backend.sessions
+    await sessions.create(session_id="busy")
+    await asyncio.gather(*(sessions.append("busy", "user", f"turn {i}") for i in range(6)))
+    turns = await sessions.turns("busy")
+    assert [t.index for t in turns] == list(range(6))
+    assert sorted(t.text for t in turns) == [f"turn {i}" for i in range(6)]
+    found = await sessions.get("busy")
+    assert found is not None
+    assert found.turns == 6
+
+
+async def test_sessions_refuse_what_they_cannot_keep(backend: Backend) -> None:
+    sessions = backend.sessions
+    await sessions.create(session_id="one")
+    with pytest.raises(ValueError, match="exists already"):
+        await sessions.create(session_id="one")
+    with pytest.raises(ValueError, match="role"):
+        await sessions.append("one", "narrator", "x")
+    with pytest.raises(KeyError):
+        await sessions.append("none", "user", "x")
+    with pytest.raises(ValueError, match="session id"):
+        await sessions.create(session_id="a/b")
+
+
+# -- KnowledgeBase ---------------------------------------------------------------------------
+
+
+async def test_knowledge_is_searched_by_relevance_and_forgetting_sticks(backend: Backend) -> None:
+    from memfun_git.memory.entries import Entry
+
+    knowledge = backend.knowledge
+    pooling = Entry.new("The database connection pool is sized by POOL_SIZE in settings.py")
+    tabs = Entry.new("Indent with tabs in the Makefile, spaces everywhere else")
+    logs = Entry.new("Log with structlog, never print")
+    assert await knowledge.add([pooling, tabs, logs]) == 3
+    assert await knowledge.add([tabs]) == 0  # known already
+    assert {e.id for e in await knowledge.entries()} == {pooling.id, tabs.id, logs.id}
+    hits = await knowledge.search("raise the connection pooling limit", limit=2)
+    assert [e.id for e in hits] == [pooling.id]
+    assert hits[0].text == pooling.text
+    assert hits[0].section == pooling.section
+    assert await knowledge.search("unrelated words entirely") == []
+    assert await knowledge.forget(pooling.id) is True
+    assert await knowledge.add([pooling]) == 0  # forgotten stays forgotten
+    assert await knowledge.search("connection pool") == []
+
+
+# -- ToolRegistry ----------------------------------------------------------------------------
+
+
+async def test_tools_are_registered_listed_and_expire(backend: Backend) -> None:
+    from memfun_git.backends.protocols import ToolSpec
+
+    tools = backend.tools
+    read = ToolSpec("read_file", "Read a file", {"type": "object"}, "builtin")
+    fetch = ToolSpec("fetch", "Fetch a URL", {}, "mcp:web", may_write=False)
+    edit = ToolSpec("edit", "Edit a file", {}, "builtin", may_write=True)
+    await tools.register(read)
+    await tools.register(edit)
+    await tools.register(fetch, ttl=0.5)
+    assert await tools.get("read_file") == read
+    assert [t.name for t in await tools.tools()] == ["edit", "fetch", "read_file"]
+    assert [t.name for t in await tools.tools("mcp:")] == ["fetch"]
+    edit_found = await tools.get("edit")
+    assert edit_found is not None
+    assert edit_found.may_write
+    await asyncio.sleep(0.8)
+    assert await tools.get("fetch") is None  # its provider stopped registering it
+    assert await tools.unregister("edit") is True
+    assert [t.name for t in await tools.tools()] == ["read_file"]
+    with pytest.raises(ValueError, match="name"):
+        await tools.register(ToolSpec("bad name", ""))
