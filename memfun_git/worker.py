@@ -7,9 +7,14 @@ request, and pushes the task's branch to the remote as `memfun/<task id>`. Deliv
 least once: a worker that dies leaves its lease to expire and the task is leased again
 (each attempt works on a branch of its own, `memfun/<task id>-a<attempt>`, so a dead
 attempt's leftovers never block the next). Completion is idempotent: a finished task claims
-`result/<task id>` with compare-and-set before it pushes, so a task finished twice records one
-result and pushes one branch; the loser acks and drops its own. A failed attempt is nacked
-with a growing delay and dies after `[backend] max_attempts` with its error (the dead letter).
+`result/<task id>` with compare-and-set before it delivers (pushes, opens a pull request), so a
+task finished twice records one result and delivers once; the loser acks and drops its own. A
+claim left "delivering" by a worker that died is taken over by the worker holding the task's
+next lease, whose delivery is idempotent (a forced push of the task's own branch; the App
+reuses an open pull request of that branch). What a job is and how it is delivered is a
+`JobRunner`: `GitTasks` here (`memfun submit`), `IssueTasks` for the GitHub App. A failed
+attempt is nacked with a growing delay and dies after `[backend] max_attempts` with its error
+(the dead letter).
 While a task runs, the worker extends its lease and heartbeats its registration; its progress
 is published on the event bus as `task.<id>`. What a task's branch learned (new MEMORY.md
 entries) goes to the tier's knowledge base, and each task recalls what the knowledge base holds
@@ -29,7 +34,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from memfun_git.errors import BackendUnavailable, MemfunError, RepoError
 
@@ -39,7 +44,7 @@ if TYPE_CHECKING:
     from memfun_git.gitops.repo import RepoPaths
     from memfun_git.memory.entries import Entry
 
-__all__ = ["Submitted", "WorkerStats", "run_worker", "submit"]
+__all__ = ["GitTasks", "JobRunner", "Submitted", "WorkerStats", "run_worker", "submit"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -81,8 +86,35 @@ async def submit(
     return Submitted(task_id, commit)
 
 
+class JobRunner(Protocol):
+    """What a worker does with one kind of job, in two phases: `run` (the engine; may fail
+    and be retried) and `deliver` (push, open a pull request; done once, after the task's
+    result was claimed). Both run in a thread; `run` raises nothing but MemfunError."""
+
+    def check_ready(self) -> None:
+        """Refuse (UsageError, LLMNotConfigured) what would fail every job."""
+        ...
+
+    def info(self) -> dict[str, Any]:
+        """How the worker describes itself in the registry."""
+        ...
+
+    def run(self, lease: Lease, shared: Sequence[Entry]) -> dict[str, Any]:
+        """The task's engine run: {"ok": True, ...} or {"ok": False, "error": ...}."""
+        ...
+
+    def deliver(self, lease: Lease, result: dict[str, Any]) -> dict[str, Any]:
+        """Publish the result (idempotent: a second worker may deliver a task whose first
+        deliverer died); what to add to the result's record."""
+        ...
+
+    def gave_up(self, lease: Lease, error: str) -> None:
+        """The task's last attempt failed (it goes to the dead letter): say so."""
+        ...
+
+
 async def run_worker(
-    paths: RepoPaths,
+    paths: RepoPaths | None,
     cfg: Config,
     *,
     environ: Mapping[str, str] | None = None,
@@ -91,18 +123,24 @@ async def run_worker(
     max_tasks: int | None = None,
     idle_exit: float | None = None,
     worker_id: str = "",
+    runner: JobRunner | None = None,
 ) -> WorkerStats:
     """Lease and run tasks until stopped (Ctrl-C, SIGTERM), `max_tasks` were handled, or the
-    queue stayed empty for `idle_exit` seconds."""
+    queue stayed empty for `idle_exit` seconds. `runner`: what to do with a job (default: a
+    `memfun submit` request, run in the clone `paths` and pushed to `remote`)."""
     from memfun_git.backends import open_backend
 
     env = dict(os.environ if environ is None else environ)
-    _check_ready(paths, cfg, env, remote, lm)
+    if runner is None:
+        if paths is None:
+            raise RepoError("memfun worker runs in a clone of the project", "cd into one")
+        runner = GitTasks(paths, cfg, env, remote, lm)
+    runner.check_ready()
     worker = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
-    backend = await open_backend(cfg.backend, paths.common_dir)
+    backend = await open_backend(cfg.backend, paths.common_dir if paths else None)
     stats = WorkerStats()
     ttl = max(10.0, cfg.backend.visibility_timeout_seconds)
-    info = {"host": socket.gethostname(), "pid": os.getpid(), "repo": str(paths.workdir)}
+    info = {"host": socket.gethostname(), "pid": os.getpid(), **runner.info()}
     await backend.agents.register(worker, info, ttl=ttl)
     idle_since = time.monotonic()
 
@@ -118,7 +156,7 @@ async def run_worker(
                 if idle_exit is not None and time.monotonic() - idle_since >= idle_exit:
                     break
                 continue
-            await _handle(backend, paths, cfg, env, remote, lm, worker, lease, stats)
+            await _handle(backend, cfg, runner, worker, lease, stats)
             idle_since = time.monotonic()
     finally:
         with contextlib.suppress(Exception):  # the server may be gone: it forgets us anyway
@@ -128,22 +166,49 @@ async def run_worker(
     return stats
 
 
-def _check_ready(paths: RepoPaths, cfg: Config, env: dict[str, str], remote: str, lm: Any) -> None:
-    """What would fail every task is said before the first lease: no remote, no model."""
-    from memfun_git.errors import UsageError
-    from memfun_git.gitops.git import run_git
+class GitTasks:
+    """`memfun submit` requests: run in this clone from the task's base commit (fetched from
+    `remote`), the branch pushed to `remote` as `memfun/<task id>`."""
 
-    cwd = paths.workdir or paths.common_dir
-    found = run_git(["remote", "get-url", remote], cwd=cwd, environ=env, check=False)
-    if found.returncode != 0:
-        raise UsageError(
-            f"this clone has no remote named {remote!r} to fetch bases from and push to",
-            "add it (git remote add NAME URL), or pass --remote NAME",
-        )
-    if lm is None:
-        from memfun_git.llm.lm import build_lm
+    def __init__(
+        self, paths: RepoPaths, cfg: Config, env: dict[str, str], remote: str, lm: Any
+    ) -> None:
+        self.paths = paths
+        self.cfg = cfg
+        self.env = env
+        self.remote = remote
+        self.lm = lm
 
-        build_lm(cfg.llm, env)  # LLMNotConfigured: no model, or no key for it
+    def check_ready(self) -> None:
+        """What would fail every task is said before the first lease: no remote, no model."""
+        from memfun_git.errors import UsageError
+        from memfun_git.gitops.git import run_git
+
+        cwd = self.paths.workdir or self.paths.common_dir
+        found = run_git(["remote", "get-url", self.remote], cwd=cwd, environ=self.env, check=False)
+        if found.returncode != 0:
+            raise UsageError(
+                f"this clone has no remote named {self.remote!r} to fetch bases from and push to",
+                "add it (git remote add NAME URL), or pass --remote NAME",
+            )
+        if self.lm is None:
+            from memfun_git.llm.lm import build_lm
+
+            build_lm(self.cfg.llm, self.env)  # LLMNotConfigured: no model, or no key for it
+
+    def info(self) -> dict[str, Any]:
+        return {"repo": str(self.paths.workdir), "jobs": "tasks"}
+
+    def run(self, lease: Lease, shared: Sequence[Entry]) -> dict[str, Any]:
+        return _run_task(self.paths, self.cfg, self.env, self.remote, self.lm, lease, shared)
+
+    def deliver(self, lease: Lease, result: dict[str, Any]) -> dict[str, Any]:
+        branch = f"memfun/{lease.task_id}"
+        _push(self.paths, self.env, self.remote, str(result["local_branch"]), lease.task_id)
+        return {"branch": branch}
+
+    def gave_up(self, lease: Lease, error: str) -> None:
+        """The dead letter holds the error; `memfun status` shows it."""
 
 
 _OUTAGE = 300.0
@@ -172,19 +237,12 @@ async def _retrying(call: Callable[[], Awaitable[T]], what: str) -> T:
 
 
 async def _handle(
-    backend: Backend,
-    paths: RepoPaths,
-    cfg: Config,
-    env: dict[str, str],
-    remote: str,
-    lm: Any,
-    worker: str,
-    lease: Lease,
-    stats: WorkerStats,
+    backend: Backend, cfg: Config, runner: JobRunner, worker: str, lease: Lease, stats: WorkerStats
 ) -> None:
     task_id = lease.task_id
     topic = f"task.{task_id}"
-    if await _retrying(lambda: backend.state.get(f"result/{task_id}"), "read") is not None:
+    key = f"result/{task_id}"
+    if _delivered(await _retrying(lambda: backend.state.get(key), "read")):
         await _retrying(lambda: backend.queue.ack(lease), "ack")  # a delivery after the result
         stats.duplicates += 1
         return
@@ -194,44 +252,77 @@ async def _handle(
     )
     await _publish(backend, topic, {"event": "started", "worker": worker, "attempt": lease.attempt})
     keeper = asyncio.create_task(_keep(backend, lease, worker, cfg))
-    shared = await _shared_memory(backend, cfg, str(lease.payload.get("request") or ""))
     try:
-        result = await asyncio.to_thread(_run_task, paths, cfg, env, remote, lm, lease, shared)
-    except MemfunError as exc:
-        result = {"ok": False, "error": exc.message}
+        await _attempt(backend, cfg, runner, worker, lease, stats)
     finally:
         keeper.cancel()
-        await _retrying(lambda: backend.state.delete(f"running/{task_id}"), "record")
+        await _retrying(lambda: backend.state.delete(running), "record")
+
+
+async def _attempt(
+    backend: Backend, cfg: Config, runner: JobRunner, worker: str, lease: Lease, stats: WorkerStats
+) -> None:
+    task_id = lease.task_id
+    topic = f"task.{task_id}"
+    key = f"result/{task_id}"
+    shared = await _shared_memory(backend, cfg, str(lease.payload.get("request") or ""))
+    try:
+        result = await asyncio.to_thread(runner.run, lease, shared)
+    except MemfunError as exc:
+        result = {"ok": False, "error": exc.message}
     if not result["ok"]:
-        delay = cfg.backend.retry_delay_seconds * 2 ** (lease.attempt - 1)
-        retried = await _retrying(
-            lambda: backend.queue.nack(lease, str(result["error"]), delay=delay), "nack"
-        )
-        await _publish(
-            backend, topic, {"event": "retrying" if retried else "dead", "error": result["error"]}
-        )
-        stats.failed += 1
+        await _fail(backend, cfg, runner, lease, str(result["error"]), stats)
         return
-    record = json.dumps({**result, "worker": worker, "at": time.time()}).encode()
-    claimed = await _retrying(lambda: backend.state.cas(f"result/{task_id}", None, record), "cas")
-    if not claimed:
+    # Claim the result before delivering it: one worker delivers. A claim still "delivering"
+    # belongs to a worker that died delivering (we hold the lease it lost): take it over.
+    record = {**result, "state": "delivering", "worker": worker, "at": time.time()}
+    raw = await _retrying(lambda: backend.state.get(key), "read")
+    if _delivered(raw):
+        await _retrying(lambda: backend.queue.ack(lease), "ack")  # another worker was first
+        stats.duplicates += 1
+        return
+    ours = json.dumps(record).encode()
+    if not await _retrying(lambda: backend.state.cas(key, raw, ours), "cas"):
         await _retrying(lambda: backend.queue.ack(lease), "ack")  # another worker was first
         stats.duplicates += 1
         return
     try:
-        await asyncio.to_thread(_push, paths, env, remote, str(result["local_branch"]), task_id)
+        delivered = await asyncio.to_thread(runner.deliver, lease, result)
     except MemfunError as exc:
-        why = f"push failed: {exc.message}"
-        await _retrying(lambda: backend.state.delete(f"result/{task_id}"), "record")
-        await _retrying(
-            lambda: backend.queue.nack(lease, why, delay=cfg.backend.retry_delay_seconds), "nack"
-        )
-        stats.failed += 1
+        await _retrying(lambda: backend.state.delete(key), "record")
+        await _fail(backend, cfg, runner, lease, f"delivery failed: {exc.message}", stats)
         return
+    done = json.dumps({**record, **delivered, "state": "done", "at": time.time()}).encode()
+    await _retrying(lambda: backend.state.put(key, done), "record")
     await _retrying(lambda: backend.queue.ack(lease), "ack")
     await _share_learned(backend, result.get("learned", []))
-    await _publish(backend, topic, {"event": "done", "branch": f"memfun/{task_id}"})
+    await _publish(backend, topic, {"event": "done", **delivered})
     stats.done += 1
+
+
+async def _fail(
+    backend: Backend, cfg: Config, runner: JobRunner, lease: Lease, error: str, stats: WorkerStats
+) -> None:
+    delay = cfg.backend.retry_delay_seconds * 2 ** (lease.attempt - 1)
+    retried = await _retrying(lambda: backend.queue.nack(lease, error, delay=delay), "nack")
+    event = {"event": "retrying" if retried else "dead", "error": error}
+    await _publish(backend, f"task.{lease.task_id}", event)
+    if not retried:
+        try:
+            await asyncio.to_thread(runner.gave_up, lease, error)
+        except MemfunError as exc:
+            log.warning("the failure of %s was not reported: %s", lease.task_id, exc.message)
+    stats.failed += 1
+
+
+def _delivered(raw: bytes | None) -> bool:
+    """A result record that is final (records of earlier versions have no state: final)."""
+    if raw is None:
+        return False
+    try:
+        return json.loads(raw).get("state", "done") == "done"
+    except (ValueError, AttributeError):
+        return True
 
 
 async def _shared_memory(backend: Backend, cfg: Config, request: str) -> list[Entry]:
@@ -326,7 +417,8 @@ def _push(paths: RepoPaths, env: dict[str, str], remote: str, local: str, task_i
 
     cwd = paths.workdir or paths.common_dir
     done = run_git(
-        ["push", "--quiet", remote, f"refs/heads/{local}:refs/heads/memfun/{task_id}"],
+        # Forced: the branch is the task's, and a worker that died delivering may have left it.
+        ["push", "--quiet", remote, f"+refs/heads/{local}:refs/heads/memfun/{task_id}"],
         cwd=cwd,
         environ=env,
         check=False,

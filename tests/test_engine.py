@@ -5,8 +5,6 @@ events, records, usage per step, an interrupt, bad input."""
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -63,11 +61,12 @@ def _run(
 
 
 def _record(repo: Path, task_id: str) -> dict[str, object]:
-    with sqlite3.connect(repo / ".git" / "memfun" / "memfun.db") as db:
-        (value,) = db.execute(
-            "SELECT value FROM state WHERE key = ?", (f"task/{task_id}",)
-        ).fetchone()
-    return json.loads(value)
+    from memfun_git.records import Records
+
+    with Records.at(repo / ".git" / "memfun" / "memfun.db") as store:
+        found = store.get(f"task/{task_id}")
+    assert found is not None
+    return found.value
 
 
 def test_a_request_becomes_a_gated_commit_and_the_users_repository_is_untouched(

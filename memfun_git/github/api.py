@@ -1,4 +1,5 @@
-"""The few GitHub REST calls the Action makes, through githubkit (synchronous, loaded on use).
+"""The few GitHub REST calls the Action and the App make, through githubkit (synchronous,
+loaded on use).
 
 Every call goes to the configured base URL (`GITHUB_API_URL`: GitHub Enterprise Server too).
 A refusal is an `ApiRefused` carrying GitHub's status (403 on a fork's read-only token, 422 on
@@ -11,12 +12,12 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from memfun_git.errors import MemfunError
-from memfun_git.redact import redact
+from memfun_git.redact import redact, register_secret
 
 if TYPE_CHECKING:
     from githubkit import GitHub
 
-__all__ = ["Api", "ApiRefused"]
+__all__ = ["Api", "ApiRefused", "installation_token"]
 
 T = TypeVar("T")
 CHECK_NAME = "memfun review"
@@ -39,19 +40,7 @@ class Api:
         self.repo = repo
 
     def _call(self, what: str, call: Callable[[], T]) -> T:
-        from githubkit.exception import RequestError, RequestFailed
-
-        try:
-            return call()
-        except RequestFailed as exc:
-            response = exc.response
-            try:
-                message = str(response.json().get("message", ""))
-            except ValueError:
-                message = response.text[:200]
-            raise ApiRefused(response.status_code, what, redact(message)) from None
-        except RequestError as exc:
-            raise ApiRefused(0, what, redact(str(exc))) from None
+        return _calling(what, call)
 
     def _pages(self, what: str, method: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
         def run() -> list[dict[str, Any]]:
@@ -120,10 +109,43 @@ class Api:
             lambda: self.gh.rest.issues.update_comment(self.owner, self.repo, comment, body=body),
         )
 
-    def comment(self, number: int, body: str) -> None:
-        self._call(
+    def comment(self, number: int, body: str) -> int:
+        """Post an issue comment; its id."""
+        response = self._call(
             "post a comment",
             lambda: self.gh.rest.issues.create_comment(self.owner, self.repo, number, body=body),
+        )
+        return int(response.json().get("id") or 0)
+
+    def issue(self, number: int) -> dict[str, Any]:
+        """Issue (or pull request) `number` as the API returns it (JSON)."""
+        response = self._call(
+            "read the issue",
+            lambda: self.gh.rest.issues.get(self.owner, self.repo, number),
+        )
+        return cast(dict[str, Any], response.json())
+
+    def open_pulls(self) -> list[dict[str, Any]]:
+        """The repository's open pull requests, every page."""
+        return list(self._pages("list pull requests", self.gh.rest.pulls.list, state="open"))
+
+    def create_pull(
+        self, title: str, head: str, base: str, body: str, *, draft: bool = True
+    ) -> dict[str, Any]:
+        response = self._call(
+            "open the pull request",
+            lambda: self.gh.rest.pulls.create(
+                self.owner, self.repo, title=title, head=head, base=base, body=body, draft=draft
+            ),
+        )
+        return cast(dict[str, Any], response.json())
+
+    def request_reviewers(self, number: int, logins: list[str]) -> None:
+        self._call(
+            "request a review",
+            lambda: self.gh.rest.pulls.request_reviewers(
+                self.owner, self.repo, number, reviewers=logins
+            ),
         )
 
     def start_check(self, head: str) -> int:
@@ -144,3 +166,41 @@ class Api:
                 status="completed", conclusion=conclusion, output=output,  # type: ignore[arg-type]
             ),
         )  # fmt: skip
+
+
+def installation_token(
+    app_id: str, private_key: str, installation: int, repository: str, base_url: str
+) -> str:
+    """An installation token of the App narrowed to `repository` (its name, without the
+    owner): the App's JWT asks `POST /app/installations/<id>/access_tokens` for it."""
+    from githubkit import AppAuthStrategy, GitHub
+
+    app: GitHub[Any] = GitHub(
+        AppAuthStrategy(app_id, private_key), base_url=base_url, http_cache=False, auto_retry=False
+    )
+    response = _calling(
+        "give the App a token for the repository",
+        lambda: app.rest.apps.create_installation_access_token(
+            installation, repositories=[repository]
+        ),
+    )
+    token = str(response.json()["token"])
+    register_secret(token)
+    return token
+
+
+def _calling(what: str, call: Callable[[], T]) -> T:
+    """`call()`, GitHub's refusal or an unreachable API as ApiRefused (message redacted)."""
+    from githubkit.exception import RequestError, RequestFailed
+
+    try:
+        return call()
+    except RequestFailed as exc:
+        response = exc.response
+        try:
+            message = str(response.json().get("message", ""))
+        except ValueError:
+            message = response.text[:200]
+        raise ApiRefused(response.status_code, what, redact(message)) from None
+    except RequestError as exc:
+        raise ApiRefused(0, what, redact(str(exc))) from None
