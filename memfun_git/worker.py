@@ -39,12 +39,21 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 from memfun_git.errors import BackendUnavailable, MemfunError, RepoError
 
 if TYPE_CHECKING:
-    from memfun_git.backends.protocols import Backend, Lease
+    from memfun_git.backends.protocols import Backend, Lease, StateStore
     from memfun_git.config import Config
     from memfun_git.gitops.repo import RepoPaths
     from memfun_git.memory.entries import Entry
 
-__all__ = ["GitTasks", "JobRunner", "Submitted", "WorkerStats", "run_worker", "submit"]
+__all__ = [
+    "GitTasks",
+    "JobRunner",
+    "Submitted",
+    "WorkerStats",
+    "append_log",
+    "read_log",
+    "run_worker",
+    "submit",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -80,7 +89,7 @@ async def submit(
     backend = await open_backend(cfg.backend, paths.common_dir)
     try:
         await backend.queue.enqueue({"request": request, "base": commit}, task_id=task_id)
-        await backend.events.publish(f"task.{task_id}", {"event": "queued", "base": commit})
+        await _publish(backend, f"task.{task_id}", {"event": "queued", "base": commit})
     finally:
         await backend.close()
     return Submitted(task_id, commit)
@@ -124,10 +133,12 @@ async def run_worker(
     idle_exit: float | None = None,
     worker_id: str = "",
     runner: JobRunner | None = None,
+    home: Path | None = None,
 ) -> WorkerStats:
     """Lease and run tasks until stopped (Ctrl-C, SIGTERM), `max_tasks` were handled, or the
     queue stayed empty for `idle_exit` seconds. `runner`: what to do with a job (default: a
-    `memfun submit` request, run in the clone `paths` and pushed to `remote`)."""
+    `memfun submit` request, run in the clone `paths` and pushed to `remote`). Without
+    `paths`, the sqlite tier's file is in `home/.memfun` (default: the current folder's)."""
     from memfun_git.backends import open_backend
 
     env = dict(os.environ if environ is None else environ)
@@ -137,7 +148,8 @@ async def run_worker(
         runner = GitTasks(paths, cfg, env, remote, lm)
     runner.check_ready()
     worker = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
-    backend = await open_backend(cfg.backend, paths.common_dir if paths else None)
+    state = paths.common_dir if paths else (home or Path.cwd()) / ".memfun"
+    backend = await open_backend(cfg.backend, state)
     stats = WorkerStats()
     ttl = max(10.0, cfg.backend.visibility_timeout_seconds)
     info = {"host": socket.gethostname(), "pid": os.getpid(), **runner.info()}
@@ -351,11 +363,40 @@ async def _share_learned(backend: Backend, learned: object) -> None:
 
 
 async def _publish(backend: Backend, topic: str, event: dict[str, Any]) -> None:
-    """Progress for displays: best effort (a server restarting loses it, nothing else)."""
+    """Progress for displays, live on the event bus and kept in the task's log: best effort
+    (a server restarting loses it, nothing else)."""
     try:
         await backend.events.publish(topic, event)
+        await append_log(backend.state, topic.removeprefix("task."), event)
     except Exception as exc:
         log.warning("progress of %s was not published: %s", topic, exc)
+
+
+_LOG_KEPT = 200
+_LOG_SECONDS = 7 * 86_400
+
+
+async def append_log(state: StateStore, task_id: str, event: dict[str, Any]) -> None:
+    """Add `event` (stamped with the time) to the task's log, `log/<task id>`: the last 200
+    events, for a week (the status page shows it; the event bus keeps no history)."""
+    key = f"log/{task_id}"
+    stamped = {"at": round(time.time(), 3), **event}
+    for _ in range(8):  # another writer may come between the read and the write
+        raw = await state.get(key)
+        entries: list[Any] = json.loads(raw) if raw else []
+        entries = [*entries, stamped][-_LOG_KEPT:]
+        if await state.cas(key, raw, json.dumps(entries).encode(), ttl=_LOG_SECONDS):
+            return
+    log.warning("the log of %s is too busy: an event was left out", task_id)
+
+
+async def read_log(state: StateStore, task_id: str) -> list[dict[str, Any]]:
+    raw = await state.get(f"log/{task_id}")
+    try:
+        found = json.loads(raw) if raw else []
+    except ValueError:
+        return []
+    return [e for e in found if isinstance(e, dict)] if isinstance(found, list) else []
 
 
 def _lease_ttl(cfg: Config) -> float:

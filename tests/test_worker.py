@@ -242,3 +242,20 @@ def test_what_one_workers_task_learned_is_recalled_by_the_next_task_elsewhere(
     assert solves, "task 2 never asked the model"
     assert lesson in solves[0]
     assert "numbered" not in git(second, "show", "main:README.md")  # learned on a branch only
+
+
+async def test_a_tasks_log_keeps_every_event_appended_at_once_up_to_its_cap() -> None:
+    from memfun_git.backends.inprocess import open_inprocess
+    from memfun_git.worker import append_log, read_log
+
+    backend = open_inprocess()
+    await asyncio.gather(*(append_log(backend.state, "t1", {"event": f"e{i}"}) for i in range(20)))
+    assert sorted(e["event"] for e in await read_log(backend.state, "t1")) == sorted(
+        f"e{i}" for i in range(20)
+    )
+    for i in range(230):
+        await append_log(backend.state, "t2", {"event": f"e{i}"})
+    kept = await read_log(backend.state, "t2")
+    assert [e["event"] for e in kept] == [f"e{i}" for i in range(30, 230)]
+    assert all(isinstance(e["at"], float) for e in kept)
+    assert await read_log(backend.state, "none") == []
