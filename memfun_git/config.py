@@ -4,7 +4,8 @@ Sources, later ones winning: built-in defaults < `~/.memfun/config.toml` (the us
 < `memfun.toml` at the repository root < `MEMFUN_<SECTION>_<KEY>` environment variables <
 command-line flags. Every wrong key, type or value is a `ConfigError` naming the source, the
 key, what was found and what is allowed. Secrets are never stored here: `[llm] api_key_env`
-names the variable that holds the key.
+names the variable that holds the key, and `[github] *_env` those of the App's secrets (which
+are never read as MEMFUN_<SECTION>_<KEY>, whatever their names).
 
 Everything is checked by `load()`, but a fault inside a section is raised when that section is
 read: a command fails only on the configuration it uses (`memfun gc` needs no [llm]). Faults
@@ -47,6 +48,7 @@ __all__ = [
     "BackendConfig",
     "Config",
     "GateConfig",
+    "GitHubConfig",
     "HookConfig",
     "LLMConfig",
     "MemoryConfig",
@@ -210,6 +212,28 @@ class WorkspaceConfig:
     setup_timeout_seconds: float = 600.0
 
 
+@dataclass(frozen=True, slots=True)
+class GitHubConfig:
+    webhook_secret_env: str = "MEMFUN_WEBHOOK_SECRET"
+    """Name of the variable holding the App's webhook secret; `memfun app serve` refuses to
+    start without it."""
+    app_id_env: str = "MEMFUN_APP_ID"
+    """Name of the variable holding the App's id."""
+    private_key_env: str = "MEMFUN_APP_PRIVATE_KEY"
+    """Name of the variable holding the App's private key (PEM), or use private_key_file."""
+    private_key_file: str = ""
+    """A file holding the App's private key (PEM), instead of private_key_env."""
+    app_slug: str = ""
+    """The App's slug (its URL name): its own events come from <slug>[bot], and assigning an
+    issue to <slug>[bot] hands it to memfun."""
+    label: str = "memfun"
+    """The label that hands an issue to memfun (any case)."""
+    api_url: str = "https://api.github.com"
+    """The REST API root; https://HOST/api/v3 for GitHub Enterprise Server."""
+    status_token_env: str = "MEMFUN_STATUS_TOKEN"
+    """Name of the variable holding the token that opens the App's status page."""
+
+
 _SECTIONS: dict[str, type[Any]] = {
     "project": ProjectConfig,
     "llm": LLMConfig,
@@ -220,6 +244,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "memory": MemoryConfig,
     "hook": HookConfig,
     "workspace": WorkspaceConfig,
+    "github": GitHubConfig,
 }
 SECTIONS = tuple(_SECTIONS)
 """The sections of memfun's configuration, in the order they are shown."""
@@ -288,6 +313,7 @@ class Config:
     memory = _Section(MemoryConfig)
     hook = _Section(HookConfig)
     workspace = _Section(WorkspaceConfig)
+    github = _Section(GitHubConfig)
 
 
 # Values a user may know from the product description but that are not built yet: refused by
@@ -314,8 +340,25 @@ _POSITIVE = {
     ("backend", "visibility_timeout_seconds"),
 }
 _MAX_SECONDS = 86_400
-# MEMFUN_* variables that are not configuration (the test suite's switches).
-_NOT_CONFIG = {"MEMFUN_REQUIRE_SERVICES", "MEMFUN_REQUIRE_TOOLS"}
+# MEMFUN_* variables that are not configuration: the test suite's switches, and the App's
+# secrets under their default names ([github] *_env).
+_NOT_CONFIG = {
+    "MEMFUN_REQUIRE_SERVICES",
+    "MEMFUN_REQUIRE_TOOLS",
+    *(
+        str(f.default)
+        for f in dataclasses.fields(GitHubConfig)
+        if f.name.endswith("_env") and str(f.default).startswith("MEMFUN_")
+    ),
+}
+_GITHUB_SECRETS = {
+    "webhook_secret": "webhook_secret_env",
+    "secret": "webhook_secret_env",
+    "private_key": "private_key_env",
+    "token": "status_token_env",
+    "status_token": "status_token_env",
+}
+_GITHUB_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -369,7 +412,10 @@ def load(
                 put(label, section, key, value)
         sources.append(label)
 
+    secret_vars = _secret_variables(merged["github"], env)
     for name, raw in sorted(env.items()):
+        if name in secret_vars:
+            continue
         parsed = _env_key(name)
         if parsed is None:
             continue
@@ -387,12 +433,13 @@ def load(
         sources.append(label)
 
     built = {name: cls(**merged[name]) for name, cls in _SECTIONS.items() if name not in faults}
-    if "llm" in built:
-        try:
-            _check_llm(built["llm"], origin)
-        except ConfigError as fault:
-            faults["llm"] = fault
-            del built["llm"]
+    for name, check in (("llm", _check_llm), ("github", _check_github)):
+        if name in built:
+            try:
+                check(built[name], origin)
+            except ConfigError as fault:
+                faults[name] = fault
+                del built[name]
     order = {name: i for i, name in enumerate(faults)}
     return Config(
         repo_root=repo_root,
@@ -482,6 +529,13 @@ def _known_key(label: str, section: str, key: str) -> None:
         return
     if section == "llm" and key in ("api_key", "key", "token", "secret"):
         raise ConfigError(f"{label}: [llm] {key} is not allowed", _SECRET_HINT)
+    if section == "github" and key in _GITHUB_SECRETS:
+        env_key = _GITHUB_SECRETS[key]
+        raise ConfigError(
+            f"{label}: [github] {key} is not allowed",
+            "memfun's configuration holds no secrets: put it in an environment variable and set"
+            f" [github] {env_key} to its name (default {_default('github', env_key)})",
+        )
     raise ConfigError(
         f"{label}: unknown key [{section}] {key}{_did_you_mean(key, names)}",
         f"keys of [{section}] are " + ", ".join(names),
@@ -626,6 +680,59 @@ def _check_llm(llm: LLMConfig, origin: Mapping[tuple[str, str], str]) -> None:
             f"{where}: [llm] base_url = {_show(llm.base_url)} is not an http(s) URL",
             'use a URL such as "http://localhost:11434/v1"',
         )
+
+
+def _check_github(github: GitHubConfig, origin: Mapping[tuple[str, str], str]) -> None:
+    """Rules across the keys of [github]."""
+    for key in ("webhook_secret_env", "app_id_env", "private_key_env", "status_token_env"):
+        name = getattr(github, key)
+        if name == "" and key == "webhook_secret_env":
+            where = origin.get(("github", key), CONFIG_FILE)
+            raise ConfigError(
+                f'{where}: [github] {key} = "" names no variable',
+                f"give the NAME of the variable holding the webhook secret, e.g. "
+                f'"{_default("github", key)}"',
+            )
+        if name and not _ENV_NAME.match(name):
+            where = origin.get(("github", key), CONFIG_FILE)
+            raise ConfigError(
+                f"{where}: [github] {key} is not a variable name",
+                "give the NAME of the variable holding the value (letters, digits and _), "
+                "never the value",
+            )
+    if github.app_slug and not _GITHUB_SLUG.match(github.app_slug):
+        where = origin.get(("github", "app_slug"), CONFIG_FILE)
+        raise ConfigError(
+            f"{where}: [github] app_slug = {_show(github.app_slug)} is not an App's slug",
+            'use the App\'s URL name alone, lower case, e.g. "my-memfun" (no [bot], no URL)',
+        )
+    if not github.label.strip():
+        where = origin.get(("github", "label"), CONFIG_FILE)
+        raise ConfigError(
+            f"{where}: [github] label = {_show(github.label)} is empty",
+            'name the label that hands an issue to memfun, e.g. "memfun"',
+        )
+    if not github.api_url.startswith(("http://", "https://")):
+        where = origin.get(("github", "api_url"), CONFIG_FILE)
+        raise ConfigError(
+            f"{where}: [github] api_url = {_show(github.api_url)} is not an http(s) URL",
+            'use "https://api.github.com", or "https://HOST/api/v3" for GitHub Enterprise',
+        )
+
+
+def _secret_variables(github: Mapping[str, Any], environ: Mapping[str, str]) -> set[str]:
+    """Variables that hold the App's secrets rather than configuration: never read as
+    MEMFUN_<SECTION>_<KEY>, whatever their name (the defaults, and the names configured)."""
+    named = set(_NOT_CONFIG)
+    for key in ("webhook_secret_env", "app_id_env", "private_key_env", "status_token_env"):
+        value = environ.get(f"MEMFUN_GITHUB_{key.upper()}", github.get(key))
+        if isinstance(value, str) and value:
+            named.add(value.strip())
+    return named
+
+
+def _default(section: str, key: str) -> str:
+    return str(getattr(_SECTIONS[section](), key))
 
 
 def _show(value: Any) -> str:

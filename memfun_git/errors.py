@@ -7,7 +7,8 @@ with the error's `exit_code`. Anything else reaching a front end is a bug (exit 
     MemfunError                      exit 2 unless noted
      ├── UsageError                  bad arguments or input on the command line
      │    ├── ProgramNotFound        a command to run does not exist (exit 127)
-     │    └── ProgramNotExecutable   a command to run cannot be executed (exit 126)
+     │    ├── ProgramNotExecutable   a command to run cannot be executed (exit 126)
+     │    └── BadPayload             a webhook's body is not the payload its event promises
      ├── ConfigError                 memfun.toml / ~/.memfun/config.toml / MEMFUN_* / flags
      ├── RepoError                   not a repository, bare, no commits, unsafe state
      ├── BackendUnavailable          the configured backend's service cannot be reached
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BackendUnavailable",
+    "BadPayload",
     "BudgetExceeded",
     "ConfigError",
     "EditError",
@@ -113,6 +115,10 @@ class ProgramNotExecutable(UsageError):
     """The command to run is not executable (exit 126, as a shell says)."""
 
     exit_code = ExitCode.PROGRAM_NOT_EXECUTABLE
+
+
+class BadPayload(UsageError):
+    """A webhook's JSON lacks what its event and action promise (the App answers 400)."""
 
 
 class ConfigError(MemfunError):

@@ -133,12 +133,12 @@ async def run_worker(
     idle_exit: float | None = None,
     worker_id: str = "",
     runner: JobRunner | None = None,
-    home: Path | None = None,
+    state_dir: Path | None = None,
 ) -> WorkerStats:
     """Lease and run tasks until stopped (Ctrl-C, SIGTERM), `max_tasks` were handled, or the
     queue stayed empty for `idle_exit` seconds. `runner`: what to do with a job (default: a
     `memfun submit` request, run in the clone `paths` and pushed to `remote`). Without
-    `paths`, the sqlite tier's file is in `home/.memfun` (default: the current folder's)."""
+    `paths`, the sqlite tier's file is under `state_dir` (default: `./.memfun`)."""
     from memfun_git.backends import open_backend
 
     env = dict(os.environ if environ is None else environ)
@@ -148,7 +148,7 @@ async def run_worker(
         runner = GitTasks(paths, cfg, env, remote, lm)
     runner.check_ready()
     worker = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
-    state = paths.common_dir if paths else (home or Path.cwd()) / ".memfun"
+    state = paths.common_dir if paths else state_dir or Path.cwd() / ".memfun"
     backend = await open_backend(cfg.backend, state)
     stats = WorkerStats()
     ttl = max(10.0, cfg.backend.visibility_timeout_seconds)

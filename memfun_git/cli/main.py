@@ -29,6 +29,8 @@ __all__ = [
     "action",
     "analyze",
     "app",
+    "app_serve",
+    "app_worker",
     "ask",
     "config_show",
     "demo",
@@ -112,6 +114,8 @@ memory_app = _group("What memfun remembers: .memfun/MEMORY.md and its index.")
 app.add_typer(memory_app, name="memory")
 hook_app = _group("Review each commit's staged change before it is made.")
 app.add_typer(hook_app, name="hook")
+github_app = _group("The GitHub App: issues labelled or asked /memfun become tasks.")
+app.add_typer(github_app, name="app")
 
 RepoOpt = Annotated[
     Path | None,
@@ -133,6 +137,15 @@ BaseUrlOpt = Annotated[
 ]
 EngineOpt = Annotated[str | None, typer.Option("--engine", help="auto | litellm", metavar="NAME")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+MaxTasksOpt = Annotated[
+    int | None, typer.Option("--max-tasks", help="Stop after this many tasks.", metavar="N")
+]
+IdleExitOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--idle-exit", help="Stop when the queue stays empty this long.", metavar="SECONDS"
+    ),
+]
 
 
 class _Globals:
@@ -187,6 +200,11 @@ def _memory(ctx: typer.Context) -> None:
 
 @hook_app.callback()
 def _hook(ctx: typer.Context) -> None:
+    _help_when_bare(ctx)
+
+
+@github_app.callback()
+def _github_app(ctx: typer.Context) -> None:
     _help_when_bare(ctx)
 
 
@@ -536,15 +554,8 @@ def worker(
         str,
         typer.Option("--remote", help="Where to fetch bases and push branches.", metavar="NAME"),
     ] = "origin",
-    max_tasks: Annotated[
-        int | None, typer.Option("--max-tasks", help="Stop after this many tasks.", metavar="N")
-    ] = None,
-    idle_exit: Annotated[
-        float | None,
-        typer.Option(
-            "--idle-exit", help="Stop when the queue stays empty this long.", metavar="SECONDS"
-        ),
-    ] = None,
+    max_tasks: MaxTasksOpt = None,
+    idle_exit: IdleExitOpt = None,
 ) -> int:
     """Lease tasks from the queue of [backend] tier, run each through the engine in this clone,
     and push its branch to the remote (several workers, on several machines, share a queue)."""
@@ -572,6 +583,43 @@ def action() -> int:
     from memfun_git.github.action import run_action
 
     return run_action()
+
+
+@github_app.command("serve", cls=_Command, short_help="Serve the App's webhook (POST /webhook).")
+def app_serve(
+    host: Annotated[
+        str, typer.Option("--host", help="The address to listen on.", metavar="ADDRESS")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", help="The port to listen on (0: any free one).", metavar="N")
+    ] = 8080,
+) -> int:
+    """Serve the GitHub App's webhook: signed deliveries become tasks on the [backend] tier's
+    queue, for `memfun app worker` processes to take.
+
+    Needs the App's webhook secret in $MEMFUN_WEBHOOK_SECRET (or the variable [github]
+    webhook_secret_env names). POST /webhook, GET /healthz, GET / (the status page).
+    """
+    from memfun_git.cli.appserve import run_app_serve
+
+    return run_app_serve(_start(), host=host, port=port)
+
+
+@github_app.command("worker", cls=_Command, short_help="Turn the App's queued issues into PRs.")
+def app_worker(
+    max_tasks: MaxTasksOpt = None,
+    idle_exit: IdleExitOpt = None,
+) -> int:
+    """Lease the App's jobs from the [backend] tier's queue (where `memfun app serve` puts
+    them), run each through the engine and open a draft pull request.
+
+    Runs in the App's home folder (its memfun.toml; repositories are kept in repos/). Needs the
+    App's id and private key in $MEMFUN_APP_ID and $MEMFUN_APP_PRIVATE_KEY (or the variables
+    [github] names, or [github] private_key_file).
+    """
+    from memfun_git.cli.appworker import run_app_worker
+
+    return run_app_worker(_start(), max_tasks=max_tasks, idle_exit=idle_exit)
 
 
 @hook_app.command("review", cls=_Command, short_help="Review the staged change (exit 1: blocked).")

@@ -5,23 +5,27 @@ pull request's files are never executed): a bare repository under the runner's t
 gets the base branch and `refs/pull/<n>/head` from the server over HTTPS, the token sent as
 git's `http.extraHeader` through `GIT_CONFIG_*` variables (never on a command line, never in
 a remote URL, never in a file). The diff is GitHub's: base...head (from their merge base).
+
+`push_branch` sends a branch back with dulwich, the token as its Basic auth (the Action's fix
+and the App's pull requests).
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from memfun_git.errors import RepoError
+from memfun_git.errors import MemfunError, RepoError
 
 if TYPE_CHECKING:
     from memfun_git.github.inputs import Runner
 
-__all__ = ["Fetched", "fetch_for", "fetch_pull"]
+__all__ = ["Fetched", "fetch_for", "fetch_pull", "push_branch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,3 +129,28 @@ def fetch_for(
         checkout=checkout,
     )
     return folder, fetched
+
+
+def push_branch(
+    repo: Path, url: str, token: str, local: str, remote: str, *, force: bool = False
+) -> None:
+    """Push `refs/heads/<local>` of `repo` to `refs/heads/<remote>` at `url` (MemfunError
+    saying why not; dulwich's DivergedBranches as it is, for a caller to say what moved)."""
+    from dulwich import porcelain
+    from dulwich.porcelain import DivergedBranches
+
+    refspec = f"{'+' if force else ''}refs/heads/{local}:refs/heads/{remote}".encode()
+    try:
+        result = porcelain.push(
+            str(repo), url, refspec, username="x-access-token", password=token, force=force,
+            outstream=io.BytesIO(), errstream=io.BytesIO(),
+        )  # fmt: skip
+    except DivergedBranches:
+        raise
+    except Exception as exc:  # dulwich's transport errors have no common base
+        from memfun_git.redact import redact
+
+        raise MemfunError(f"cannot push to {remote}: {redact(str(exc))}", "") from None
+    refused = {ref.decode(): why for ref, why in (result.ref_status or {}).items() if why}
+    if refused:
+        raise MemfunError(f"GitHub refused the push: {refused}", "")

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,28 +101,17 @@ def _fix(
 
 
 def _push(repo: Path, runner: Runner, branch: str, head_ref: str) -> None:
-    from dulwich import porcelain
     from dulwich.porcelain import DivergedBranches
 
-    refspec = f"refs/heads/{branch}:refs/heads/{head_ref}".encode()
+    from memfun_git.github.fetch import push_branch
+
     try:
-        result = porcelain.push(
-            str(repo), runner.clone_url, refspec,
-            username="x-access-token", password=runner.inputs.token,
-            outstream=io.BytesIO(), errstream=io.BytesIO(),
-        )  # fmt: skip
+        push_branch(repo, runner.clone_url, runner.inputs.token, branch, head_ref)
     except DivergedBranches:
         raise MemfunError(
             f"{head_ref} moved while the fix was made: nothing was pushed",
             "ask again with /memfun fix",
         ) from None
-    except Exception as exc:  # dulwich's transport errors have no common base
-        from memfun_git.redact import redact
-
-        raise MemfunError(f"cannot push to {head_ref}: {redact(str(exc))}", "") from None
-    refused = {ref.decode(): why for ref, why in (result.ref_status or {}).items() if why}
-    if refused:
-        raise MemfunError(f"GitHub refused the push: {refused}", "")
 
 
 def _suggest(

@@ -52,6 +52,7 @@ def test_config_show_prints_toml_with_sources_and_no_secret(
         "memory",
         "hook",
         "workspace",
+        "github",
     ]
     llm = data["llm"]
     assert (llm["provider"], llm["model"], llm["temperature"]) == (
