@@ -55,6 +55,7 @@ __all__ = [
     "ProjectConfig",
     "SandboxConfig",
     "WebConfig",
+    "WorkflowConfig",
     "WorkspaceConfig",
     "load",
     "user_config_path",
@@ -234,6 +235,16 @@ class GitHubConfig:
     """Name of the variable holding the token that opens the App's status page."""
 
 
+@dataclass(frozen=True, slots=True)
+class WorkflowConfig:
+    max_parallel: int = 4
+    """Specialists working at once (each in its own worktree)."""
+    max_nodes: int = 9
+    """Sub-tasks one decomposition may hold."""
+    revision_rounds: int = 2
+    """Rounds the cross-agent reviewer may send back a conflict or a finding."""
+
+
 _SECTIONS: dict[str, type[Any]] = {
     "project": ProjectConfig,
     "llm": LLMConfig,
@@ -245,6 +256,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "hook": HookConfig,
     "workspace": WorkspaceConfig,
     "github": GitHubConfig,
+    "workflow": WorkflowConfig,
 }
 SECTIONS = tuple(_SECTIONS)
 """The sections of memfun's configuration, in the order they are shown."""
@@ -314,6 +326,7 @@ class Config:
     hook = _Section(HookConfig)
     workspace = _Section(WorkspaceConfig)
     github = _Section(GitHubConfig)
+    workflow = _Section(WorkflowConfig)
 
 
 # Values a user may know from the product description but that are not built yet: refused by
@@ -340,6 +353,7 @@ _POSITIVE = {
     ("backend", "visibility_timeout_seconds"),
 }
 _MAX_SECONDS = 86_400
+_AT_LEAST_ONE = {("workflow", "max_parallel"), ("workflow", "max_nodes")}
 # MEMFUN_* variables that are not configuration: the test suite's switches, and the App's
 # secrets under their default names ([github] *_env).
 _NOT_CONFIG = {
@@ -634,6 +648,8 @@ def _check(label: str, section: str, key: str, value: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             if value < 0:
                 raise ConfigError(f"{where} is negative", "use a whole number, 0 or more")
+            if (section, key) in _AT_LEAST_ONE and value < 1:
+                raise ConfigError(f"{where} is 0", "use a whole number, 1 or more")
             return value
         raise ConfigError(f"{where} is {_kind(value)}", "use a whole number, e.g. 3")
     if base is float:

@@ -1,10 +1,11 @@
 """`memfun doctor`'s checks: plain functions returning typed results; front ends render them.
 
 Each check looks at one thing a task needs (git, the repository, the configuration, the model
-endpoint, the sandbox, the project's linters, the backend's storage) and, when something is
-wrong, says how to fix it. git, bubblewrap and linters are found exactly as the product finds
-them. No model is called unless `online` is asked for; then the endpoint gets exactly one
-request. Offline, an Ollama model is looked up in that Ollama's own list of pulled models.
+endpoint, the sandbox, the project's linters, the backend's storage, the GitHub App's secrets
+where the App is set up) and, when something is wrong, says how to fix it. git, bubblewrap
+and linters are found exactly as the product finds them. No model is called unless `online`
+is asked for; then the endpoint gets exactly one request. Offline, an Ollama model is looked
+up in that Ollama's own list of pulled models.
 """
 
 from __future__ import annotations
@@ -24,7 +25,15 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from memfun_git.config import BackendConfig, Config, LLMConfig, SandboxConfig, WorkspaceConfig, load
+from memfun_git.config import (
+    BackendConfig,
+    Config,
+    GitHubConfig,
+    LLMConfig,
+    SandboxConfig,
+    WorkspaceConfig,
+    load,
+)
 from memfun_git.errors import BackendUnavailable, ConfigError, MemfunError, RepoError
 from memfun_git.gitops.git import git_program, run_git
 from memfun_git.gitops.repo import RepoPaths, require_repo, state_dir
@@ -37,6 +46,7 @@ __all__ = [
     "check_backend",
     "check_config",
     "check_git",
+    "check_github_app",
     "check_linters",
     "check_model",
     "check_pre_commit_hooks",
@@ -96,7 +106,51 @@ def run_checks(
     if tree is not None and workspace is not None:
         checks.append(check_workspace(tree, workspace))
     checks.append(check_backend(cfg, paths))
+    github, _ = _section(cfg, "github")
+    if github is not None and _app_in_use(github, env, cfg):
+        checks.append(check_github_app(github, env))
     return checks
+
+
+def _app_in_use(github: GitHubConfig, environ: Mapping[str, str], cfg: Config | None) -> bool:
+    """The GitHub App is set up here: its variables are set, or [github] is configured."""
+    names = (github.webhook_secret_env, github.app_id_env, github.private_key_env)
+    configured = cfg is not None and any(k.startswith("github.") for k, _ in cfg.origins)
+    return configured or any(environ.get(n) for n in names)
+
+
+def check_github_app(github: GitHubConfig, environ: Mapping[str, str]) -> Check:
+    """What `memfun app serve` and `memfun app worker` need: the webhook secret, the App's id
+    and a private key that parses (GitHub is not contacted)."""
+    from memfun_git.errors import UsageError
+    from memfun_git.github.issue_task import AppCredentials
+
+    if not environ.get(github.webhook_secret_env, "").strip():
+        return Check(
+            "github app", Status.FAILURE,
+            f"${github.webhook_secret_env} is not set: `memfun app serve` will not start",
+            f"export {github.webhook_secret_env} with the App's webhook secret",
+        )  # fmt: skip
+    try:
+        creds = AppCredentials.from_env(github, environ)
+    except UsageError as exc:
+        return Check("github app", Status.FAILURE, exc.message, exc.hint)
+    try:
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+        key = load_pem_private_key(creds.private_key.encode(), password=None)
+    except (ValueError, TypeError) as exc:
+        return Check(
+            "github app", Status.FAILURE,
+            f"the App's private key does not load ({str(exc).splitlines()[0]})",
+            "use the .pem GitHub generated for the App, unchanged",
+        )  # fmt: skip
+    size = getattr(key, "key_size", 0)
+    return Check(
+        "github app", Status.OK,
+        f"App {creds.app_id} at {creds.api_url}: webhook secret, id and a {size}-bit key set "
+        "(GitHub not contacted)",
+    )  # fmt: skip
 
 
 def check_workspace(tree: Path, workspace: WorkspaceConfig) -> Check:

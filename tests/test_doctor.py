@@ -330,3 +330,30 @@ def test_doctor_reaches_the_configured_server_or_names_it(
     check = doctor._check_server(down)
     assert check.status == Status.FAILURE
     assert scheme in check.detail
+
+
+def test_doctor_checks_the_github_apps_secrets_where_the_app_is_set_up(tmp_path: Path) -> None:
+    from memfun_git.config import GitHubConfig
+    from memfun_git.doctor import Status, check_github_app, run_checks
+    from tests.helpers.fake_github import app_key
+
+    github = GitHubConfig()
+    key = app_key()[0]
+    full = {"MEMFUN_WEBHOOK_SECRET": "s", "MEMFUN_APP_ID": "42", "MEMFUN_APP_PRIVATE_KEY": key}
+    ok = check_github_app(github, full)
+    assert ok.status is Status.OK
+    assert "App 42" in ok.detail
+    assert "2048-bit key" in ok.detail
+    no_secret = check_github_app(github, {**full, "MEMFUN_WEBHOOK_SECRET": ""})
+    assert no_secret.status is Status.FAILURE
+    assert "MEMFUN_WEBHOOK_SECRET" in no_secret.detail
+    broken = key.replace(key.splitlines()[3], "A" * 64)
+    bad_key = check_github_app(github, {**full, "MEMFUN_APP_PRIVATE_KEY": broken})
+    assert bad_key.status is Status.FAILURE
+    assert "does not load" in bad_key.detail
+    assert key.splitlines()[2] not in bad_key.detail + bad_key.fix
+    names = [c.name for c in run_checks(tmp_path, environ={"HOME": str(tmp_path), **full})]
+    assert "github app" in names
+    assert "github app" not in [
+        c.name for c in run_checks(tmp_path, environ={"HOME": str(tmp_path)})
+    ]

@@ -38,6 +38,7 @@ def run_app_worker(
     state_dir = paths.common_dir if paths is not None else home.resolve() / ".memfun"
     register_environ(env, [cfg.llm.key_env] if cfg.llm.key_env else [])
     runner = IssueTasks(home.resolve(), cfg, env)  # UsageError: no App id or key
+    runner.check_ready()  # no model: said before the banner
     print(
         f"memfun app worker on the {cfg.backend.tier} tier ({cfg.backend.namespace}), "
         f"repositories in {home.resolve() / 'repos'}; Ctrl-C stops it",

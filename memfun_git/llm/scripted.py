@@ -15,6 +15,7 @@ a token, or as the answer says) and every prompt is recorded.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,8 @@ class Answer:
     finish_reason: str = "stop"
     input_tokens: int | None = None
     output_tokens: int | None = None
+    delay: float = 0.0
+    """Seconds the model takes to answer (benchmarks of parallel work)."""
 
     @property
     def key(self) -> frozenset[str]:
@@ -108,6 +111,8 @@ class ScriptedEngine:
         step = scope.step if scope is not None else None
         fields = tuple(shape.signature.output_fields) if shape is not None else ()
         answer = self._take(step, fields)
+        if answer.delay:
+            time.sleep(answer.delay)
         if answer.raw is not None:
             text = answer.raw
         elif shape is not None:

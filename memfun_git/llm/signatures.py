@@ -6,6 +6,7 @@ import dspy
 
 __all__ = [
     "AskProject",
+    "Decompose",
     "DescribeChange",
     "FixLint",
     "PlanFiles",
@@ -149,3 +150,27 @@ class SolveTask(dspy.Signature):
     answer: str = dspy.OutputField(
         desc="the operations and a short explanation, exactly in the format given"
     )
+
+
+class Decompose(dspy.Signature):
+    """Split a change too large for one answer into sub-tasks for specialists working in
+    parallel, each on a branch of its own that is merged with the others at the end.
+
+    Give each sub-task to the one specialist whose role fits it, say precisely what it must
+    do and in which files, and name in "after" the sub-tasks whose finished work it builds on
+    (it starts from their merged branches). Sub-tasks without such a need run at once, so
+    depend only where the work truly does. Give two sub-tasks the same lines to change only
+    when it cannot be avoided. Answer with the JSON object only:
+    {"subtasks": [{"id": "short-id", "specialist": "coder", "request": "...", "after": []}]}"""
+
+    request: str = dspy.InputField(desc="the change the developer asked for")
+    conventions: str = dspy.InputField(
+        desc="what this project remembers and its instructions for agents; they take priority"
+    )
+    project: str = dspy.InputField(desc="the project's files and what each defines")
+    specialists: str = dspy.InputField(desc="the specialists: name, role, whether it writes")
+    limits: str = dspy.InputField(desc="how many sub-tasks at most")
+    feedback: str = dspy.InputField(
+        desc="why your previous plan was refused, if it was; fix exactly that"
+    )
+    plan: str = dspy.OutputField(desc="the plan's JSON object, nothing else")

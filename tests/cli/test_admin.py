@@ -53,6 +53,7 @@ def test_config_show_prints_toml_with_sources_and_no_secret(
         "hook",
         "workspace",
         "github",
+        "workflow",
     ]
     llm = data["llm"]
     assert (llm["provider"], llm["model"], llm["temperature"]) == (
