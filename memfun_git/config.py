@@ -243,6 +243,9 @@ class WorkflowConfig:
     """Sub-tasks one decomposition may hold."""
     revision_rounds: int = 2
     """Rounds the cross-agent reviewer may send back a conflict or a finding."""
+    escalate: bool = False
+    """`memfun run` climbs the ladder: when the context-first tier fails or is cut off, the
+    workflow takes over (more model calls: a decomposition and each specialist's)."""
 
 
 _SECTIONS: dict[str, type[Any]] = {

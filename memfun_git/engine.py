@@ -30,7 +30,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from memfun_git.errors import GateBlocked, MemfunError, SandboxUnavailable
+from memfun_git.errors import (
+    GateBlocked,
+    LLMTruncated,
+    LLMUnparseable,
+    MemfunError,
+    SandboxUnavailable,
+    TaskFailed,
+)
 from memfun_git.events import (
     CommandRan,
     Event,
@@ -84,6 +91,8 @@ class _Progress:
     attempt: str | None = None
     opened: bool = False
     """The workspace opened: what fails from here on is the task's failure, not bad input."""
+    escalations: list[str] = field(default_factory=list[str])
+    """Each step up the ladder, with why (shown in the summary)."""
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, FilesGathered):
@@ -169,8 +178,6 @@ class Engine:
         events: Events,
         progress: _Progress,
     ) -> None:
-        from memfun_git.quality.gate import run_gate
-        from memfun_git.solvers.context_first import files_budget, solve
 
         events.emit(TaskStarted(task.id, task.request, ws.branch, ws.base_oid, str(ws.path)))
         if self.config.workspace.setup and not task.follow_up:
@@ -187,6 +194,47 @@ class Engine:
             events.emit(SetupRan(done.command, done.seconds))
         sandbox = self._sandbox(ws, paths)
         remembered = self._recall(paths, ws, task)
+        if task.tier == "workflow":
+            self._close(sandbox)
+            self._workflow(ws, paths, task, session, events, progress, remembered.conventions)
+            return
+        try:
+            self._context_first(ws, paths, task, session, events, progress, sandbox, remembered)
+        except _ESCALATES as exc:
+            if task.tier != "auto" or not self.config.workflow.escalate:
+                raise
+            why = _line(exc.message)
+            kept = ws.keep_attempt(f"context-first failed: {why}")
+            progress.escalations.append(
+                f"context-first failed ({why}): the workflow took over"
+                + (f"; its change is kept as {kept.ref}" if kept else "")
+            )
+            events.emit(StepStarted("escalate", f"context-first failed ({why}); workflow next"))
+            _reset(ws)
+            try:
+                self._workflow(ws, paths, task, session, events, progress, remembered.conventions)
+            except MemfunError as failed:
+                raise TaskFailed(
+                    f"{why}; then the workflow failed too: {_line(failed.message)}",
+                    failed.hint or "the attempts are kept (`memfun show` names them)",
+                ) from failed
+        finally:
+            self._close(sandbox)
+
+    def _context_first(
+        self,
+        ws: Workspace,
+        paths: RepoPaths,
+        task: Task,
+        session: LMSession,
+        events: Events,
+        progress: _Progress,
+        sandbox: SandboxAdapter,
+        remembered: Recall,
+    ) -> None:
+        from memfun_git.quality.gate import run_gate
+        from memfun_git.solvers.context_first import files_budget, solve
+
         try:
             solution = solve(
                 session,
@@ -228,9 +276,58 @@ class Engine:
                 self._learn(paths, ws, outcome.review.lessons)
         finally:
             progress.commits = tuple(_commit_info(ws, c.oid) for c in ws.commits)
-            close = getattr(sandbox, "close", None)
-            if callable(close):
-                close()
+
+    @staticmethod
+    def _close(sandbox: SandboxAdapter) -> None:
+        close = getattr(sandbox, "close", None)
+        if callable(close):
+            close()
+
+    def _workflow(
+        self,
+        ws: Workspace,
+        paths: RepoPaths,
+        task: Task,
+        session: LMSession,
+        events: Events,
+        progress: _Progress,
+        conventions: str,
+    ) -> None:
+        """The workflow tier: the decomposer's DAG, specialists on their own branches, their
+        work merged into the task's branch (agents/workflow.py)."""
+        from memfun_git.agents.decompose import decompose
+        from memfun_git.agents.workflow import Workflow, describe
+        from memfun_git.errors import TaskFailed
+        from memfun_git.solvers.context import project_files, project_map
+        from memfun_git.solvers.planning import ranked_listing
+
+        events.emit(StepStarted("decompose"))
+        cmap = project_map(ws.path)
+        files = project_files(ws.path, cmap)
+        project = ranked_listing(cmap, task.request, files)
+        dag = decompose(
+            session, task.request, project=project, conventions=conventions,
+            max_nodes=self.config.workflow.max_nodes,
+        )  # fmt: skip
+        events.emit(StepStarted("workflow", f"{len(dag.nodes)} sub-tasks"))
+        flow = Workflow(
+            paths=paths, task_id=task.id, request=task.request, target=ws, session=session,
+            config=self.config, sandbox_for=lambda w: self._sandbox(w, paths),
+            emit=events.emit, conventions=conventions, environ=self.environ,
+        )  # fmt: skip
+        try:
+            result = flow.run(dag)
+        finally:
+            progress.commits = tuple(_commit_info(ws, c.oid) for c in ws.commits)
+        lines = describe(result)
+        lines += [f"{node}: {report}" for node, report in result.reports.items()]
+        progress.summary = "\n".join([*progress.escalations, *lines])
+        if not result.ok:
+            kept = "; ".join(f"{branch} ({why})" for branch, why in result.unmerged)
+            raise TaskFailed(
+                f"the workflow left work out of the task branch: {kept}",
+                "each specialist's branch is kept: merge or drop it by hand, or ask again",
+            )
 
     def _recall(self, paths: RepoPaths, ws: Workspace, task: Task) -> Recall:
         """What memory and the project's agent instructions say about the request; nothing
@@ -418,6 +515,22 @@ class Engine:
                 merged.setdefault("first_base", value["base"])
             merged["updated"] = time.time()
             store.put(f"task/{task.id}", merged)
+
+
+_ESCALATES: tuple[type[MemfunError], ...] = (GateBlocked, TaskFailed, LLMTruncated, LLMUnparseable)
+"""Failures of the context-first tier that the workflow may overcome (a cut-off or unreadable
+answer, a change the gate refused, nothing changed); an unreachable model or a spent budget
+is not one of them."""
+
+
+def _reset(ws: Workspace) -> None:
+    """Put the task's worktree back at its branch's tip: what a failed tier left uncommitted
+    goes (ignored files, the linked and copied ones among them, stay)."""
+    import pygit2
+
+    strategy = pygit2.enums.CheckoutStrategy
+    ws.repo.checkout_head(strategy=strategy.FORCE | strategy.REMOVE_UNTRACKED)
+    ws.touched.clear()
 
 
 def commit_message(request: str, summary: str) -> str:

@@ -35,6 +35,7 @@ __all__ = [
 
 TaskStatus = Literal["running", "done", "failed", "interrupted"]
 Origin = Literal["cli", "chat", "app", "action", "hook", "worker"]
+Tier = Literal["auto", "context-first", "workflow"]
 
 _SLUG_WORDS = 4
 _SLUG_CHARS = 32
@@ -63,6 +64,9 @@ class Task:
     """Lint with the linter config the task itself changed (`--trust-config-changes`)."""
     with_changes: bool = False
     """Copy the user's uncommitted changes into the worktree first (a bookkeeping commit)."""
+    tier: Tier = "auto"
+    """How to solve: "auto" climbs the ladder (context-first, then the workflow when it fails
+    or is cut off); "context-first" or "workflow" only that tier."""
 
     @classmethod
     def create(cls, request: str, repo: Path, **options: Any) -> Task:

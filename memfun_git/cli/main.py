@@ -276,6 +276,15 @@ def run_request(
         bool,
         typer.Option("--merge", help="When done, merge the branch into the current one."),
     ] = False,
+    tier: Annotated[
+        str,
+        typer.Option(
+            "--tier",
+            help="auto (context-first; the workflow after it when [workflow] escalate), "
+            "context-first, or workflow (specialists on branches of their own).",
+            metavar="TIER",
+        ),
+    ] = "auto",
     provider: ProviderOpt = None,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
@@ -300,6 +309,7 @@ def run_request(
         with_changes=with_changes,
         follow_up=task,
         merge=merge,
+        tier=tier,
     )
 
 

@@ -37,6 +37,7 @@ def run_request(
     with_changes: bool = False,
     follow_up: str | None = None,
     merge: bool = False,
+    tier: str = "auto",
     environ: Mapping[str, str] | None = None,
     stdout: TextIO | None = None,
 ) -> int:
@@ -55,6 +56,8 @@ def run_request(
         )
     if base is not None and not base.strip():
         raise UsageError("--base is empty", "pass a branch, tag or commit, or leave --base out")
+    if tier not in ("auto", "context-first", "workflow"):
+        raise UsageError(f"--tier {tier} is not a tier", "use auto, context-first or workflow")
     paths = require_repo(start)
     assert paths.workdir is not None
     cfg = config.load(paths.workdir, environ=env, overrides=overrides)
@@ -62,6 +65,7 @@ def run_request(
     options: dict[str, Any] = {
         "trust_config_changes": trust_config_changes,
         "with_changes": with_changes,
+        "tier": tier,
     }
     if follow_up is not None:
         if base is not None:

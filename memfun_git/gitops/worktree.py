@@ -277,6 +277,23 @@ class Workspace:
             self.commits.append(result)
         return result
 
+    def keep_attempt(self, why: str) -> Attempt | None:
+        """Record what the worktree holds uncommitted as an attempt now (a tier that failed,
+        before the next one starts over); None when nothing is uncommitted."""
+        dirty = self.dirty_paths()
+        if not dirty:
+            return None
+        user = self._user()
+        try:
+            return record_attempt(
+                self.repo, user, dirty=dirty, slug=self.work.slug,
+                trailers=Trailers(self.task_id, self.agent, ""), why=why, limits=self.limits,
+                reporter=Reporter(self.on_progress, "attempt", after=self.progress_after),
+                environ=self.environ,
+            )  # fmt: skip
+        finally:
+            user.free()
+
     def dirty_paths(self) -> list[str]:
         """Paths of the worktree that hold uncommitted work (ignored files are not work, nor
         the folders `link` linked in)."""

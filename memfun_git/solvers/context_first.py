@@ -137,8 +137,13 @@ def solve(
     budget: int,
     conventions: str = "",
     boost: Sequence[str] = (),
+    read_only: str = "",
 ) -> Solution:
     """Make the change `request` asks for in `worktree`; see the module's docstring.
+
+    `read_only`: why file operations are refused (a specialist that reads and reports): the
+    answer's file operations are refused with that reason, without a repair call, and its
+    words (and commands) are the result.
 
     `conventions` (memory's recall and the project's agent instructions) goes into the
     planner's and the solver's prompts; `boost` (names memory mentions) into the map's ranking.
@@ -167,10 +172,12 @@ def solve(
     }
     emit(StepStarted("solve"))
     parsed = _answer(session, "solve", prompt, emit, retries=1)
+    if read_only:
+        apply = _refusing(read_only)
     results, commands = _apply(parsed.operations, apply, emit)
     summary = parsed.prose
     refused = [r for r in results if not r.ok]
-    if refused:
+    if refused and not read_only:
         emit(StepStarted("repair", f"{len(refused)} refused"))
         again = _repair(session, prompt, results, worktree, context, budget, emit)
         more, more_commands = _apply(again.operations, apply, emit)
@@ -237,6 +244,15 @@ def _unreadable(error: OperationFormatError, text: str) -> str:
         "Answer again with the whole change, exactly in the format. Your previous answer "
         f"was:\n\n{shown}"
     )
+
+
+def _refusing(why: str) -> Apply:
+    def refuse(operations: Sequence[Op]) -> list[OpResult]:
+        from memfun_git.edits.ops import OpResult
+
+        return [OpResult(op, False, why) for op in operations]
+
+    return refuse
 
 
 def _apply(

@@ -1,0 +1,325 @@
+"""The workflow tier on git branches: each sub-task of the decomposer's DAG is done by its
+specialist on a branch of its own, and the cross-agent reviewer merges those branches into the
+task's branch.
+
+- A sub-task works on `memfun-agents/<task>/<sub-task id>` (ids are unique in a plan; two
+  coders are two ids), in a worktree of its own, started from the task's base, from its one
+  predecessor's tip, or from a commit joining its predecessors' tips (gitops/merge.py).
+  Sub-tasks run as the scheduler starts them (schedule.py: each when its dependencies end,
+  at most [workflow] max_parallel at once).
+- A writing specialist (coder, tester, debugger) solves its sub-task with the context-first
+  solver in its worktree and commits only through the quality gate. A read-only specialist
+  answers the same way but its file operations are refused ("may not write"), never applied:
+  its words are its report, handed to the sub-tasks after it and kept in the result.
+- The reviewer merges the writing specialists' branches into the task branch in the plan's
+  order, each as a merge commit naming the branch it joins. A branch that conflicts with what
+  is merged already goes back to its specialist as a revision round (at most [workflow]
+  revision_rounds), started from the task branch as merged so far with the conflicted paths as
+  feedback, on `memfun-agents/<task>/<id>-r<round>`. What still cannot be merged is named in
+  the result with its branch (kept, never dropped): the workflow then fails.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from memfun_git.agents.dag import Dag, SubTask
+from memfun_git.agents.schedule import NodeOutcome, run_dag
+from memfun_git.agents.specialists import Specialist, specialist
+from memfun_git.errors import GateBlocked, MemfunError, TaskFailed
+
+if TYPE_CHECKING:
+    from memfun_git.backends.protocols import SandboxAdapter
+    from memfun_git.config import Config
+    from memfun_git.events import EventSink
+    from memfun_git.gitops.repo import RepoPaths
+    from memfun_git.gitops.worktree import Workspace
+    from memfun_git.llm.session import LMSession
+
+__all__ = ["AgentRun", "Workflow", "WorkflowResult", "describe"]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRun:
+    node_id: str
+    specialist: str
+    branch: str
+    base: str
+    tip: str
+    """The branch's last commit (its base when it committed nothing)."""
+    commits: tuple[str, ...] = ()
+    summary: str = ""
+    """The specialist's own account (a read-only specialist's report)."""
+    refused: int = 0
+    """File operations refused because the specialist may not write."""
+    round: int = 0
+
+
+@dataclass
+class WorkflowResult:
+    dag: Dag
+    outcomes: dict[str, NodeOutcome]
+    merged: list[str] = field(default_factory=list[str])
+    """Branches merged into the task branch, in order."""
+    unmerged: list[tuple[str, str]] = field(default_factory=list[tuple[str, str]])
+    """(branch, why) of work that is not in the task branch (kept on its branch)."""
+    reports: dict[str, str] = field(default_factory=dict[str, str])
+    """Read-only specialists' reports, by sub-task id."""
+
+    @property
+    def ok(self) -> bool:
+        return all(o.ok for o in self.outcomes.values()) and not self.unmerged
+
+
+SandboxFor = Callable[["Workspace"], "SandboxAdapter"]
+
+
+class Workflow:
+    """One task's workflow: `run(dag)` with the task's own workspace (`memfun/<id>`) open."""
+
+    def __init__(
+        self,
+        *,
+        paths: RepoPaths,
+        task_id: str,
+        request: str,
+        target: Workspace,
+        session: LMSession,
+        config: Config,
+        sandbox_for: SandboxFor,
+        emit: EventSink,
+        conventions: str = "",
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.paths = paths
+        self.task_id = task_id
+        self.request = request
+        self.target = target
+        self.session = session
+        self.config = config
+        self.sandbox_for = sandbox_for
+        self.emit = emit
+        self.conventions = conventions
+        self.environ = environ
+        self._git = threading.Lock()
+        """Held while a worktree is added or removed (git's own files are shared)."""
+
+    def run(self, dag: Dag) -> WorkflowResult:
+        from memfun_git.events import StepStarted
+
+        def started(node: SubTask) -> None:
+            self.emit(StepStarted("agent", f"{node.id} ({node.specialist}): {node.request}"))
+
+        def finished(node: SubTask, outcome: NodeOutcome) -> None:
+            detail = f"{node.id} ({node.specialist}) {outcome.status}"
+            if outcome.error:
+                detail += f": {outcome.error}"
+            self.emit(StepStarted("agent", detail))
+
+        outcomes = run_dag(
+            dag, self._work, max_parallel=self.config.workflow.max_parallel,
+            on_start=started, on_finish=finished,
+        )  # fmt: skip
+        result = WorkflowResult(dag, outcomes)
+        for node_id in dag.order():
+            outcome = outcomes[node_id]
+            if not outcome.ok:
+                why = f"{outcome.status}: {outcome.error}"
+                result.unmerged.append((_branch(self.task_id, node_id), why))
+                continue
+            run: AgentRun = outcome.value
+            if not specialist(run.specialist).may_write:
+                result.reports[node_id] = run.summary
+                continue
+            self._merge(dag.node(node_id), run, result)
+        return result
+
+    # -- one sub-task ------------------------------------------------------------------------
+
+    def _work(self, node: SubTask, given: dict[str, NodeOutcome]) -> AgentRun:
+        before = [given[a].value for a in node.after]
+        return self._attempt(node, before, base="", feedback="", round_=0)
+
+    def _attempt(
+        self, node: SubTask, before: list[AgentRun], *, base: str, feedback: str, round_: int
+    ) -> AgentRun:
+        from memfun_git.gitops.worktree import Workspace, worktree_root
+
+        who = specialist(node.specialist)
+        start = base or self._start(node, before)
+        agent = node.id if round_ == 0 else f"{node.id}-r{round_}"
+        workspace = Workspace(
+            self.paths, self.task_id, base=start, root=worktree_root(
+                self.config.workspace.root, self.environ),
+            environ=self.environ, kind="specialist", agent=agent,
+            include=self.config.workspace.include, link=self.config.workspace.link,
+        )  # fmt: skip
+        with self._git:
+            ws = workspace.__enter__()
+        try:
+            run = self._solve(ws, who, node, before, feedback, start, round_)
+        except BaseException as exc:
+            with self._git:  # the attempt is kept, as for any task
+                workspace.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        with self._git:
+            workspace.__exit__(None, None, None)
+        return run
+
+    def _solve(
+        self,
+        ws: Workspace,
+        who: Specialist,
+        node: SubTask,
+        before: list[AgentRun],
+        feedback: str,
+        start: str,
+        round_: int,
+    ) -> AgentRun:
+        from memfun_git.engine import commit_message
+        from memfun_git.quality.gate import run_gate
+        from memfun_git.solvers.context_first import files_budget, solve
+
+        request = self._request(node, before, feedback)
+        sandbox = self.sandbox_for(ws)
+        try:
+            solution = solve(
+                self.session, ws.path, request, apply=ws.apply, sandbox=sandbox,
+                emit=self.emit, budget=files_budget(self.config.llm),
+                conventions=self.conventions,
+                read_only="" if who.may_write else (
+                    f"the {who.name} specialist reads and reports; it may not write files"
+                ),
+            )  # fmt: skip
+            refused = sum(1 for r in solution.operations if not r.ok)
+            if who.may_write:
+                if not solution.paths:
+                    raise TaskFailed(f"{node.id} ({who.name}) changed nothing", "")
+                outcome = run_gate(
+                    ws, sandbox, self.session, self.config.gate, request=request,
+                    paths=solution.paths, emit=self.emit,
+                    message=commit_message(f"{node.id}: {node.request}", solution.summary),
+                    conventions=self.conventions, environ=self.environ,
+                )  # fmt: skip
+                if not outcome.passed:
+                    raise GateBlocked(outcome.reason or "the quality gate refused it", "")
+        finally:
+            close = getattr(sandbox, "close", None)
+            if callable(close):
+                close()
+        commits = tuple(c.oid for c in ws.commits)
+        return AgentRun(
+            node.id, who.name, ws.branch, start, commits[-1] if commits else start, commits,
+            solution.summary, refused, round_,
+        )  # fmt: skip
+
+    def _start(self, node: SubTask, before: list[AgentRun]) -> str:
+        from memfun_git.gitops.commit import Trailers
+        from memfun_git.gitops.merge import merged_base
+
+        tips = [r.tip for r in before if specialist(r.specialist).may_write]
+        if not tips:
+            return self.target.base_oid
+        if len(tips) == 1:
+            return tips[0]
+        names = [r.branch for r in before if specialist(r.specialist).may_write]
+        with self._git:
+            import pygit2
+
+            repo = pygit2.Repository(str(self.paths.common_dir))
+            try:
+                trailers = Trailers(self.task_id, "reviewer", "n/a (a merge)")
+                joined = merged_base(repo, tips, trailers, names, environ=self.environ)
+            finally:
+                repo.free()
+        if not joined.oid:
+            raise TaskFailed(
+                f"{node.id} cannot start: {', '.join(names)} conflict in "
+                f"{', '.join(joined.conflicts)}",
+                "",
+            )
+        return joined.oid
+
+    def _request(self, node: SubTask, before: list[AgentRun], feedback: str) -> str:
+        parts = [node.request, f"This is one part of the task: {self.request}"]
+        reports = [
+            f"{r.node_id} ({r.specialist}) reported:\n{r.summary}"
+            for r in before
+            if not specialist(r.specialist).may_write and r.summary
+        ]
+        if reports:
+            parts.append("What the specialists before you found:\n\n" + "\n\n".join(reports))
+        if feedback:
+            parts.append(feedback)
+        return "\n\n".join(parts)
+
+    # -- the reviewer's merges --------------------------------------------------------------
+
+    def _merge(self, node: SubTask, run: AgentRun, result: WorkflowResult) -> None:
+        from memfun_git.gitops.commit import Trailers
+        from memfun_git.gitops.merge import merge_into
+
+        trailers = Trailers(self.task_id, "reviewer", "n/a (a merge of gated commits)")
+        rounds = self.config.workflow.revision_rounds
+        while True:
+            message = f"memfun: merge {run.branch} ({run.specialist}: {node.request})"
+            done = merge_into(
+                self.target.repo, run.tip, message[:200], trailers, environ=self.environ
+            )
+            if done.oid or done.already:
+                result.merged.append(run.branch)
+                if done.oid:
+                    self._record(run, done.oid)
+                return
+            if run.round >= rounds:
+                why = f"conflicts in {', '.join(done.conflicts)} after {run.round} revision(s)"
+                result.unmerged.append((run.branch, why))
+                return
+            feedback = (
+                f"Your earlier change on {run.branch} conflicted with the others' work, "
+                f"already merged, in {', '.join(done.conflicts)}. Make your part of the change "
+                "again on top of their work as it is now, keeping theirs."
+            )
+            head = str(self.target.repo.head.target)
+            try:
+                run = self._attempt(node, [], base=head, feedback=feedback, round_=run.round + 1)
+            except MemfunError as exc:
+                result.unmerged.append((run.branch, f"its revision failed: {exc.message}"))
+                return
+
+    def _record(self, run: AgentRun, merge: str) -> None:
+        """The specialist's commits and the merge, in the task's commits (what the result
+        and `memfun show` list), each with the paths it changed."""
+        import pygit2
+
+        from memfun_git.gitops.commit import CommitResult
+
+        known = {c.oid for c in self.target.commits}
+        repo = self.target.repo
+        for oid in (*run.commits, merge):
+            if oid in known:
+                continue
+            commit = repo[oid].peel(pygit2.Commit)
+            diff = repo.diff(commit.parents[0], commit) if commit.parents else None
+            paths = tuple(sorted({d.new_file.path for d in diff.deltas})) if diff else ()
+            self.target.commits.append(CommitResult(oid=oid, paths=paths, signed=False))
+
+
+def _branch(task_id: str, node_id: str) -> str:
+    from memfun_git.gitops.branches import Work
+
+    return Work(task_id, "specialist", node_id).branch
+
+
+def describe(result: WorkflowResult) -> list[str]:
+    """One line per sub-task, for a summary."""
+    lines: list[str] = []
+    for node_id in result.dag.order():
+        outcome = result.outcomes[node_id]
+        run: Any = outcome.value
+        what = f"{run.specialist}, {len(run.commits)} commit(s)" if outcome.ok else outcome.error
+        lines.append(f"{node_id}: {outcome.status} ({what})")
+    return lines

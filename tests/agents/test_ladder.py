@@ -1,0 +1,128 @@
+"""The engine's ladder: `--tier workflow` runs the specialists at once; with [workflow]
+escalate, a failed context-first run hands the task to the workflow, saying why, its change
+kept as an attempt; and when the workflow fails too, one line says both."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from memfun_git import config
+from memfun_git.engine import Engine
+from memfun_git.events import Event, StepStarted
+from memfun_git.tasks import Task
+from tests.conftest import git
+from tests.helpers.require import need_tool
+from tests.helpers.stub_llm import StubLLMServer, StubRequest
+
+CLEAN = "SUMMARY: does what was asked."
+PLAN = json.dumps({"subtasks": [
+    {"id": "greet", "specialist": "coder", "request": "write greet() in src/greet.py"},
+    {"id": "docs", "specialist": "coder", "request": "document greet() in docs/greet.md"},
+]})  # fmt: skip
+
+
+def _responder(context_first: str, plan: str = PLAN) -> Callable[[StubRequest], str]:
+    def answer(request: StubRequest) -> str:
+        text = request.text
+        if "Reply with the `review` text only" in text:
+            return CLEAN
+        if "Reply with the `plan` text only" in text:
+            return plan
+        shown = "\n".join(m["content"] for m in request.body["messages"])
+        found = re.findall(r"\[\[ ## request ## \]\]\s*\n(.*)", shown)
+        first = found[-1] if found else ""
+        if first.startswith("write greet()"):
+            return "src/greet.py\n<<<<<<< WRITE\ndef greet():\n    return 'hi'\n>>>>>>> WRITE\n"
+        if first.startswith("document greet()"):
+            return "docs/greet.md\n<<<<<<< WRITE\n# greet\n>>>>>>> WRITE\n"
+        return context_first
+
+    return answer
+
+
+def _engine(repo: Path, stub: StubLLMServer, events: list[Event], **more: str) -> Engine:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMFUN_")}
+    env |= {"MEMFUN_LLM_PROVIDER": "custom", "MEMFUN_LLM_MODEL": "stub-model",
+            "MEMFUN_LLM_BASE_URL": stub.url, "MEMFUN_LLM_NUM_RETRIES": "0",
+            "MEMFUN_GATE_FIX_ROUNDS": "0", **more}  # fmt: skip
+    return Engine(config.load(repo, environ=env), environ=env, emit=events.append)
+
+
+def test_the_workflow_tier_merges_its_specialists_into_the_task_branch(git_repo: Path) -> None:
+    need_tool("bwrap")
+    events: list[Event] = []
+    with StubLLMServer(responder=_responder("unused")) as stub:
+        result = _engine(git_repo, stub, events).run(
+            Task.create("add greet and its docs", git_repo, tier="workflow")
+        )
+    assert result.ok, result.error
+    assert git(git_repo, "show", f"{result.branch}:src/greet.py").startswith("def greet()")
+    assert git(git_repo, "show", f"{result.branch}:docs/greet.md").strip() == "# greet"
+    merges = [c for c in result.commits if c.subject.startswith("memfun: merge memfun-agents/")]
+    assert len(merges) == 2
+    assert "greet: done (coder, 1 commit(s))" in result.summary
+    assert [e.step for e in events if isinstance(e, StepStarted)][:2] == ["decompose", "workflow"]
+
+
+def test_a_failed_context_first_run_escalates_to_the_workflow_saying_why(git_repo: Path) -> None:
+    need_tool("bwrap")
+    events: list[Event] = []
+    nothing = "I looked around and changed nothing."
+    with StubLLMServer(responder=_responder(nothing)) as stub:
+        result = _engine(git_repo, stub, events, MEMFUN_WORKFLOW_ESCALATE="true").run(
+            Task.create("add greet and its docs", git_repo)
+        )
+    assert result.ok, result.error
+    escalated = [e for e in events if isinstance(e, StepStarted) and e.step == "escalate"]
+    assert len(escalated) == 1
+    assert "the model changed nothing" in escalated[0].detail
+    assert result.summary.startswith("context-first failed (the model changed nothing")
+    assert git(git_repo, "show", f"{result.branch}:src/greet.py").startswith("def greet()")
+
+
+def test_without_escalate_the_context_first_failure_stands(git_repo: Path) -> None:
+    need_tool("bwrap")
+    events: list[Event] = []
+    with StubLLMServer(responder=_responder("I changed nothing.")) as stub:
+        result = _engine(git_repo, stub, events).run(Task.create("add greet", git_repo))
+    assert not result.ok
+    assert result.error.startswith("the model changed nothing")
+    assert not any(isinstance(e, StepStarted) and e.step == "decompose" for e in events)
+
+
+def test_when_the_workflow_fails_too_one_line_says_both_and_the_attempt_is_kept(
+    git_repo: Path,
+) -> None:
+    need_tool("bwrap")
+    events: list[Event] = []
+    half = "src/half.py\n<<<<<<< WRITE\nimport os\n>>>>>>> WRITE\n"
+    with StubLLMServer(responder=_responder(half, plan="no plan today")) as stub:
+        (git_repo / "pyproject.toml").write_text("[tool.ruff]\n")
+        git(git_repo, "add", "pyproject.toml")
+        git(git_repo, "commit", "-qm", "ruff")
+        result = _engine(git_repo, stub, events, MEMFUN_WORKFLOW_ESCALATE="true").run(
+            Task.create("add half", git_repo)
+        )
+    assert not result.ok
+    assert re.match(
+        r"ruff failed: src/half.py:1: error: F401 [^—]*; then the workflow failed too: the "
+        r"decomposer gave no usable plan",
+        result.error,
+    ), result.error
+    attempts = git(git_repo, "for-each-ref", "--format=%(refname)", "refs/memfun/attempts/")
+    first = attempts.splitlines()[0]
+    assert "import os" in git(git_repo, "show", f"{first}:src/half.py")
+
+
+def test_an_unknown_tier_is_one_line(git_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from memfun_git.cli.main import run
+
+    assert run(["-C", str(git_repo), "run", "--tier", "swarm", "add greet"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "memfun: --tier swarm is not a tier — use auto, context-first or workflow"
