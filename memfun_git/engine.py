@@ -310,10 +310,22 @@ class Engine:
             max_nodes=self.config.workflow.max_nodes,
         )  # fmt: skip
         events.emit(StepStarted("workflow", f"{len(dag.nodes)} sub-tasks"))
+
+        def remember(query: str) -> str:
+            from memfun_git.memory.store import recall
+
+            if not self.config.memory.enabled:
+                return ""
+            found = recall(
+                paths, query, base=ws.base_oid, limit=self.config.memory.max_recall,
+                user_memory=self.config.memory.user_memory, environ=self.environ,
+            )  # fmt: skip
+            return found.conventions
+
         flow = Workflow(
             paths=paths, task_id=task.id, request=task.request, target=ws, session=session,
             config=self.config, sandbox_for=lambda w: self._sandbox(w, paths),
-            emit=events.emit, conventions=conventions, environ=self.environ,
+            emit=events.emit, conventions=conventions, environ=self.environ, recall=remember,
         )  # fmt: skip
         try:
             result = flow.run(dag)

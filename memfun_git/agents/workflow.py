@@ -93,7 +93,10 @@ class Workflow:
         emit: EventSink,
         conventions: str = "",
         environ: Mapping[str, str] | None = None,
+        recall: Callable[[str], str] | None = None,
     ) -> None:
+        self.recall = recall
+        """Memory's answer to a query (the specialists' `recall` tool)."""
         self.paths = paths
         self.task_id = task_id
         self.request = request
@@ -179,29 +182,26 @@ class Workflow:
         start: str,
         round_: int,
     ) -> AgentRun:
+        from memfun_git.agents.loop import Tools, run_loop
         from memfun_git.engine import commit_message
         from memfun_git.quality.gate import run_gate
-        from memfun_git.solvers.context_first import files_budget, solve
 
         request = self._request(node, before, feedback)
         sandbox = self.sandbox_for(ws)
         try:
-            solution = solve(
-                self.session, ws.path, request, apply=ws.apply, sandbox=sandbox,
-                emit=self.emit, budget=files_budget(self.config.llm),
-                conventions=self.conventions,
-                read_only="" if who.may_write else (
-                    f"the {who.name} specialist reads and reports; it may not write files"
-                ),
-            )  # fmt: skip
-            refused = sum(1 for r in solution.operations if not r.ok)
+            tools = Tools(ws.path, who, apply=ws.apply, sandbox=sandbox, recall=self.recall)
+            done = run_loop(
+                self.session, who, request, tools, conventions=self.conventions, emit=self.emit
+            )
             if who.may_write:
-                if not solution.paths:
-                    raise TaskFailed(f"{node.id} ({who.name}) changed nothing", "")
+                changed = [p for p in done.changed if p in set(ws.dirty_paths())]
+                if not changed:
+                    why = "reached its step cap" if done.capped else "changed nothing"
+                    raise TaskFailed(f"{node.id} ({who.name}) {why}", "")
                 outcome = run_gate(
                     ws, sandbox, self.session, self.config.gate, request=request,
-                    paths=solution.paths, emit=self.emit,
-                    message=commit_message(f"{node.id}: {node.request}", solution.summary),
+                    paths=changed, emit=self.emit,
+                    message=commit_message(f"{node.id}: {node.request}", done.summary),
                     conventions=self.conventions, environ=self.environ,
                 )  # fmt: skip
                 if not outcome.passed:
@@ -213,7 +213,7 @@ class Workflow:
         commits = tuple(c.oid for c in ws.commits)
         return AgentRun(
             node.id, who.name, ws.branch, start, commits[-1] if commits else start, commits,
-            solution.summary, refused, round_,
+            done.summary, done.refused, round_,
         )  # fmt: skip
 
     def _start(self, node: SubTask, before: list[AgentRun]) -> str:

@@ -13,6 +13,7 @@ __all__ = [
     "PolishChange",
     "ReviewChange",
     "SolveTask",
+    "SpecialistStep",
 ]
 
 
@@ -174,3 +175,22 @@ class Decompose(dspy.Signature):
         desc="why your previous plan was refused, if it was; fix exactly that"
     )
     plan: str = dspy.OutputField(desc="the plan's JSON object, nothing else")
+
+
+class SpecialistStep(dspy.Signature):
+    """Work as one specialist of a team on your part of a change to a project, one step at a
+    time: each answer is exactly one tool call as a JSON object, whose result you see at the
+    next step. Read and search only what your part needs, then act; do not read a file again
+    unless it changed. When your part is done (or cannot be), finish with a summary of what
+    you did and found. You may instead answer once with the whole change as SEARCH/REPLACE and
+    WRITE blocks when you know it at once."""
+
+    role: str = dspy.InputField(desc="who you are on the team")
+    request: str = dspy.InputField(desc="your part of the change, and the change it belongs to")
+    conventions: str = dspy.InputField(
+        desc="what this project remembers and its instructions for agents; follow them"
+    )
+    tools: str = dspy.InputField(desc="the tools you may call, as JSON examples")
+    history: str = dspy.InputField(desc="your steps so far and what each returned")
+    step: str = dspy.InputField(desc="which step this is, and the most you have")
+    action: str = dspy.OutputField(desc="one JSON tool call, nothing else")
