@@ -327,7 +327,10 @@ class NatsQueue:
         dead = {"id": item["id"], "payload": item["payload"], "error": error, "attempts": attempts}
         await self.js.publish(self.names["dead_subject"], json.dumps(dead).encode())
         await message.term()
-        await self.js._nc.flush()  # the server has the term before depth or dead is asked
+        # The work-queue stream drops a termed message a moment later; deleting it now makes
+        # depth and dead exact at once (a message already gone is fine).
+        with contextlib.suppress(Exception):
+            await self.js.delete_msg(self.names["stream"], message.metadata.sequence.stream)
 
     async def depth(self) -> int:
         info = await self.js.stream_info(self.names["stream"])
