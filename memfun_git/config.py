@@ -159,6 +159,9 @@ class WebConfig:
     searxng_url: str = ""
     max_results: int = 5
     fetch_timeout_seconds: float = 20.0
+    api_key_env: str = ""
+    """Name of the variable holding the search service's key (default BRAVE_API_KEY or
+    TAVILY_API_KEY; duckduckgo and searxng need none)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 from memfun_git.errors import BackendUnavailable, MemfunError, RepoError
 
 if TYPE_CHECKING:
-    from memfun_git.backends.protocols import Backend, Lease, StateStore
+    from memfun_git.backends.protocols import Backend, KnowledgeBase, Lease, StateStore
     from memfun_git.config import Config
     from memfun_git.gitops.repo import RepoPaths
     from memfun_git.memory.entries import Entry
@@ -277,39 +277,75 @@ async def _attempt(
     task_id = lease.task_id
     topic = f"task.{task_id}"
     key = f"result/{task_id}"
-    shared = await _shared_memory(backend, cfg, str(lease.payload.get("request") or ""))
-    try:
-        result = await asyncio.to_thread(runner.run, lease, shared)
-    except MemfunError as exc:
-        result = {"ok": False, "error": exc.message}
+    query = str(lease.payload.get("request") or lease.payload.get("instruction") or "")
+    knowledge = backend.knowledge.scoped(str(lease.payload.get("repo") or ""))
+    shared = await _shared_memory(knowledge, cfg, query)
+    result = await _guarded(lambda: runner.run(lease, shared), task_id, "run")
     if not result["ok"]:
         await _fail(backend, cfg, runner, lease, str(result["error"]), stats)
         return
-    # Claim the result before delivering it: one worker delivers. A claim still "delivering"
-    # belongs to a worker that died delivering (we hold the lease it lost): take it over.
+    # Claim the result before delivering it: one worker delivers. A claim left "delivering" is
+    # taken over only once its worker is no longer live (it died delivering); a live one is
+    # waited for (it may yet finish, or release its claim when it fails).
     record = {**result, "state": "delivering", "worker": worker, "at": time.time()}
-    raw = await _retrying(lambda: backend.state.get(key), "read")
-    if _delivered(raw):
-        await _retrying(lambda: backend.queue.ack(lease), "ack")  # another worker was first
-        stats.duplicates += 1
-        return
     ours = json.dumps(record).encode()
-    if not await _retrying(lambda: backend.state.cas(key, raw, ours), "cas"):
-        await _retrying(lambda: backend.queue.ack(lease), "ack")  # another worker was first
+    claimed = await _claim(backend, cfg, key, ours, worker)
+    if not claimed:
+        await _retrying(lambda: backend.queue.ack(lease), "ack")  # another worker delivered
         stats.duplicates += 1
         return
-    try:
-        delivered = await asyncio.to_thread(runner.deliver, lease, result)
-    except MemfunError as exc:
-        await _retrying(lambda: backend.state.delete(key), "record")
-        await _fail(backend, cfg, runner, lease, f"delivery failed: {exc.message}", stats)
+    delivered = await _guarded(lambda: runner.deliver(lease, result), task_id, "deliver")
+    if delivered.get("ok") is False:
+        if await _retrying(lambda: backend.state.get(key), "read") == ours:
+            await _retrying(lambda: backend.state.delete(key), "record")  # ours to release
+        why = f"delivery failed: {delivered['error']}"
+        await _fail(backend, cfg, runner, lease, why, stats)
         return
     done = json.dumps({**record, **delivered, "state": "done", "at": time.time()}).encode()
-    await _retrying(lambda: backend.state.put(key, done), "record")
+    if not await _retrying(lambda: backend.state.cas(key, ours, done), "cas"):
+        log.warning("the result of %s was claimed by another worker meanwhile", task_id)
     await _retrying(lambda: backend.queue.ack(lease), "ack")
-    await _share_learned(backend, result.get("learned", []))
+    await _share_learned(knowledge, result.get("learned", []))
     await _publish(backend, topic, {"event": "done", **delivered})
     stats.done += 1
+
+
+async def _guarded(call: Callable[[], dict[str, Any]], task_id: str, what: str) -> dict[str, Any]:
+    """`call()` in a thread; a MemfunError, or any other exception (a bug must not kill the
+    worker, nor every worker that leases the task after it), is {"ok": False, "error"}."""
+    try:
+        return await asyncio.to_thread(call)
+    except MemfunError as exc:
+        return {"ok": False, "error": exc.message}
+    except Exception as exc:
+        log.exception("%s of %s failed inside memfun", what, task_id)
+        return {"ok": False, "error": f"internal error: {type(exc).__name__}: {exc}"}
+
+
+async def _claim(backend: Backend, cfg: Config, key: str, ours: bytes, worker: str) -> bool:
+    """Claim `key` for delivery; False when the task was delivered by another worker."""
+    deadline = time.monotonic() + 2 * max(1.0, cfg.backend.visibility_timeout_seconds)
+    while True:
+        raw = await _retrying(lambda: backend.state.get(key), "read")
+        if _delivered(raw):
+            return False
+        owner = _owner(raw)
+        if owner and owner != worker and time.monotonic() < deadline:
+            live = {a.agent_id for a in await _retrying(backend.agents.live, "read")}
+            if owner in live:
+                await asyncio.sleep(0.5)  # its deliverer is alive: let it finish or release
+                continue
+        if await _retrying(lambda seen=raw: backend.state.cas(key, seen, ours), "cas"):
+            return True
+
+
+def _owner(raw: bytes | None) -> str:
+    if raw is None:
+        return ""
+    try:
+        return str(json.loads(raw).get("worker") or "")
+    except (ValueError, AttributeError):
+        return ""
 
 
 async def _fail(
@@ -337,19 +373,19 @@ def _delivered(raw: bytes | None) -> bool:
         return True
 
 
-async def _shared_memory(backend: Backend, cfg: Config, request: str) -> list[Entry]:
+async def _shared_memory(knowledge: KnowledgeBase, cfg: Config, request: str) -> list[Entry]:
     """What the tier's knowledge base holds for the request: entries other workers' tasks
     learned, before their branches are merged (best effort: a task never fails for memory)."""
     if not cfg.memory.enabled or not request:
         return []
     try:
-        return await backend.knowledge.search(request, cfg.memory.max_recall)
+        return await knowledge.search(request, cfg.memory.max_recall)
     except Exception as exc:
         log.warning("the knowledge base was not searched: %s", exc)
         return []
 
 
-async def _share_learned(backend: Backend, learned: object) -> None:
+async def _share_learned(knowledge: KnowledgeBase, learned: object) -> None:
     """Put what the task's branch learned (MEMORY.md entries, as dicts) in the knowledge
     base."""
     from memfun_git.memory.entries import Entry
@@ -357,7 +393,7 @@ async def _share_learned(backend: Backend, learned: object) -> None:
     if not isinstance(learned, list) or not learned:
         return
     try:
-        await backend.knowledge.add([Entry(**e) for e in cast("list[dict[str, str]]", learned)])
+        await knowledge.add([Entry(**e) for e in cast("list[dict[str, str]]", learned)])
     except Exception as exc:
         log.warning("what the task learned was not shared: %s", exc)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import signal
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from memfun_git import config
+from memfun_git.backends.protocols import Lease
 from memfun_git.gitops.repo import require_repo
 from memfun_git.worker import submit
 from tests.backends.conftest import drop
@@ -205,7 +207,7 @@ def test_a_task_that_keeps_failing_ends_in_the_dead_letter_with_its_error(
     assert status["done"] == 1
     (dead,) = status["dead"]  # type: ignore[misc]
     assert (dead["id"], dead["attempts"]) == (poison, 2)
-    assert "not in the operation format" in dead["error"] or dead["error"]
+    assert dead["error"].startswith("the model changed nothing: I will not answer in the format.")
     assert git(remote, "rev-parse", "--verify", "-q", f"memfun/{fine}")
 
 
@@ -259,3 +261,97 @@ async def test_a_tasks_log_keeps_every_event_appended_at_once_up_to_its_cap() ->
     assert [e["event"] for e in kept] == [f"e{i}" for i in range(30, 230)]
     assert all(isinstance(e["at"], float) for e in kept)
     assert await read_log(backend.state, "none") == []
+
+
+class _Runner:
+    """A job runner whose run and deliver do what the test says (the worker is under test)."""
+
+    def __init__(self, run: object = None, deliver: object = None) -> None:
+        self.runs: list[str] = []
+        self.delivered: list[str] = []
+        self.failures: list[str] = []
+        self._run, self._deliver = run, deliver
+
+    def check_ready(self) -> None:
+        pass
+
+    def info(self) -> dict[str, object]:
+        return {"jobs": "test"}
+
+    def run(self, lease: Lease, shared: object) -> dict[str, object]:
+        self.runs.append(lease.task_id)
+        if isinstance(self._run, BaseException):
+            raise self._run
+        return {"ok": True}
+
+    def deliver(self, lease: Lease, result: dict[str, object]) -> dict[str, object]:
+        self.delivered.append(lease.task_id)
+        if isinstance(self._deliver, BaseException):
+            raise self._deliver
+        return {"branch": f"memfun/{lease.task_id}"}
+
+    def gave_up(self, lease: Lease, error: str) -> None:
+        self.failures.append(error)
+
+
+def _cfg(**more: str) -> config.Config:
+    env = {"MEMFUN_BACKEND_TIER": "in-process", "MEMFUN_BACKEND_MAX_ATTEMPTS": "2",
+           "MEMFUN_BACKEND_RETRY_DELAY_SECONDS": "0", "HOME": "/nonexistent", **more}  # fmt: skip
+    return config.load(None, environ=env)
+
+
+async def test_a_bug_in_a_job_fails_that_job_not_the_worker() -> None:
+    from memfun_git.backends.inprocess import open_inprocess
+    from memfun_git.worker import WorkerStats
+    from memfun_git.worker import _handle as handle  # pyright: ignore[reportPrivateUsage]
+
+    backend = open_inprocess(max_attempts=1)
+    runner = _Runner(run=KeyError("refs/heads/main"))
+    await backend.queue.enqueue({"request": "x"}, task_id="t1")
+    lease = await backend.queue.lease("w1")
+    assert lease is not None
+    stats = WorkerStats()
+    await handle(backend, _cfg(), runner, "w1", lease, stats)  # type: ignore[arg-type]
+    assert stats.failed == 1
+    (dead,) = await backend.queue.dead()
+    assert dead.error == "internal error: KeyError: 'refs/heads/main'"
+    assert runner.failures == [dead.error]
+
+
+async def test_a_delivering_claim_is_taken_over_only_from_a_worker_that_is_gone() -> None:
+    from memfun_git.backends.inprocess import open_inprocess
+    from memfun_git.worker import WorkerStats
+    from memfun_git.worker import _handle as handle  # pyright: ignore[reportPrivateUsage]
+
+    backend = open_inprocess()
+    cfg = _cfg(MEMFUN_BACKEND_VISIBILITY_TIMEOUT_SECONDS="1")
+    claim = json.dumps({"state": "delivering", "worker": "w-alive"}).encode()
+    await backend.state.put("result/t1", claim)
+    await backend.agents.register("w-alive", {}, ttl=60)
+    await backend.queue.enqueue({"request": "x"}, task_id="t1")
+    lease = await backend.queue.lease("w2")
+    assert lease is not None
+    runner = _Runner()
+
+    async def alive_one_finishes() -> None:
+        await asyncio.sleep(0.6)
+        done = json.dumps({"state": "done", "worker": "w-alive"}).encode()
+        await backend.state.put("result/t1", done)
+
+    stats = WorkerStats()
+    await asyncio.gather(
+        handle(backend, cfg, runner, "w2", lease, stats),  # type: ignore[arg-type]
+        alive_one_finishes(),
+    )
+    assert runner.delivered == []  # it waited for the live deliverer, which finished
+    assert stats.duplicates == 1
+
+    gone = json.dumps({"state": "delivering", "worker": "w-gone"}).encode()
+    await backend.state.put("result/t2", gone)
+    await backend.queue.enqueue({"request": "y"}, task_id="t2")
+    lease = await backend.queue.lease("w2")
+    assert lease is not None
+    await handle(backend, cfg, runner, "w2", lease, stats)  # type: ignore[arg-type]
+    assert runner.delivered == ["t2"]  # its claimant is not live: taken over
+    record = json.loads(await backend.state.get("result/t2") or b"{}")
+    assert (record["state"], record["worker"]) == ("done", "w2")

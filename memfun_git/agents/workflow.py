@@ -183,13 +183,21 @@ class Workflow:
         round_: int,
     ) -> AgentRun:
         from memfun_git.agents.loop import Tools, run_loop
+        from memfun_git.agents.web import Web
         from memfun_git.engine import commit_message
         from memfun_git.quality.gate import run_gate
 
         request = self._request(node, before, feedback)
         sandbox = self.sandbox_for(ws)
         try:
-            tools = Tools(ws.path, who, apply=ws.apply, sandbox=sandbox, recall=self.recall)
+            web = (
+                Web(self.config.web, self.environ or {})
+                if who.allows("web_search") or who.allows("web_fetch")
+                else None
+            )
+            tools = Tools(
+                ws.path, who, apply=ws.apply, sandbox=sandbox, recall=self.recall, web=web
+            )
             done = run_loop(
                 self.session, who, request, tools, conventions=self.conventions, emit=self.emit
             )

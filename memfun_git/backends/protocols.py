@@ -295,6 +295,10 @@ class KnowledgeBase(Protocol):
         """The entries best matching `query`, best first (BM25 over text and section)."""
         ...
 
+    def scoped(self, scope: str) -> KnowledgeBase:
+        """The entries of one project (e.g. "owner/name"), apart from every other's."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class ToolSpec:

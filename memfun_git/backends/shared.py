@@ -7,7 +7,8 @@ Keys (under the tier's namespace):
   `turn/<id>/<index:08d>`: one turn each. A turn claims its index with compare-and-set, so two
   processes appending at once get two indexes, never one overwritten turn; the count in the
   record follows with compare-and-set too.
-- `knowledge/entry/<id>`: a memory entry; `knowledge/forgotten/<id>`: a tombstone, so an entry
+- `knowledge/entry/<id>` (`knowledge@<scope>/entry/<id>` for a scope: one repository of the
+  App's) a memory entry; `knowledge/forgotten/<id>`: a tombstone, so an entry
   forgotten stays forgotten while an old branch still has it (as in the local memory index).
   Search ranks with that index's own BM25 (FTS5, Porter stemmer) in an in-memory database:
   the same order on every tier.
@@ -150,28 +151,34 @@ def _info(value: dict[str, Any]) -> SessionInfo:
 
 
 class StateKnowledge:
-    """Memory entries shared by a tier's workers (see the module's docstring)."""
+    """Memory entries shared by a tier's workers (see the module's docstring); `scope` keeps
+    one project's entries apart from another's on one tier (the App's repositories)."""
 
-    def __init__(self, state: StateStore) -> None:
+    def __init__(self, state: StateStore, scope: str = "") -> None:
         self.state = state
+        self.scope = scope
+        self.prefix = f"knowledge@{scope}/" if scope else "knowledge/"
+
+    def scoped(self, scope: str) -> StateKnowledge:
+        return StateKnowledge(self.state, scope)
 
     async def add(self, entries: Sequence[Entry]) -> int:
         added = 0
         for entry in entries:
-            if await self.state.get(f"knowledge/forgotten/{entry.id}") is not None:
+            if await self.state.get(f"{self.prefix}forgotten/{entry.id}") is not None:
                 continue
             value = _dumps({**asdict(entry), "source": entry.source or "knowledge"})
-            if await self.state.cas(f"knowledge/entry/{entry.id}", None, value):
+            if await self.state.cas(f"{self.prefix}entry/{entry.id}", None, value):
                 added += 1
         return added
 
     async def forget(self, entry_id: str) -> bool:
-        await self.state.put(f"knowledge/forgotten/{entry_id}", b"1")
-        return await self.state.delete(f"knowledge/entry/{entry_id}")
+        await self.state.put(f"{self.prefix}forgotten/{entry_id}", b"1")
+        return await self.state.delete(f"{self.prefix}entry/{entry_id}")
 
     async def entries(self) -> list[Entry]:
         found: list[Entry] = []
-        for key in await self.state.keys("knowledge/entry/"):
+        for key in await self.state.keys(f"{self.prefix}entry/"):
             value = _loads(await self.state.get(key))
             if value is not None:
                 found.append(

@@ -65,6 +65,7 @@ _EVENTS_KEPT = 60.0
 
 async def open_sqlite(path: Path, *, visibility: float = 300.0, max_attempts: int = 3) -> Backend:
     db = open_db(path)
+    kv_sweep(db)  # expired values are invisible already; this frees their rows
 
     async def close() -> None:
         db.close()

@@ -168,8 +168,9 @@ class LoopState:
         except (FutureTimeout, OSError) as exc:
             future.cancel()
             loop.stop()
+            why = str(exc) or "timed out"
             raise BackendUnavailable(
-                f"the {config.tier} server at {_safe(where)} did not answer ({exc or 'timed out'})",
+                f"the {config.tier} server at {_safe(where)} did not answer ({why})",
                 f"start it, or set [backend] {config.tier}_url or tier in memfun.toml",
             ) from None
         return cls(loop, backend, _safe(where), timeout)

@@ -38,11 +38,11 @@ def run_app_serve(
     env = dict(os.environ if environ is None else environ)
     paths = discover(start) if start.exists() else None
     workdir = paths.workdir if paths is not None and not paths.bare else None
-    cfg = config.load(workdir, environ=env)
+    cfg = config.load(workdir or start, environ=env)  # the App's home holds its memfun.toml
     github, backend_config = cfg.github, cfg.backend
     settings = app_settings(github, env)
     register_environ(env, [github.webhook_secret_env, github.private_key_env])
-    common_dir = paths.common_dir if paths is not None else None
+    common_dir = paths.common_dir if paths is not None else start.resolve() / ".memfun"
     sock = listen(host, port)
     try:
         asyncio.run(_probe(backend_config, common_dir))
@@ -67,6 +67,7 @@ def app_settings(github: GitHubConfig, environ: Mapping[str, str]) -> AppSetting
             f"export {name} with the secret of the App's webhook settings (or set "
             "[github] webhook_secret_env to the variable holding it)",
         )
+    secret = secret.strip()  # `$(cat secret.txt)` keeps a trailing newline GitHub never signs
     register_secret(secret)
     status_token = environ.get(github.status_token_env, "").strip()
     register_secret(status_token or None)

@@ -76,7 +76,9 @@ class Api:
             ),
         )
         data = response.json()
-        return str(data.get("role_name") or data.get("permission") or "none")
+        # `permission` is the base role (admin, write, read, none); `role_name` may be an
+        # organisation's custom role whose name says nothing of its base.
+        return str(data.get("permission") or data.get("role_name") or "none")
 
     def create_review(
         self, number: int, commit: str, body: str, comments: list[dict[str, Any]]

@@ -18,9 +18,9 @@ enqueues the same task id again, which the queue keeps once (and a worker finds 
 The queued job starts the task's log (`log/<id>`, worker.append_log). `GET /healthz` answers
 200 with the tier. `GET /` is the operator's read-only status page (status_page.py): with
 `[github] status_token_env` set, only for `Authorization: Bearer <token>` (or `?token=`);
-without it, only for clients on loopback (403 otherwise). The backend is opened once in the
-lifespan and closed at shutdown; a backend error is a 503 (GitHub shows the delivery failed;
-redeliver it once the backend is back).
+without it, only for clients on loopback that no proxy relayed (403 otherwise). The backend is
+opened once in the lifespan and closed at shutdown; a backend error is a 503 (GitHub shows the
+delivery failed; redeliver it once the backend is back).
 """
 
 from __future__ import annotations
@@ -54,6 +54,9 @@ MAX_BODY_BYTES = 25 * 1024 * 1024
 """GitHub caps webhook payloads at 25 MB; a larger body is not GitHub's."""
 _DELIVERY = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 _RESEND = "send the body GitHub signed, unchanged"
+_FORWARDED = ("forwarded", "x-forwarded-for", "x-real-ip")
+"""Headers a reverse proxy adds: a request carrying one came from elsewhere, whatever its
+socket says (the status page then needs its token)."""
 
 BackendFactory = Callable[[], Awaitable["Backend"]]
 
@@ -119,7 +122,11 @@ class _Intake:
             given = given or request.query_params.get("token", "")
             if not hmac.compare_digest(given.encode(), token.encode()):
                 return _error(401, "the status page needs its token", "send it as Bearer <token>")
-        elif request.client is None or request.client.host not in ("127.0.0.1", "::1"):
+        elif (
+            request.client is None
+            or request.client.host not in ("127.0.0.1", "::1")
+            or any(h in request.headers for h in _FORWARDED)  # a proxy on loopback relays it
+        ):
             return _error(
                 403,
                 "the status page answers loopback clients only",

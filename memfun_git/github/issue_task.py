@@ -24,10 +24,12 @@ result and dead-letters; this module does the GitHub part):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import logging
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -46,9 +48,13 @@ __all__ = ["AppCredentials", "IssueTasks", "Progress", "issue_prompt"]
 log = logging.getLogger(__name__)
 
 _WRITERS = frozenset({"admin", "maintain", "write"})
-_OPERATOR_SECTIONS = ("llm", "backend", "sandbox", "web", "github")
+_OPERATOR_SECTIONS = ("llm", "backend", "sandbox", "web", "github", "workspace", "workflow")
+"""Sections a repository's memfun.toml never sets for the App: what would reach the
+operator's keys (the model endpoint, `[workspace] setup`, which runs on the host), loosen the
+sandbox, move worktrees, or size the operator's machine."""
 _MARKER = "<!-- memfun:task {} -->"
 _PROMPT_CHARS = 12_000
+_CLOSE = re.compile(r"</\s*untrusted\s*>", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,14 +86,25 @@ class AppCredentials:
                     f"cannot read [github] private_key_file {path} ({exc.strerror})",
                     f"point it at the App's private key (.pem), or set {github.private_key_env}",
                 ) from None
-        if "PRIVATE KEY" not in key:
+        if "PRIVATE KEY" not in key or not _loads(key):
             raise UsageError(
-                f"{github.private_key_env} holds no private key (PEM)",
+                f"{github.private_key_env} holds no private key that loads (PEM)",
                 f'export {github.private_key_env}="$(cat app.private-key.pem)", or set '
                 "[github] private_key_file",
             )
         register_secret(key)
         return cls(app_id, key, github.api_url.rstrip("/"))
+
+
+def _loads(pem: str) -> bool:
+    """Whether `pem` is a private key that signs (what GitHub's JWT needs)."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 def issue_prompt(job: Mapping[str, Any]) -> str:
@@ -96,7 +113,7 @@ def issue_prompt(job: Mapping[str, Any]) -> str:
     from memfun_git.github.webhook import sanitize_untrusted
 
     def fenced(text: str) -> str:
-        clean = sanitize_untrusted(text)[:_PROMPT_CHARS].replace("</untrusted>", "</ untrusted>")
+        clean = _CLOSE.sub("</ untrusted>", sanitize_untrusted(text)[:_PROMPT_CHARS])
         return f"<untrusted>\n{clean}\n</untrusted>"
 
     kind = "pull request" if job.get("is_pull") else "issue"
@@ -171,7 +188,7 @@ class Progress:
         """Engine events: a new step is shown (one edit per step, not per event)."""
         from memfun_git.events import StepStarted
 
-        if isinstance(event, StepStarted) and event.step != self.now:
+        if isinstance(event, StepStarted) and f"Working: {event.step}" != self.now:
             self.now = f"Working: {event.step}"
             self.post()
 
@@ -212,18 +229,22 @@ class IssueTasks:
             return {"ok": False, "error": f"not a GitHub App job: {job.get('kind')!r}"}
         api, token = self._api(job)
         progress = self._progress_of(lease, api)
-        refusal = self._refusal(job, api)
+        refusal = self._refusal(job, api, lease.task_id)
         if refusal:
             progress.post(f"Nothing was done: {refusal}")
             return {"ok": True, "skipped": refusal}
         progress.step("Queued", f"Fetching {job['repo']}")
         try:
-            base_ref, base = self._sync(job, token)
+            # Workers sharing this home share the clone: one at a time fetches, checks out
+            # the default branch and reads its configuration.
+            with _locked(self._folder(job)):
+                base_ref, base = self._sync(job, token)
+                cfg = self._config(self._folder(job))
         except MemfunError as exc:
             progress.post(f"Failed: {exc.message}")
             return {"ok": False, "error": exc.message}
         progress.step(f"Fetched `{base_ref}` at `{base[:7]}`", "Working")
-        result = self._engine(job, lease, base, progress, shared)
+        result = self._engine(job, lease, base, progress, shared, cfg)
         progress.tokens = result.usage.tokens
         if not result.ok:
             why = result.error or result.status
@@ -272,12 +293,10 @@ class IssueTasks:
         found.api = api  # a fresh token
         return found
 
-    def _refusal(self, job: Mapping[str, Any], api: Api) -> str:
+    def _refusal(self, job: Mapping[str, Any], api: Api, task_id: str) -> str:
         """Why this job must not run, as the API says now ('' when it may)."""
         from memfun_git.github.api import ApiRefused
 
-        if job.get("skip_reason"):
-            return str(job["skip_reason"])
         requester = str(job["requester"])
         try:
             permission = api.permission(requester)
@@ -291,16 +310,21 @@ class IssueTasks:
                 f"@{requester} cannot write to {job['repo']} ({permission}); a collaborator "
                 "with write access can ask"
             )
+        if job.get("skip_reason"):
+            return str(job["skip_reason"])
         issue = api.issue(int(job["number"]))
         kind = "pull request" if job.get("is_pull") else "issue"
         if issue.get("state") == "closed":
             return f"#{job['number']} is a closed {kind}: reopen it and ask again"
         if issue.get("locked"):
             return f"#{job['number']} is a locked {kind}: unlock it and ask again"
-        fixes = f"Fixes #{job['number']}"
+        fixes = re.compile(rf"Fixes #{int(job['number'])}\b")
         for pull in api.open_pulls():
             ref = str((pull.get("head") or {}).get("ref") or "")
-            if ref.startswith("memfun/") and fixes in str(pull.get("body") or "").split("\n")[0]:
+            if ref == f"memfun/{task_id}":
+                continue  # this task's own (a retry after it was opened): deliver reuses it
+            first = str(pull.get("body") or "").split("\n")[0]
+            if ref.startswith("memfun/") and fixes.match(first):
                 link = pull.get("html_url", "")
                 return f"the open pull request #{pull['number']} already works on it: {link}"
         return ""
@@ -368,6 +392,8 @@ class IssueTasks:
             built.pop(name, None)
             if name in operator.built:
                 built[name] = operator.built[name]
+        # The operator's own MEMORY.md never goes into another tenant's prompts.
+        built["memory"] = dataclasses.replace(repo.memory, user_memory=False)
         faults = tuple((n, f) for n, f in repo.faults if n not in _OPERATOR_SECTIONS)
         faults += tuple((n, f) for n, f in operator.faults if n in _OPERATOR_SECTIONS)
         return dataclasses.replace(repo, built=built, faults=faults)
@@ -379,6 +405,7 @@ class IssueTasks:
         base: str,
         progress: Progress,
         shared: Sequence[Entry],
+        cfg: Config,
     ) -> Any:
         from memfun_git.engine import Engine
         from memfun_git.tasks import Task
@@ -387,7 +414,7 @@ class IssueTasks:
         task = Task(f"{lease.task_id}-a{lease.attempt}", issue_prompt(job), folder, base=base,
                     origin="app")  # fmt: skip
         engine = Engine(
-            self._config(folder), lm=self.lm, environ=self.env, emit=progress.on_event,
+            cfg, lm=self.lm, environ=self.env, emit=progress.on_event,
             shared_memory=shared,
         )  # fmt: skip
         return engine.run(task)
@@ -460,3 +487,17 @@ class IssueTasks:
             "once the cause is fixed."
         )
         self._progress.pop(lease.task_id, None)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Generator[None]:
+    """An exclusive lock on the clone at `folder` (a file beside it), across processes."""
+    import fcntl
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with (folder.parent / f".{folder.name}.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from memfun_git.errors import BadPayload
-from memfun_git.github.command import memfun_request
+from memfun_git.github.command import fix_request, memfun_request
 
 __all__ = [
     "JOB_KEYS",
@@ -126,9 +126,12 @@ def route(event: str, delivery: str, payload: dict[str, Any], triggers: Triggers
     instruction: str | None
     if event == "issue_comment":
         comment = _object(payload, "comment", event)
-        instruction = memfun_request(sanitize_untrusted(str(comment.get("body") or "")))
+        text = sanitize_untrusted(str(comment.get("body") or ""))
+        instruction = memfun_request(text)
         if instruction is None:
             return Route("ignore", "the comment holds no /memfun command")
+        if fix_request(text) is not None and instruction.split(maxsplit=1)[:1] == ["fix"]:
+            return Route("ignore", "`/memfun fix` is the GitHub Action's command")
         trigger = "comment"
     elif action == "labeled":
         label = payload.get("label")

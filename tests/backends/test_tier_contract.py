@@ -278,3 +278,18 @@ async def test_tools_are_registered_listed_and_expire(backend: Backend) -> None:
     assert [t.name for t in await tools.tools()] == ["read_file"]
     with pytest.raises(ValueError, match="name"):
         await tools.register(ToolSpec("bad name", ""))
+
+
+async def test_knowledge_of_one_scope_stays_apart_from_anothers(backend: Backend) -> None:
+    from memfun_git.memory.entries import Entry
+
+    theirs = backend.knowledge.scoped("octo/app")
+    ours = backend.knowledge.scoped("octo/app-2")
+    secret = Entry.new("The staging database password rotates every Monday")
+    assert await theirs.add([secret]) == 1
+    assert await ours.search("staging database password") == []
+    assert await backend.knowledge.search("staging database password") == []
+    assert [e.id for e in await theirs.search("staging database password")] == [secret.id]
+    assert await ours.add([secret]) == 1  # forgetting in one scope is that scope's
+    assert await theirs.forget(secret.id) is True
+    assert [e.id for e in await ours.entries()] == [secret.id]

@@ -29,7 +29,7 @@ def _worker(home: Path, **env: str) -> subprocess.CompletedProcess[str]:
     [
         ({}, "", "MEMFUN_APP_ID is not set"),
         ({"MEMFUN_APP_ID": "7", "MEMFUN_APP_PRIVATE_KEY": "not a key"}, "",
-         "MEMFUN_APP_PRIVATE_KEY holds no private key (PEM)"),
+         "MEMFUN_APP_PRIVATE_KEY holds no private key that loads (PEM)"),
         ({"MEMFUN_APP_ID": "7"}, '[github]\nprivate_key_file = "missing.pem"\n',
          "cannot read [github] private_key_file missing.pem"),
         ({"MEMFUN_APP_ID": "7", "MEMFUN_APP_PRIVATE_KEY": KEY}, "", "no model"),

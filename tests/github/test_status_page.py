@@ -157,6 +157,12 @@ async def test_only_loopback_or_the_token_holder_sees_it(tmp_path: Path) -> None
 
     plain = AppSettings(SECRET, TRIGGERS)
     assert await pages(plain, ("127.0.0.1", 5000)) == [200, 200, 200, 200]
+    app = create_app(plain, lambda: open_backend(config, tmp_path))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://app.test") as c:
+            relayed = await c.get("/", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert relayed.status_code == 403  # a proxy on loopback relays the internet
     assert await pages(plain, ("10.1.2.3", 5000)) == [403, 403, 403, 403]
     guarded = AppSettings(SECRET, TRIGGERS, status_token="s3cret-token")
     assert await pages(guarded, ("10.1.2.3", 5000)) == [401, 200, 200, 401]

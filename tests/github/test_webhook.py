@@ -230,3 +230,18 @@ def test_the_task_id_is_stable_per_delivery_and_safe_as_a_branch_name() -> None:
 )
 def test_untrusted_text_loses_what_a_reader_cannot_see(text: str, clean: str) -> None:
     assert sanitize_untrusted(text) == clean
+
+
+def test_the_actions_fix_command_is_left_to_the_action() -> None:
+    from tests.helpers.webhooks import TRIGGERS, load
+
+    payload = load("issue_comment", "created.payload.json")
+    payload["comment"]["body"] = "/memfun fix guard the division"
+    payload["sender"]["type"] = "User"
+    payload["sender"]["login"] = "Codertocat"
+    decided = route("issue_comment", "d-fix", payload, TRIGGERS)
+    assert (decided.action, decided.reason) == (
+        "ignore", "`/memfun fix` is the GitHub Action's command",
+    )  # fmt: skip
+    payload["comment"]["body"] = "/memfun fixate the header"
+    assert route("issue_comment", "d-fix2", payload, TRIGGERS).action != "ignore"
