@@ -482,7 +482,10 @@ class Engine:
             usage=UsageReport.of(session.usage),
             seconds=time.monotonic() - started,
         )
-        self._record(paths, result.task, result.as_dict())
+        try:
+            self._record(paths, result.task, result.as_dict())
+        except MemfunError as exc:  # the commits exist: the task is not undone by its record
+            log.warning("the result of %s was not recorded: %s", result.task.id, exc.message)
         events.emit(TaskFinished(result))
         return result
 

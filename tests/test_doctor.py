@@ -350,7 +350,7 @@ def test_doctor_checks_the_github_apps_secrets_where_the_app_is_set_up(tmp_path:
     broken = key.replace(key.splitlines()[3], "A" * 64)
     bad_key = check_github_app(github, {**full, "MEMFUN_APP_PRIVATE_KEY": broken})
     assert bad_key.status is Status.FAILURE
-    assert "does not load" in bad_key.detail
+    assert "holds no private key that loads" in bad_key.detail
     assert key.splitlines()[2] not in bad_key.detail + bad_key.fix
     names = [c.name for c in run_checks(tmp_path, environ={"HOME": str(tmp_path), **full})]
     assert "github app" in names

@@ -260,3 +260,26 @@ def test_the_commit_message_is_the_request_and_the_models_account() -> None:
     long = commit_message("fix " + "a" * 100, "")
     assert long.endswith("…\n")
     assert len(long.splitlines()[0]) == 72
+
+
+def test_a_record_that_cannot_be_written_at_the_end_does_not_undo_the_task(
+    messy: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from memfun_git.errors import BackendUnavailable
+
+    original = Engine._record  # pyright: ignore[reportPrivateUsage]
+
+    def flaky(self: Engine, paths: object, task: Task, value: dict[str, object]) -> None:
+        if value.get("status") != "running":
+            raise BackendUnavailable("the redis server at redis://h:6379 did not answer", "")
+        original(self, paths, task, value)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Engine, "_record", flaky)
+    result, _ = _run(
+        messy,
+        Answer(raw=answer("I add greet in its own module.", GREET), step="solve"),
+        Answer(raw=CLEAN, step="review"),
+    )
+    assert result.status == "done", result.error
+    assert len(result.commits) == 1
+    assert "was not recorded: the redis server at redis://h:6379 did not answer" in caplog.text
