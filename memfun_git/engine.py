@@ -334,6 +334,11 @@ class Engine:
         lines = describe(result)
         lines += [f"{node}: {report}" for node, report in result.reports.items()]
         progress.summary = "\n".join([*progress.escalations, *lines])
+        if result.findings:
+            raise GateBlocked(
+                f"the cross-review blocks: {'; '.join(result.findings)}",
+                "the merged work is kept as an attempt; the specialists' branches are kept",
+            )
         if not result.ok:
             kept = "; ".join(f"{branch} ({why})" for branch, why in result.unmerged)
             raise TaskFailed(

@@ -56,6 +56,8 @@ class AgentRun:
     refused: int = 0
     """File operations refused because the specialist may not write."""
     round: int = 0
+    paths: tuple[str, ...] = ()
+    """The paths its work changed."""
 
 
 @dataclass
@@ -68,10 +70,12 @@ class WorkflowResult:
     """(branch, why) of work that is not in the task branch (kept on its branch)."""
     reports: dict[str, str] = field(default_factory=dict[str, str])
     """Read-only specialists' reports, by sub-task id."""
+    findings: list[str] = field(default_factory=list[str])
+    """What the cross-review still blocks on after the revision rounds."""
 
     @property
     def ok(self) -> bool:
-        return all(o.ok for o in self.outcomes.values()) and not self.unmerged
+        return all(o.ok for o in self.outcomes.values()) and not self.unmerged and not self.findings
 
 
 SandboxFor = Callable[["Workspace"], "SandboxAdapter"]
@@ -138,7 +142,68 @@ class Workflow:
                 result.reports[node_id] = run.summary
                 continue
             self._merge(dag.node(node_id), run, result)
+        if result.merged and not result.unmerged:
+            self._cross_review(dag, result)
         return result
+
+    def _cross_review(self, dag: Dag, result: WorkflowResult) -> None:
+        """Review the merged work against the whole request (one call, step "cross-review");
+        a blocking finding goes back to the specialist whose work changed its file, on top of
+        the merged work, within the revision rounds; what still blocks is the result's."""
+        import pygit2
+
+        from memfun_git.events import StepStarted
+        from memfun_git.quality.review import review_change
+
+        if self.config.gate.review == "off":
+            return
+        repo = self.target.repo
+        rounds = self.config.workflow.revision_rounds
+        for round_ in range(rounds + 1):
+            self.emit(StepStarted("cross-review", f"round {round_ + 1}"))
+            base = repo[self.target.base_oid].peel(pygit2.Commit)
+            head = repo.head.peel(pygit2.Commit)
+            diff = repo.diff(base, head).patch or ""
+            review = review_change(
+                self.session, self.request, diff, conventions=self.conventions,
+                step="cross-review",
+            )  # fmt: skip
+            blocking = review.over(self.config.gate.severity_threshold)
+            if not blocking or self.config.gate.review != "block":
+                return
+            said = "; ".join(f.render() for f in blocking)
+            owner = self._owner(dag, result, blocking[0].path)
+            if round_ == rounds or owner is None:
+                result.findings = [f.render() for f in blocking]
+                return
+            node, last = owner
+            feedback = (
+                "The reviewer of everyone's merged work found, in what you changed: "
+                f"{said}. Fix exactly that, on top of the merged work as it is now."
+            )
+            try:
+                run = self._attempt(
+                    node, [], base=str(head.id), feedback=feedback, round_=last.round + 1
+                )
+            except MemfunError as exc:
+                result.findings = [f.render() for f in blocking]
+                result.findings.append(f"{node.id}'s revision failed: {exc.message}")
+                return
+            result.outcomes[node.id] = NodeOutcome(node.id, "done", value=run)
+            self._merge(node, run, result)
+
+    def _owner(
+        self, dag: Dag, result: WorkflowResult, path: str
+    ) -> tuple[SubTask, AgentRun] | None:
+        """The last writing sub-task whose work changed `path` (else the last writer)."""
+        writers = [
+            (dag.node(i), result.outcomes[i].value)
+            for i in dag.order()
+            if result.outcomes[i].ok and specialist(dag.node(i).specialist).may_write
+        ]
+        touched = [(n, r) for n, r in writers if path in r.paths]
+        found = touched or writers
+        return found[-1] if found else None
 
     # -- one sub-task ------------------------------------------------------------------------
 
@@ -221,7 +286,7 @@ class Workflow:
         commits = tuple(c.oid for c in ws.commits)
         return AgentRun(
             node.id, who.name, ws.branch, start, commits[-1] if commits else start, commits,
-            done.summary, done.refused, round_,
+            done.summary, done.refused, round_, tuple(done.changed),
         )  # fmt: skip
 
     def _start(self, node: SubTask, before: list[AgentRun]) -> str:

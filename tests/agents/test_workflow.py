@@ -212,3 +212,61 @@ def test_a_failed_sub_task_skips_what_depends_on_it(git_repo: Path, failing: str
         f"memfun-agents/{TASK}/models", f"memfun-agents/{TASK}/api",
     ]  # fmt: skip
     assert git(git_repo, "show", f"{head}:docs/notes.md").rstrip() == "# Notes"
+
+
+def test_the_cross_review_sends_a_finding_back_to_the_specialist_who_made_it(
+    git_repo: Path,
+) -> None:
+    need_tool("bwrap")
+    dag = _dag(
+        ("models", "coder", "create the Note model", ()),
+        ("docs", "coder", "document the notes app", ()),
+    )
+    answers = {
+        "create the Note model": _write("src/notes.py", "class Note:\n    pass\n"),
+        "document the notes app": _write("docs/notes.md", "# Notes\n"),
+    }
+    reviewed: list[str] = []
+
+    def answer(request: StubRequest) -> str:
+        shown = "\n".join(m["content"] for m in request.body["messages"])
+        if "Reply with the `review` text only" in request.text:
+            intent = re.findall(r"\[\[ ## intent ## \]\]\s*\n(.*)", shown)[-1]
+            if intent != "build the notes app":
+                return CLEAN  # a specialist's own gate
+            reviewed.append(shown)
+            if len(reviewed) == 1:
+                return "src/notes.py:1: error: Note has no docstring\nSUMMARY: almost."
+            return CLEAN
+        if "The reviewer of everyone's merged work found" in shown:
+            return _edit("src/notes.py", "class Note:\n    pass\n",
+                         'class Note:\n    """A note."""\n')  # fmt: skip
+        return _responder(answers)(request)
+
+    with StubLLMServer(responder=answer) as stub:
+        result, head = _run(git_repo, stub, dag)
+    assert result.ok, (result.findings, result.unmerged)
+    assert len(reviewed) == 2
+    assert "+class Note:" in reviewed[0]
+    assert result.merged[-1] == f"memfun-agents/{TASK}/models-r1"  # the owner revised it
+    assert '"""A note."""' in git(git_repo, "show", f"{head}:src/notes.py")
+
+
+def test_a_finding_left_after_the_last_round_fails_the_workflow(git_repo: Path) -> None:
+    need_tool("bwrap")
+    dag = _dag(("models", "coder", "create the Note model", ()))
+    answers = {"create the Note model": _write("src/notes.py", "class Note:\n    pass\n")}
+
+    def answer(request: StubRequest) -> str:
+        shown = "\n".join(m["content"] for m in request.body["messages"])
+        if "Reply with the `review` text only" in request.text:
+            intent = re.findall(r"\[\[ ## intent ## \]\]\s*\n(.*)", shown)[-1]
+            if intent == "build the notes app":
+                return "src/notes.py:1: error: Note has no docstring\nSUMMARY: no."
+            return CLEAN
+        return _responder(answers)(request)
+
+    with StubLLMServer(responder=answer) as stub:
+        result, _ = _run(git_repo, stub, dag, revision_rounds=0)
+    assert not result.ok
+    assert result.findings == ["src/notes.py:1: error: Note has no docstring"]
