@@ -178,6 +178,7 @@ class Engine:
         events: Events,
         progress: _Progress,
     ) -> None:
+        from memfun_git.sandbox import close_sandbox
 
         events.emit(TaskStarted(task.id, task.request, ws.branch, ws.base_oid, str(ws.path)))
         if self.config.workspace.setup and not task.follow_up:
@@ -192,12 +193,11 @@ class Engine:
             )
             log.info("setup `%s` took %.1f s:\n%s", done.command, done.seconds, done.output)
             events.emit(SetupRan(done.command, done.seconds))
-        sandbox = self._sandbox(ws, paths)
         remembered = self._recall(paths, ws, task)
         if task.tier == "workflow":
-            self._close(sandbox)
             self._workflow(ws, paths, task, session, events, progress, remembered.conventions)
             return
+        sandbox = self._sandbox(ws, paths)
         try:
             self._context_first(ws, paths, task, session, events, progress, sandbox, remembered)
         except _ESCALATES as exc:
@@ -219,7 +219,7 @@ class Engine:
                     failed.hint or "the attempts are kept (`memfun show` names them)",
                 ) from failed
         finally:
-            self._close(sandbox)
+            close_sandbox(sandbox)
 
     def _context_first(
         self,
@@ -276,12 +276,6 @@ class Engine:
                 self._learn(paths, ws, outcome.review.lessons)
         finally:
             progress.commits = tuple(_commit_info(ws, c.oid) for c in ws.commits)
-
-    @staticmethod
-    def _close(sandbox: SandboxAdapter) -> None:
-        close = getattr(sandbox, "close", None)
-        if callable(close):
-            close()
 
     def _workflow(
         self,

@@ -251,6 +251,7 @@ class Workflow:
         from memfun_git.agents.web import Web
         from memfun_git.engine import commit_message
         from memfun_git.quality.gate import run_gate
+        from memfun_git.sandbox import close_sandbox
 
         request = self._request(node, before, feedback)
         sandbox = self.sandbox_for(ws)
@@ -280,9 +281,7 @@ class Workflow:
                 if not outcome.passed:
                     raise GateBlocked(outcome.reason or "the quality gate refused it", "")
         finally:
-            close = getattr(sandbox, "close", None)
-            if callable(close):
-                close()
+            close_sandbox(sandbox)
         commits = tuple(c.oid for c in ws.commits)
         return AgentRun(
             node.id, who.name, ws.branch, start, commits[-1] if commits else start, commits,

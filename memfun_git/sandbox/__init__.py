@@ -14,7 +14,7 @@ from pathlib import Path
 from memfun_git.backends.protocols import SandboxAdapter
 from memfun_git.config import SandboxConfig
 
-__all__ = ["make_sandbox"]
+__all__ = ["close_sandbox", "make_sandbox"]
 
 
 def make_sandbox(
@@ -36,3 +36,10 @@ def make_sandbox(
     return BubblewrapSandbox(
         config, worktree, user_tree=user_tree, common_dir=common_dir, environ=environ
     )
+
+
+def close_sandbox(sandbox: SandboxAdapter) -> None:
+    """Release what a sandbox holds (bubblewrap's cgroup and object cache), if it holds any."""
+    close = getattr(sandbox, "close", None)
+    if callable(close):
+        close()

@@ -12,6 +12,10 @@ import pytest
 
 from memfun_git.cli.main import run
 from tests.helpers.github import (
+    CALC,
+    CLEAN,
+    FIXED,
+    SOLVE,
     GitServer,
     Upstream,
     comment_event,
@@ -24,19 +28,6 @@ from tests.helpers.github import (
 )
 from tests.helpers.require import need_tool
 from tests.helpers.stub_llm import StubLLMServer
-
-CALC = "def mean(total, count):\n    return total / count\n"
-FIXED = "def mean(total, count):\n    return total / max(count, 1)\n"
-SOLVE = """I guard the division.
-
-src/calc.py
-<<<<<<< SEARCH
-    return total / count
-=======
-    return total / max(count, 1)
->>>>>>> REPLACE
-"""
-CLEAN = "SUMMARY: guards the division as asked."
 
 
 @pytest.fixture

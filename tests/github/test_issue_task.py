@@ -20,24 +20,12 @@ from memfun_git import config
 from memfun_git.github.webhook import Triggers, route, task_id
 from memfun_git.worker import WorkerStats, run_worker
 from tests.helpers.fake_github import APP_ID, INSTALLATION, FakeGitHub, app_key, mocked
-from tests.helpers.github import FIXTURES, OWNER, REPO, GitServer, git
+from tests.helpers.github import CALC, CLEAN, FIXED, FIXTURES, OWNER, REPO, SOLVE, GitServer, git
 from tests.helpers.require import need_tool
 from tests.helpers.stub_llm import StubLLMServer, StubRequest
 
 API = "https://ghe.example.test/api/v3"
 NUMBER = 7
-CALC = "def mean(total, count):\n    return total / count\n"
-FIXED = "def mean(total, count):\n    return total / max(count, 1)\n"
-SOLVE = """I guard the division.
-
-src/calc.py
-<<<<<<< SEARCH
-    return total / count
-=======
-    return total / max(count, 1)
->>>>>>> REPLACE
-"""
-CLEAN = "SUMMARY: guards the division as asked."
 KEYS = app_key()
 
 

@@ -35,6 +35,19 @@ NUMBER = 2
 BASE_REF = "master"
 TOKEN = "ghs_memfunActionTestToken0123456789abcd"
 API_URL = "https://ghe.example.test/api/v3"
+# A division that fails on 0, the model's fix of it (one edit) and a clean review of it.
+CALC = "def mean(total, count):\n    return total / count\n"
+FIXED = "def mean(total, count):\n    return total / max(count, 1)\n"
+SOLVE = """I guard the division.
+
+src/calc.py
+<<<<<<< SEARCH
+    return total / count
+=======
+    return total / max(count, 1)
+>>>>>>> REPLACE
+"""
+CLEAN = "SUMMARY: guards the division as asked."
 
 
 def git(cwd: Path, *args: str) -> str:
