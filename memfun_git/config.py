@@ -248,7 +248,12 @@ class WorkflowConfig:
     """Rounds the cross-agent reviewer may send back a conflict or a finding."""
     escalate: bool = False
     """`memfun run` climbs the ladder: when the context-first tier fails or is cut off, the
-    workflow takes over (more model calls: a decomposition and each specialist's)."""
+    workflow takes over (more model calls: a decomposition and each specialist's), and when
+    that fails too, the explore tier."""
+    explore_iterations: int = 20
+    """Steps (model calls, each running its code in the sandboxed REPL) of the explore tier."""
+    explore_llm_calls: int = 30
+    """Sub-questions the explore tier's code may ask the model (`llm_query`)."""
 
 
 _SECTIONS: dict[str, type[Any]] = {

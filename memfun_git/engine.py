@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from memfun_git.agents.decompose import DecomposeFailed
 from memfun_git.errors import (
     GateBlocked,
     LLMTruncated,
@@ -101,6 +102,26 @@ class _Progress:
             self.operations.append(event.result)
         elif isinstance(event, CommandRan):
             self.commands.append(event.result)
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """One task at work in its workspace: what every tier is given."""
+
+    ws: Workspace
+    paths: RepoPaths
+    task: Task
+    session: LMSession
+    events: Events
+    progress: _Progress
+    remembered: Recall
+
+    @property
+    def parts(
+        self,
+    ) -> tuple[Workspace, RepoPaths, Task, LMSession, Events, _Progress, Recall]:
+        return (self.ws, self.paths, self.task, self.session, self.events, self.progress,
+                self.remembered)  # fmt: skip
 
 
 class Engine:
@@ -193,47 +214,53 @@ class Engine:
             )
             log.info("setup `%s` took %.1f s:\n%s", done.command, done.seconds, done.output)
             events.emit(SetupRan(done.command, done.seconds))
-        remembered = self._recall(paths, ws, task)
-        if task.tier == "workflow":
-            self._workflow(ws, paths, task, session, events, progress, remembered.conventions)
-            return
-        sandbox = self._sandbox(ws, paths)
+        run = _Run(ws, paths, task, session, events, progress, self._recall(paths, ws, task))
+        ladder = (
+            _LADDER[task.tier]
+            if task.tier != "auto" or self.config.workflow.escalate
+            else ("context-first",)
+        )
+        sandbox: SandboxAdapter | None = None
+        failed: list[str] = []
         try:
-            self._context_first(ws, paths, task, session, events, progress, sandbox, remembered)
-        except _ESCALATES as exc:
-            if task.tier != "auto" or not self.config.workflow.escalate:
-                raise
-            why = _line(exc.message)
-            kept = ws.keep_attempt(f"context-first failed: {why}")
-            progress.escalations.append(
-                f"context-first failed ({why}): the workflow took over"
-                + (f"; its change is kept as {kept.ref}" if kept else "")
-            )
-            events.emit(StepStarted("escalate", f"context-first failed ({why}); workflow next"))
-            _reset(ws)
-            try:
-                self._workflow(ws, paths, task, session, events, progress, remembered.conventions)
-            except MemfunError as failed:
-                raise TaskFailed(
-                    f"{why}; then the workflow failed too: {_line(failed.message)}",
-                    failed.hint or "the attempts are kept (`memfun show` names them)",
-                ) from failed
+            for step, tier in enumerate(ladder):
+                try:
+                    if tier == "workflow":
+                        self._workflow(run)
+                        return
+                    sandbox = sandbox or self._sandbox(ws, paths)
+                    if tier == "context-first":
+                        self._context_first(run, sandbox)
+                    else:
+                        earlier = "\n".join(progress.escalations)
+                        self._explore(run, sandbox, earlier)
+                    return
+                except _ESCALATES as exc:
+                    why = _line(exc.message)
+                    if step + 1 == len(ladder):
+                        if not failed:
+                            raise
+                        raise TaskFailed(
+                            "; then ".join([*failed, f"the {tier} tier failed too: {why}"]),
+                            exc.hint or "the attempts are kept (`memfun show` names them)",
+                        ) from exc
+                    after = ladder[step + 1]
+                    kept = ws.keep_attempt(f"{tier} failed: {why}")
+                    progress.escalations.append(
+                        f"{tier} failed ({why}): the {after} tier took over"
+                        + (f"; its change is kept as {kept.ref}" if kept else "")
+                    )
+                    events.emit(StepStarted("escalate", f"{tier} failed ({why}); {after} next"))
+                    failed.append(why if not failed else f"the {tier} tier failed too: {why}")
+                    _reset(ws)
         finally:
-            close_sandbox(sandbox)
+            if sandbox is not None:
+                close_sandbox(sandbox)
 
-    def _context_first(
-        self,
-        ws: Workspace,
-        paths: RepoPaths,
-        task: Task,
-        session: LMSession,
-        events: Events,
-        progress: _Progress,
-        sandbox: SandboxAdapter,
-        remembered: Recall,
-    ) -> None:
-        from memfun_git.quality.gate import run_gate
+    def _context_first(self, run: _Run, sandbox: SandboxAdapter) -> None:
         from memfun_git.solvers.context_first import files_budget, solve
+
+        ws, _, task, session, events, progress, remembered = run.parts
 
         try:
             solution = solve(
@@ -253,73 +280,62 @@ class Engine:
             if not set(ws.dirty_paths()) & set(changed):
                 self._nothing_changed(solution)
                 return
-            outcome = run_gate(
-                ws,
-                sandbox,
-                session,
-                self.config.gate,
-                request=task.request,
-                paths=changed,
-                message=commit_message(task.request, solution.summary),
-                emit=events.emit,
-                trust_config_changes=task.trust_config_changes,
-                conventions=remembered.conventions,
-                environ=self.environ,
-            )
-            progress.gate = outcome
-            if not outcome.passed:
-                raise GateBlocked(
-                    outcome.reason or "the quality gate refused the change",
-                    "the change is kept as an attempt",
-                )
-            if outcome.review is not None and outcome.review.lessons:
-                self._learn(paths, ws, outcome.review.lessons)
+            self._gate(run, sandbox, changed)
         finally:
             progress.commits = tuple(_commit_info(ws, c.oid) for c in ws.commits)
 
-    def _workflow(
-        self,
-        ws: Workspace,
-        paths: RepoPaths,
-        task: Task,
-        session: LMSession,
-        events: Events,
-        progress: _Progress,
-        conventions: str,
-    ) -> None:
+    def _gate(self, run: _Run, sandbox: SandboxAdapter, changed: Sequence[str]) -> None:
+        """Commit the tier's change through the quality gate (`progress.summary` says what it
+        is); raises GateBlocked when the gate refuses it."""
+        from memfun_git.quality.gate import run_gate
+
+        ws, paths, task, session, events, progress, remembered = run.parts
+
+        outcome = run_gate(
+            ws,
+            sandbox,
+            session,
+            self.config.gate,
+            request=task.request,
+            paths=list(changed),
+            message=commit_message(task.request, progress.summary),
+            emit=events.emit,
+            trust_config_changes=task.trust_config_changes,
+            conventions=remembered.conventions,
+            environ=self.environ,
+        )
+        progress.gate = outcome
+        if not outcome.passed:
+            raise GateBlocked(
+                outcome.reason or "the quality gate refused the change",
+                "the change is kept as an attempt",
+            )
+        if outcome.review is not None and outcome.review.lessons:
+            self._learn(paths, ws, outcome.review.lessons)
+
+    def _workflow(self, run: _Run) -> None:
         """The workflow tier: the decomposer's DAG, specialists on their own branches, their
         work merged into the task's branch (agents/workflow.py)."""
         from memfun_git.agents.decompose import decompose
         from memfun_git.agents.workflow import Workflow, describe
-        from memfun_git.errors import TaskFailed
         from memfun_git.solvers.context import project_files, project_map
         from memfun_git.solvers.planning import ranked_listing
 
+        ws, paths, task, session, events, progress, remembered = run.parts
         events.emit(StepStarted("decompose"))
         cmap = project_map(ws.path)
         files = project_files(ws.path, cmap)
         project = ranked_listing(cmap, task.request, files)
         dag = decompose(
-            session, task.request, project=project, conventions=conventions,
+            session, task.request, project=project, conventions=remembered.conventions,
             max_nodes=self.config.workflow.max_nodes,
         )  # fmt: skip
         events.emit(StepStarted("workflow", f"{len(dag.nodes)} sub-tasks"))
-
-        def remember(query: str) -> str:
-            from memfun_git.memory.store import recall
-
-            if not self.config.memory.enabled:
-                return ""
-            found = recall(
-                paths, query, base=ws.base_oid, limit=self.config.memory.max_recall,
-                user_memory=self.config.memory.user_memory, environ=self.environ,
-            )  # fmt: skip
-            return found.conventions
-
         flow = Workflow(
             paths=paths, task_id=task.id, request=task.request, target=ws, session=session,
             config=self.config, sandbox_for=lambda w: self._sandbox(w, paths),
-            emit=events.emit, conventions=conventions, environ=self.environ, recall=remember,
+            emit=events.emit, conventions=remembered.conventions, environ=self.environ,
+            recall=self._remember(paths, ws),
         )  # fmt: skip
         try:
             result = flow.run(dag)
@@ -339,6 +355,48 @@ class Engine:
                 f"the workflow left work out of the task branch: {kept}",
                 "each specialist's branch is kept: merge or drop it by hand, or ask again",
             )
+
+    def _explore(self, run: _Run, sandbox: SandboxAdapter, earlier: str) -> None:
+        """The explore tier: the RLM in a sandboxed REPL (solvers/explore.py), its change
+        through the gate as the context-first tier's."""
+        from memfun_git.solvers.explore import explore
+
+        ws, paths, task, session, events, progress, remembered = run.parts
+        events.emit(StepStarted("explore", "a Python REPL in the sandbox"))
+        settings = self.config.workflow
+        try:
+            done = explore(
+                session, ws.path, task.request, apply=ws.apply, sandbox=sandbox,
+                earlier=earlier, conventions=remembered.conventions,
+                recall=self._remember(paths, ws), iterations=settings.explore_iterations,
+                llm_calls=settings.explore_llm_calls, emit=events.emit,
+            )  # fmt: skip
+            progress.summary = "\n".join([*progress.escalations, done.summary])
+            changed = done.work.changed
+            if not set(ws.dirty_paths()) & set(changed):
+                raise TaskFailed(
+                    f"the explore tier changed nothing: {_line(done.summary) or 'no summary'}",
+                    "say more precisely what to change, and where",
+                )
+            self._gate(run, sandbox, changed)
+        finally:
+            progress.commits = tuple(_commit_info(ws, c.oid) for c in ws.commits)
+
+    def _remember(self, paths: RepoPaths, ws: Workspace) -> Callable[[str], str]:
+        """What memory says about a query (the specialists' and the explorer's `recall`)."""
+
+        def remember(query: str) -> str:
+            from memfun_git.memory.store import recall
+
+            if not self.config.memory.enabled:
+                return ""
+            found = recall(
+                paths, query, base=ws.base_oid, limit=self.config.memory.max_recall,
+                user_memory=self.config.memory.user_memory, environ=self.environ,
+            )  # fmt: skip
+            return found.conventions
+
+        return remember
 
     def _recall(self, paths: RepoPaths, ws: Workspace, task: Task) -> Recall:
         """What memory and the project's agent instructions say about the request; nothing
@@ -531,10 +589,19 @@ class Engine:
             store.put(f"task/{task.id}", merged)
 
 
-_ESCALATES: tuple[type[MemfunError], ...] = (GateBlocked, TaskFailed, LLMTruncated, LLMUnparseable)
-"""Failures of the context-first tier that the workflow may overcome (a cut-off or unreadable
-answer, a change the gate refused, nothing changed); an unreachable model or a spent budget
-is not one of them."""
+_ESCALATES: tuple[type[MemfunError], ...] = (
+    GateBlocked, TaskFailed, LLMTruncated, LLMUnparseable, DecomposeFailed,
+)  # fmt: skip
+"""Failures of a tier that the next one may overcome (a cut-off or unreadable answer, a change
+the gate refused or the workflow could not merge, no plan, nothing changed); an unreachable
+model or a spent budget is not one of them."""
+_LADDER: dict[str, tuple[str, ...]] = {
+    "auto": ("context-first", "workflow", "explore"),
+    "context-first": ("context-first",),
+    "workflow": ("workflow",),
+    "explore": ("explore",),
+}
+"""The tiers a task's `tier` tries, in order (auto: only with [workflow] escalate)."""
 
 
 def _reset(ws: Workspace) -> None:

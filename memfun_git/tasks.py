@@ -35,7 +35,7 @@ __all__ = [
 
 TaskStatus = Literal["running", "done", "failed", "interrupted"]
 Origin = Literal["cli", "chat", "app", "action", "hook", "worker"]
-Tier = Literal["auto", "context-first", "workflow"]
+Tier = Literal["auto", "context-first", "workflow", "explore"]
 
 _SLUG_WORDS = 4
 _SLUG_CHARS = 32
@@ -65,8 +65,9 @@ class Task:
     with_changes: bool = False
     """Copy the user's uncommitted changes into the worktree first (a bookkeeping commit)."""
     tier: Tier = "auto"
-    """How to solve: "auto" climbs the ladder (context-first, then the workflow when it fails
-    or is cut off); "context-first" or "workflow" only that tier."""
+    """How to solve: "auto" climbs the ladder when [workflow] escalate (context-first, then
+    the workflow when it fails or is cut off, then explore), else runs context-first;
+    "context-first", "workflow" or "explore" only that tier."""
 
     @classmethod
     def create(cls, request: str, repo: Path, **options: Any) -> Task:

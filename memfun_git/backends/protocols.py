@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from memfun_git.memory.entries import Entry
+    from memfun_git.sandbox.process import Started
 
 __all__ = [
     "AgentInfo",
@@ -104,6 +105,13 @@ class SandboxAdapter(Protocol):
         (within the same cap) as well. Raises SandboxUnavailable or UsageError
         when the command cannot be run at all (no sandbox, unresolvable program, refused).
         """
+        ...
+
+    def spawn(self, argv: Sequence[str], *, cwd: str = ".", read_only: bool = False) -> Started:
+        """Start `argv` to talk with over text pipes (its stdin and stdout; stderr dropped),
+        isolated as `run` isolates: a REPL. No time limit: `Started.end` ends it, whole, and
+        so does memfun's own end. `read_only`: it may read the worktree, not write it.
+        Raises as `run` does when it cannot be started."""
         ...
 
 

@@ -280,8 +280,9 @@ def run_request(
         str,
         typer.Option(
             "--tier",
-            help="auto (context-first; the workflow after it when [workflow] escalate), "
-            "context-first, or workflow (specialists on branches of their own).",
+            help="auto (context-first; with [workflow] escalate, the workflow after it, then "
+            "explore), context-first, workflow (specialists on branches of their own), or "
+            "explore (a model-driven Python REPL in the sandbox).",
             metavar="TIER",
         ),
     ] = "auto",

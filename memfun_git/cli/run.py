@@ -56,8 +56,10 @@ def run_request(
         )
     if base is not None and not base.strip():
         raise UsageError("--base is empty", "pass a branch, tag or commit, or leave --base out")
-    if tier not in ("auto", "context-first", "workflow"):
-        raise UsageError(f"--tier {tier} is not a tier", "use auto, context-first or workflow")
+    if tier not in ("auto", "context-first", "workflow", "explore"):
+        raise UsageError(
+            f"--tier {tier} is not a tier", "use auto, context-first, workflow or explore"
+        )
     paths = require_repo(start)
     assert paths.workdir is not None
     cfg = config.load(paths.workdir, environ=env, overrides=overrides)

@@ -8,6 +8,7 @@ __all__ = [
     "AskProject",
     "Decompose",
     "DescribeChange",
+    "Explore",
     "FixLint",
     "PlanFiles",
     "PolishChange",
@@ -194,3 +195,20 @@ class SpecialistStep(dspy.Signature):
     history: str = dspy.InputField(desc="your steps so far and what each returned")
     step: str = dspy.InputField(desc="which step this is, and the most you have")
     action: str = dspy.OutputField(desc="one JSON tool call, nothing else")
+
+
+class Explore(dspy.Signature):
+    """Make the change a request asks for in a software project, as the last of memfun's tiers:
+    the earlier ones failed, for the reasons given; do not repeat what failed. The REPL's
+    current folder is the project: look at it first (list and open files, `search_code`),
+    then change files only with `edit_file` (exact lines to replace) and `write_file` (new
+    files), check the change with `run` (the project's tests or linters; no network), and
+    SUBMIT a summary of what you changed once it is made and checked. Follow the project's
+    conventions."""
+
+    request: str = dspy.InputField(desc="the change to make")
+    conventions: str = dspy.InputField(
+        desc="what this project remembers and its instructions for agents; follow them"
+    )
+    earlier: str = dspy.InputField(desc="what the earlier tiers did and why they failed")
+    summary: str = dspy.OutputField(desc="what you changed and how you checked it")

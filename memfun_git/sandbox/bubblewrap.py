@@ -46,7 +46,9 @@ from memfun_git.sandbox.process import (
     BwrapPipes,
     Limits,
     OutputSink,
+    Started,
     run_limited,
+    start_limited,
 )
 from memfun_git.sandbox.resolve import Resolved, Resolver
 from memfun_git.sandbox.seccomp import keyring_filter
@@ -137,53 +139,91 @@ class BubblewrapSandbox:
     ) -> RunResult:
         if not argv:
             raise UsageError("no command given", "name the program to run")
-        inside = _inside(self.worktree, cwd)
-        resolved = self.resolver.resolve(argv[0], inside)
         created = self._mount_points()
-        pipes: BwrapPipes | None = None
         try:
-            arguments = self.arguments(resolved, inside)
-            path = [*resolved.path_dirs, *_SYSTEM_PATH]
-            environment = sandbox_environ(
-                self.environ,
-                home=self.home,
-                path=path,
-                extra=self.config.extra_env,
-                additions={
-                    **({"VIRTUAL_ENV": resolved.venv} if resolved.venv else {}),
-                    **self._pre_commit_env(),
-                    **(env or {}),
-                },
+            command, environment, limits, pipes = self._prepare(
+                argv, cwd, timeout=timeout, env=env, read_only=False
             )
-            limits = Limits(
-                timeout=timeout if timeout is not None else self.config.timeout_seconds,
-                max_output_bytes=self.config.max_output_bytes,
-                max_memory=self.config.max_memory_mb * 1024 * 1024,
-                max_processes=self.max_processes,
-            )
-            pipes = BwrapPipes(seccomp=keyring_filter())
-            command = [self.bwrap, *pipes.arguments, *arguments, "--", resolved.program]
-            command += argv[1:]
-            given, pipes = pipes, None  # run_limited closes them
-            return run_limited(
+            return run_limited(  # it closes the pipes
                 command,
                 cwd=self.worktree,
                 env=environment,
                 limits=limits,
                 stdin=stdin,
                 report_argv=argv,
-                bwrap=given,
+                bwrap=pipes,
                 on_output=on_output,
             )
         finally:
-            if pipes is not None:
-                pipes.close()
-            for folder in created:
-                _remove_if_empty(folder)
-            self._tidier.tidy()
+            self._after(created)
 
-    def arguments(self, resolved: Resolved, cwd: Path) -> list[str]:
-        """bwrap's options for one command (mounts are applied in this order)."""
+    def spawn(self, argv: Sequence[str], *, cwd: str = ".", read_only: bool = False) -> Started:
+        if not argv:
+            raise UsageError("no command given", "name the program to run")
+        created = self._mount_points()
+        try:
+            command, environment, limits, pipes = self._prepare(
+                argv, cwd, timeout=None, env=None, read_only=read_only
+            )
+            running = start_limited(  # it closes the pipes
+                command,
+                cwd=self.worktree,
+                env=environment,
+                limits=limits,
+                stdin=True,
+                stderr=False,
+                text=True,
+                bwrap=pipes,
+            )
+        except BaseException:
+            self._after(created)
+            raise
+        running.finally_(lambda: self._after(created))
+        return running
+
+    def _prepare(
+        self,
+        argv: Sequence[str],
+        cwd: str,
+        *,
+        timeout: float | None,
+        env: Mapping[str, str] | None,
+        read_only: bool,
+    ) -> tuple[list[str], dict[str, str], Limits, BwrapPipes]:
+        """bwrap's command line for `argv`, its environment, limits and pipes."""
+        inside = _inside(self.worktree, cwd)
+        resolved = self.resolver.resolve(argv[0], inside)
+        arguments = self.arguments(resolved, inside, read_only=read_only)
+        path = [*resolved.path_dirs, *_SYSTEM_PATH]
+        environment = sandbox_environ(
+            self.environ,
+            home=self.home,
+            path=path,
+            extra=self.config.extra_env,
+            additions={
+                **({"VIRTUAL_ENV": resolved.venv} if resolved.venv else {}),
+                **self._pre_commit_env(),
+                **(env or {}),
+            },
+        )
+        limits = Limits(
+            timeout=timeout if timeout is not None else self.config.timeout_seconds,
+            max_output_bytes=self.config.max_output_bytes,
+            max_memory=self.config.max_memory_mb * 1024 * 1024,
+            max_processes=self.max_processes,
+        )
+        pipes = BwrapPipes(seccomp=keyring_filter())
+        command = [self.bwrap, *pipes.arguments, *arguments, "--", resolved.program, *argv[1:]]
+        return command, environment, limits, pipes
+
+    def _after(self, created: list[Path]) -> None:
+        for folder in created:
+            _remove_if_empty(folder)
+        self._tidier.tidy()
+
+    def arguments(self, resolved: Resolved, cwd: Path, *, read_only: bool = False) -> list[str]:
+        """bwrap's options for one command (mounts are applied in this order); `read_only`:
+        the worktree too is read-only."""
         budget = self.max_tmpfs_bytes
         args = [
             "--unshare-all",
@@ -244,8 +284,9 @@ class BubblewrapSandbox:
                 )
             args += ["--ro-bind", str(real), str(real)]
         args += self._git_view.arguments()
-        args += self._editable_binds(resolved)
-        args += ["--bind", str(self.worktree), str(self.worktree)]
+        bind = "--ro-bind" if read_only else "--bind"
+        args += self._editable_binds(resolved, bind)
+        args += [bind, str(self.worktree), str(self.worktree)]
         git_file = self.worktree / ".git"
         if git_file.is_symlink() or not git_file.is_file():
             # A link: bwrap would follow it and show its target (anything on this machine).
@@ -293,7 +334,7 @@ class BubblewrapSandbox:
             _SIZE_SUPPORT[self.bwrap] = supported
         return ["--size", str(max(size, 1 << 20))] if supported else []
 
-    def _editable_binds(self, resolved: Resolved) -> list[str]:
+    def _editable_binds(self, resolved: Resolved, bind: str) -> list[str]:
         """Show the worktree's files at the user-tree paths an editable install imports.
 
         The worktree is the command's to write, so whatever is there may be a link made by an
@@ -319,7 +360,7 @@ class BubblewrapSandbox:
                 continue
             real = Path(os.path.realpath(source))
             if real.exists() and _contains(self.worktree, real):
-                args += ["--bind", str(real), str(dest)]
+                args += [bind, str(real), str(dest)]
         return args
 
     def _mount_points(self) -> list[Path]:

@@ -20,7 +20,7 @@ from memfun_git.config import SandboxConfig
 from memfun_git.errors import ProgramNotExecutable, ProgramNotFound, SandboxUnavailable, UsageError
 from memfun_git.gitops.tidy import Tidier
 from memfun_git.sandbox.env import sandbox_environ
-from memfun_git.sandbox.process import Limits, OutputSink, run_limited
+from memfun_git.sandbox.process import Limits, OutputSink, Started, run_limited, start_limited
 from memfun_git.sandbox.resolve import user_tool_dirs
 
 __all__ = ["LocalSandbox"]
@@ -94,6 +94,45 @@ class LocalSandbox:
                 )
             finally:
                 self._tidier.tidy()
+
+    def spawn(self, argv: Sequence[str], *, cwd: str = ".", read_only: bool = False) -> Started:
+        """As bubblewrap's, with no isolation: `read_only` cannot be kept here (the process
+        runs as the user), so only the allowlist, confirmation and limits apply."""
+        if not argv:
+            raise UsageError("no command given", "name the program to run")
+        target = self._cwd(cwd)
+        search = self._search()
+        self._require(argv[0], target, search)
+        self._allow(list(argv[:1]), target, search)
+        scratch = tempfile.mkdtemp(prefix="memfun-local-")
+        environment = sandbox_environ(
+            self.environ,
+            home=self.environ.get("HOME") or str(Path.home()),
+            path=search.split(os.pathsep),
+            extra=self.config.extra_env,
+            cache_root=f"{scratch}/cache",
+            tmpdir=scratch,
+        )
+        limits = Limits(
+            timeout=self.config.timeout_seconds,
+            max_output_bytes=self.config.max_output_bytes,
+            max_memory=self.config.max_memory_mb * 1024 * 1024,
+        )
+        try:
+            running = start_limited(
+                argv, cwd=target, env=environment, limits=limits, stdin=True, stderr=False,
+                text=True,
+            )  # fmt: skip
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+
+        def after() -> None:
+            shutil.rmtree(scratch, ignore_errors=True)
+            self._tidier.tidy()
+
+        running.finally_(after)
+        return running
 
     def _cwd(self, cwd: str) -> Path:
         target = (self.worktree / cwd).resolve()

@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from memfun_git.backends.protocols import OutputSink, RunResult
 from memfun_git.sandbox.cgroups import Cgroups
@@ -50,8 +50,10 @@ __all__ = [
     "BwrapPipes",
     "Limits",
     "OutputSink",
+    "Started",
     "pids_cgroup_available",
     "run_limited",
+    "start_limited",
 ]
 
 TIMEOUT_EXIT = 124
@@ -165,20 +167,70 @@ class _Capture:
             self.truncated = True
 
 
-def run_limited(
+class Started:
+    """One process tree started by `start_limited`: `proc` and what ends it whole."""
+
+    def __init__(
+        self,
+        proc: subprocess.Popen[bytes] | subprocess.Popen[str],
+        group: Cgroups | None,
+        bwrap: BwrapPipes | None,
+        started: float,
+    ) -> None:
+        self.proc = proc
+        self.group = group
+        self.bwrap = bwrap
+        self.started = started
+        self._ended = False
+        self._then: list[Callable[[], None]] = []
+
+    def finally_(self, step: Callable[[], None]) -> None:
+        """Run `step` once the tree has ended."""
+        self._then.append(step)
+
+    def end(self) -> None:
+        """End every process of the tree (the reaper's or the sandbox's init included) and
+        release its cgroups; idempotent."""
+        if self._ended:
+            return
+        self._ended = True
+        proc = self.proc
+        if self.bwrap is None and proc.poll() is None:
+            # The reaper kills what the command left (setsid daemons included), then exits.
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(_INIT_GRACE)
+        _kill_group(proc.pid)
+        proc.wait()
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        if self.bwrap is not None and self.bwrap.init is not None:
+            self.bwrap.init.wait_gone(_INIT_GRACE)
+        if self.group:
+            self.group.kill_all()
+            self.group.remove()
+        for step in self._then:
+            step()
+
+
+def start_limited(
     argv: Sequence[str],
     *,
     cwd: str | Path,
     env: Mapping[str, str],
     limits: Limits,
-    stdin: bytes | None = None,
-    report_argv: Sequence[str] | None = None,
+    stdin: bool = False,
+    stderr: bool = True,
+    text: bool = False,
     bwrap: BwrapPipes | None = None,
-    on_output: OutputSink | None = None,
-) -> RunResult:
-    """Run `argv`; never raises for the command's own failure.
-
-    `bwrap`: `argv` is bwrap, given `bwrap.arguments`; the pipes are closed here."""
+) -> Started:
+    """Start `argv` in a session and cgroups of its own (its stdout piped, stdin and stderr
+    piped when asked); end it with `Started.end`. `limits.timeout` bounds only bwrap's
+    start-up here. `bwrap`: `argv` is bwrap, given `bwrap.arguments`; the pipes are closed
+    here."""
     wanted = limits.max_processes > 0 or limits.max_memory > 0
     group = Cgroups.create(limits.max_processes, limits.max_memory) if wanted else None
     data_limit = 0 if group is not None and group.memory else limits.max_memory
@@ -195,11 +247,12 @@ def run_limited(
             command,
             cwd=cwd,
             env=dict(env),
-            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.PIPE if stderr else subprocess.DEVNULL,
             start_new_session=True,
             pass_fds=bwrap.child_fds if bwrap is not None else (),
+            text=text,
         )
     except BaseException:
         if bwrap is not None:
@@ -207,35 +260,46 @@ def run_limited(
         if group:
             group.remove()
         raise
+    running = Started(proc, group, bwrap, started)
+    if bwrap is not None:
+        try:
+            bwrap.started(started + limits.timeout, group, data_limit)
+        except BaseException:
+            running.end()
+            raise
+    return running
+
+
+def run_limited(
+    argv: Sequence[str],
+    *,
+    cwd: str | Path,
+    env: Mapping[str, str],
+    limits: Limits,
+    stdin: bytes | None = None,
+    report_argv: Sequence[str] | None = None,
+    bwrap: BwrapPipes | None = None,
+    on_output: OutputSink | None = None,
+) -> RunResult:
+    """Run `argv`; never raises for the command's own failure.
+
+    `bwrap`: `argv` is bwrap, given `bwrap.arguments`; the pipes are closed here."""
+    running = start_limited(
+        argv, cwd=cwd, env=env, limits=limits, stdin=stdin is not None, bwrap=bwrap
+    )
+    proc = cast("subprocess.Popen[bytes]", running.proc)
     out = _Capture(limits.max_output_bytes, on_output.stdout if on_output else None)
     err = _Capture(limits.max_output_bytes, on_output.stderr if on_output else None)
     timed_out = False
     try:
-        if bwrap is not None:
-            bwrap.started(started + limits.timeout, group, data_limit)
         if stdin is not None and proc.stdin is not None:
             writer = threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True)
             writer.start()
-        timed_out = not _collect(proc, out, err, started + limits.timeout)
+        timed_out = not _collect(proc, out, err, running.started + limits.timeout)
         out.finish()
         err.finish()
     finally:
-        if bwrap is None and proc.poll() is None:
-            # The reaper kills what the command left (setsid daemons included), then exits.
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(_INIT_GRACE)
-        _kill_group(proc.pid)
-        proc.wait()
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
-        if bwrap is not None and bwrap.init is not None:
-            bwrap.init.wait_gone(_INIT_GRACE)
-        if group:
-            group.kill_all()
-            group.remove()
+        running.end()
     code = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
     code = TIMEOUT_EXIT if timed_out else code
     return RunResult(
@@ -243,7 +307,7 @@ def run_limited(
         exit_code=code,
         stdout=out.data.decode("utf-8", errors="replace"),
         stderr=err.data.decode("utf-8", errors="replace"),
-        seconds=time.monotonic() - started,
+        seconds=time.monotonic() - running.started,
         timed_out=timed_out,
         truncated=out.truncated or err.truncated,
     )

@@ -14,7 +14,7 @@ import pytest
 
 from memfun_git import config
 from memfun_git.engine import Engine
-from memfun_git.events import Event, StepStarted
+from memfun_git.events import CommandRan, Event, StepStarted
 from memfun_git.tasks import Task
 from tests.conftest import git
 from tests.helpers.require import need_tool
@@ -111,7 +111,7 @@ def test_when_the_workflow_fails_too_one_line_says_both_and_the_attempt_is_kept(
         )
     assert not result.ok
     assert re.match(
-        r"ruff failed: src/half.py:1: error: F401 [^—]*; then the workflow failed too: the "
+        r"ruff failed: src/half.py:1: error: F401 [^—]*; then the workflow tier failed too: the "
         r"decomposer gave no usable plan",
         result.error,
     ), result.error
@@ -125,4 +125,81 @@ def test_an_unknown_tier_is_one_line(git_repo: Path, capsys: pytest.CaptureFixtu
 
     assert run(["-C", str(git_repo), "run", "--tier", "swarm", "add greet"]) == 2
     err = capsys.readouterr().err
-    assert err.strip() == "memfun: --tier swarm is not a tier — use auto, context-first or workflow"
+    assert err.strip() == (
+        "memfun: --tier swarm is not a tier — use auto, context-first, workflow or explore"
+    )
+
+
+def _explore_answer(text: str) -> str | None:
+    """The explore tier's step for its prompt (its iteration number), or None."""
+    found = re.search(r"\[\[ ## iteration ## \]\]\s*\n(\d+)/", text)
+    if found is None:
+        return None
+    code = {
+        "1": "print(write_file(path='src/greet.py', content=\"def greet():\\n    return 'hi'\\n\"))",
+        "2": "print(run(command=['python3', '-c', 'import sys; sys.path[:0] = [\"src\"]; "
+        "import greet; print(greet.greet())']))",
+        "3": "SUBMIT(summary='wrote greet() in src/greet.py; it says hi')",
+    }[found.group(1)]
+    return f"[[ ## reasoning ## ]]\nnext\n\n[[ ## code ## ]]\n{code}\n\n[[ ## completed ## ]]\n"
+
+
+def test_the_ladder_climbs_from_context_first_through_the_workflow_to_explore(
+    git_repo: Path,
+) -> None:
+    need_tool("bwrap")
+    events: list[Event] = []
+    nothing = "I looked around and changed nothing."
+    plain = _responder(nothing, plan="no plan today")
+
+    def answer(request: StubRequest) -> str:
+        shown = "\n".join(m["content"] for m in request.body["messages"])
+        return _explore_answer(shown.split("[[ ## variables_info ## ]]")[-1]) or plain(request)
+
+    with StubLLMServer(responder=answer) as stub:
+        result = _engine(git_repo, stub, events, MEMFUN_WORKFLOW_ESCALATE="true").run(
+            Task.create("add greet", git_repo)
+        )
+    assert result.ok, result.error
+    escalated = [e.detail for e in events if isinstance(e, StepStarted) and e.step == "escalate"]
+    assert len(escalated) == 2
+    assert escalated[0].startswith("context-first failed (the model changed nothing")
+    assert escalated[0].endswith("workflow next")
+    assert escalated[1].startswith("workflow failed (the decomposer gave no usable plan")
+    assert escalated[1].endswith("explore next")
+    lines = result.summary.splitlines()
+    assert lines[0].startswith("context-first failed (the model changed nothing")
+    assert lines[1].startswith("workflow failed (the decomposer gave no usable plan")
+    assert lines[1].endswith("the explore tier took over")
+    assert lines[2] == "wrote greet() in src/greet.py; it says hi"
+    assert (
+        git(git_repo, "show", f"{result.branch}:src/greet.py") == "def greet():\n    return 'hi'\n"
+    )
+    steps = [e.step for e in events if isinstance(e, StepStarted)]
+    assert steps.count("explore step") == 3
+    assert any(c.result.stdout.strip() == "hi" for c in events if isinstance(c, CommandRan))
+
+
+def test_the_explore_tier_alone_and_its_failure_said_in_one_line(git_repo: Path) -> None:
+    need_tool("bwrap")
+    events: list[Event] = []
+
+    def answer(request: StubRequest) -> str:
+        shown = "\n".join(m["content"] for m in request.body["messages"])
+        if "[[ ## iteration ## ]]" in shown.split("[[ ## variables_info ## ]]")[-1]:
+            return (
+                "[[ ## reasoning ## ]]\nnothing to do\n\n[[ ## code ## ]]\n"
+                "SUBMIT(summary='it already greets')\n\n[[ ## completed ## ]]\n"
+            )
+        return CLEAN
+
+    with StubLLMServer(responder=answer) as stub:
+        result = _engine(git_repo, stub, events).run(
+            Task.create("add greet", git_repo, tier="explore")
+        )
+    assert not result.ok
+    assert result.error == (
+        "the explore tier changed nothing: it already greets — say more precisely what to "
+        "change, and where"
+    )
+    assert not any(isinstance(e, StepStarted) and e.step == "escalate" for e in events)
