@@ -13,16 +13,20 @@ task's branch.
   its words are its report, handed to the sub-tasks after it and kept in the result.
 - The reviewer merges the writing specialists' branches into the task branch in the plan's
   order, each as a merge commit naming the branch it joins. A branch that conflicts with what
-  is merged already goes back to its specialist as a revision round (at most [workflow]
-  revision_rounds), started from the task branch as merged so far with the conflicted paths as
-  feedback, on `memfun-agents/<task>/<id>-r<round>`. What still cannot be merged is named in
+  is merged already is first settled by the reviewer (step "resolve"): shown the conflicted
+  files with their regions marked, it answers with edit operations on them, applied in memory
+  with the fuzzy matcher; an answer refused (not edits of those files, a region left, a quoted
+  secret) is asked for once more with the refusal. Unsettled, the branch goes back to its
+  specialist as a revision round (at most [workflow] revision_rounds), started from the task
+  branch as merged so far with the conflicted paths as feedback, on
+  `memfun-agents/<task>/<id>-r<round>`. What still cannot be merged is named in
   the result with its branch (kept, never dropped): the workflow then fails.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,16 +34,19 @@ from memfun_git.agents.dag import Dag, SubTask
 from memfun_git.agents.schedule import NodeOutcome, run_dag
 from memfun_git.agents.specialists import Specialist, specialist
 from memfun_git.errors import GateBlocked, MemfunError, TaskFailed
+from memfun_git.redact import redact
 
 if TYPE_CHECKING:
     from memfun_git.backends.protocols import SandboxAdapter
     from memfun_git.config import Config
     from memfun_git.events import EventSink
+    from memfun_git.gitops.merge import Conflict
     from memfun_git.gitops.repo import RepoPaths
     from memfun_git.gitops.worktree import Workspace
     from memfun_git.llm.session import LMSession
+    from memfun_git.operations import Operation
 
-__all__ = ["AgentRun", "Workflow", "WorkflowResult", "describe"]
+__all__ = ["AgentRun", "Unsettled", "Workflow", "WorkflowResult", "describe", "settle"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,8 +346,9 @@ class Workflow:
         while True:
             message = f"memfun: merge {run.branch} ({run.specialist}: {node.request})"
             done = merge_into(
-                self.target.repo, run.tip, message[:200], trailers, environ=self.environ
-            )
+                self.target.repo, run.tip, message[:200], trailers, environ=self.environ,
+                resolve=lambda found, run=run: self._resolve(node, run, found, result.merged),
+            )  # fmt: skip
             if done.oid or done.already:
                 result.merged.append(run.branch)
                 if done.oid:
@@ -362,6 +370,32 @@ class Workflow:
                 result.unmerged.append((run.branch, f"its revision failed: {exc.message}"))
                 return
 
+    def _resolve(
+        self, node: SubTask, run: AgentRun, conflicts: Sequence[Conflict], merged: list[str]
+    ) -> dict[str, str] | None:
+        """The reviewer's settlement of a merge's conflicts (their texts by path), or None."""
+        from memfun_git.events import StepStarted
+        from memfun_git.llm.signatures import ResolveConflicts
+        from memfun_git.operations import FORMAT_INSTRUCTIONS, parse
+
+        self.emit(StepStarted("resolve", f"{run.branch}: {', '.join(c.path for c in conflicts)}"))
+        work = (
+            f"The work merged so far: {', '.join(merged) or 'none'}.\n"
+            f"The work being merged: {run.branch}, {run.specialist}: {node.request}"
+        )
+        files = "\n\n".join(f"### {c.path}\n{c.text}" for c in conflicts)
+        feedback = "(none)"
+        for _ in range(2):
+            answer = self.session.text(
+                "resolve", ResolveConflicts, request=redact(self.request), work=redact(work),
+                files=redact(files), feedback=feedback, format=FORMAT_INSTRUCTIONS,
+            )  # fmt: skip
+            try:
+                return settle(conflicts, parse(answer).operations)
+            except MemfunError as exc:
+                feedback = f"Your answer was refused: {exc.message}"
+        return None
+
     def _record(self, run: AgentRun, merge: str) -> None:
         """The specialist's commits and the merge, in the task's commits (what the result
         and `memfun show` list), each with the paths it changed."""
@@ -378,6 +412,41 @@ class Workflow:
             diff = repo.diff(commit.parents[0], commit) if commit.parents else None
             paths = tuple(sorted({d.new_file.path for d in diff.deltas})) if diff else ()
             self.target.commits.append(CommitResult(oid=oid, paths=paths, signed=False))
+
+
+class Unsettled(MemfunError):
+    """The reviewer's answer does not settle a merge's conflicts (the message says why)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "")
+
+
+def settle(conflicts: Sequence[Conflict], operations: Sequence[Operation]) -> dict[str, str]:
+    """The conflicted files with the reviewer's edits applied (fuzzy-matched, as any edit);
+    `Unsettled` (or the matcher's EditError) when the edits are not all edits of those files,
+    quote a hidden secret, miss, or leave a conflicting region."""
+    from memfun_git.edits.match import apply_edit
+    from memfun_git.gitops.merge import MARKS
+    from memfun_git.operations import EditFile, describe
+    from memfun_git.redact import MARKER
+
+    texts = {c.path: c.text for c in conflicts}
+    named = ", ".join(texts)
+    if not operations:
+        raise Unsettled(f"no edit given: replace each conflicting region of {named}")
+    for op in operations:
+        if not isinstance(op, EditFile) or op.path not in texts:
+            raise Unsettled(f"only edits of {named} settle this merge, not {describe(op)}")
+        if MARKER in op.search or MARKER in op.replace:
+            raise Unsettled(f"the edit of {op.path} quotes {MARKER}: leave those lines")
+        texts[op.path] = apply_edit(texts[op.path], op.search, op.replace).text
+    left = [path for path, text in texts.items() if any(m in text for m in MARKS)]
+    if left:
+        raise Unsettled(
+            f"conflicting regions are left in {', '.join(left)}: replace each, its three "
+            "marker lines included"
+        )
+    return texts
 
 
 def _branch(task_id: str, node_id: str) -> str:

@@ -12,6 +12,7 @@ __all__ = [
     "FixLint",
     "PlanFiles",
     "PolishChange",
+    "ResolveConflicts",
     "ReviewChange",
     "SolveTask",
     "SpecialistStep",
@@ -212,3 +213,21 @@ class Explore(dspy.Signature):
     )
     earlier: str = dspy.InputField(desc="what the earlier tiers did and why they failed")
     summary: str = dspy.OutputField(desc="what you changed and how you checked it")
+
+
+class ResolveConflicts(dspy.Signature):
+    """Settle the conflicts of a merge, as the reviewer of a team whose members changed the
+    same lines on branches of their own. Each conflicted file is shown as merged, every
+    conflicting region between the lines `%%%%%%% CONFLICT: the work merged so far`,
+    `%%%%%%% CONFLICT: the work being merged` and `%%%%%%% CONFLICT END`. Replace each region,
+    its three marker lines included, with one version that keeps what both sides meant for the
+    change requested (both additions, when both add; the combined intent when both change a
+    line). Answer only with edits (SEARCH/REPLACE blocks) of the conflicted files, in the
+    format given; say in a sentence outside them what you kept."""
+
+    request: str = dspy.InputField(desc="the change the whole team is making")
+    work: str = dspy.InputField(desc="what each side of the merge was asked to do")
+    files: str = dspy.InputField(desc="the conflicted files, each under a `### path` heading")
+    feedback: str = dspy.InputField(desc="why your previous answer was refused, if it was")
+    format: str = dspy.InputField(desc="how to write the answer")
+    answer: str = dspy.OutputField(desc="the edits and one sentence, exactly in the format given")

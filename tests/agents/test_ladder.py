@@ -136,7 +136,8 @@ def _explore_answer(text: str) -> str | None:
     if found is None:
         return None
     code = {
-        "1": "print(write_file(path='src/greet.py', content=\"def greet():\\n    return 'hi'\\n\"))",
+        "1": "print(write_file(path='src/greet.py',\n"
+        "    content=\"def greet():\\n    return 'hi'\\n\"))",
         "2": "print(run(command=['python3', '-c', 'import sys; sys.path[:0] = [\"src\"]; "
         "import greet; print(greet.greet())']))",
         "3": "SUBMIT(summary='wrote greet() in src/greet.py; it says hi')",

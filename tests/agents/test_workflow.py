@@ -13,12 +13,15 @@ import pytest
 
 from memfun_git import config
 from memfun_git.agents.dag import Dag, SubTask
-from memfun_git.agents.workflow import Workflow, WorkflowResult
+from memfun_git.agents.workflow import Unsettled, Workflow, WorkflowResult, settle
 from memfun_git.backends.protocols import SandboxAdapter
 from memfun_git.events import Event
+from memfun_git.gitops.merge import Conflict
 from memfun_git.gitops.repo import require_repo
 from memfun_git.gitops.worktree import Workspace
 from memfun_git.llm.session import LMSession
+from memfun_git.operations import EditFile, Operation, WriteFile
+from memfun_git.redact import MARKER
 from tests.conftest import git
 from tests.helpers.require import need_tool
 from tests.helpers.stub_llm import StubLLMServer, StubRequest
@@ -179,6 +182,51 @@ def test_two_specialists_on_the_same_line_are_revised_not_lost(git_repo: Path) -
     assert "(a + b) * 2" in git(git_repo, "show", f"memfun-agents/{TASK}/double:src/app.py")
 
 
+_REGION = (
+    "%%%%%%% CONFLICT: the work merged so far\n    return a + b + 1\n"
+    "%%%%%%% CONFLICT: the work being merged\n    return (a + b) * 2\n%%%%%%% CONFLICT END\n"
+)
+
+
+@pytest.mark.parametrize("first_try", ["settles", "leaves a region"])
+def test_the_reviewer_settles_a_conflict_with_edits_in_the_merge(
+    git_repo: Path, first_try: str
+) -> None:
+    need_tool("bwrap")
+    dag, answers = _same_line()
+    asked: list[str] = []
+
+    def answer(request: StubRequest) -> str:
+        shown = "\n".join(m["content"] for m in request.body["messages"])
+        if "%%%%%%% CONFLICT END" in shown and "`answer`" in shown:
+            asked.append(shown)
+            if first_try == "leaves a region" and len(asked) == 1:
+                return _edit("src/app.py", "    return a + b + 1\n", "    return a + b + 2\n")
+            return "Kept both: one more, then doubled.\n" + _edit(
+                "src/app.py", _REGION, "    return (a + b + 1) * 2\n"
+            )
+        return _responder(answers)(request)
+
+    with StubLLMServer(responder=answer) as stub:
+        result, head = _run(git_repo, stub, dag, max_parallel=2)
+    assert result.ok, result.unmerged
+    assert result.merged == [f"memfun-agents/{TASK}/bump", f"memfun-agents/{TASK}/double"]
+    assert git(git_repo, "show", f"{head}:src/app.py").rstrip().endswith("return (a + b + 1) * 2")
+    message = git(git_repo, "log", "-1", "--format=%B", head)
+    assert message.startswith(f"memfun: merge memfun-agents/{TASK}/double")
+    assert "Conflicts resolved by the reviewer: src/app.py" in message
+    assert (
+        git(git_repo, "rev-parse", f"{head}^2").strip()
+        == git(git_repo, "rev-parse", f"memfun-agents/{TASK}/double").strip()
+    )
+    assert _REGION in asked[0]
+    if first_try == "leaves a region":
+        assert len(asked) == 2
+        assert "Your answer was refused: conflicting regions are left in src/app.py" in asked[1]
+    else:
+        assert len(asked) == 1
+
+
 def test_a_conflict_left_after_the_last_revision_is_named_with_its_branch(
     git_repo: Path,
 ) -> None:
@@ -270,3 +318,23 @@ def test_a_finding_left_after_the_last_round_fails_the_workflow(git_repo: Path) 
         result, _ = _run(git_repo, stub, dag, revision_rounds=0)
     assert not result.ok
     assert result.findings == ["src/notes.py:1: error: Note has no docstring"]
+
+
+@pytest.mark.parametrize(
+    ("operations", "why"),
+    [
+        ((), "no edit given"),
+        ((WriteFile("src/app.py", "x\n"),), "only edits of src/app.py settle this merge"),
+        ((EditFile("other.py", "a", "b"),), "only edits of src/app.py settle this merge"),
+        ((EditFile("src/app.py", _REGION, f"x = '{MARKER}'\n"),), "quotes [REDACTED]"),
+        ((EditFile("src/app.py", "    return a + b + 1\n", "    pass\n"),), "regions are left"),
+    ],
+)
+def test_an_answer_that_does_not_settle_the_conflict_says_why(
+    operations: tuple[Operation, ...], why: str
+) -> None:
+    conflict = Conflict("src/app.py", "def add(a, b):\n" + _REGION)
+    with pytest.raises(Unsettled, match=re.escape(why)):
+        settle([conflict], operations)
+    settled = settle([conflict], [EditFile("src/app.py", _REGION, "    return a + b\n")])
+    assert settled == {"src/app.py": "def add(a, b):\n    return a + b\n"}
