@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from memfun_git.tasks import CommitInfo, TaskResult
 
 __all__ = [
+    "AgentFinished",
+    "AgentStarted",
+    "BranchMerged",
     "CommandRan",
     "Committed",
     "Event",
@@ -40,6 +43,7 @@ __all__ = [
     "StepStarted",
     "TaskFinished",
     "TaskStarted",
+    "WorkflowPlanned",
 ]
 
 logger = logging.getLogger(__name__)
@@ -117,6 +121,47 @@ class Committed:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkflowPlanned:
+    """The decomposer's plan: each sub-task as (id, specialist, request, ids it follows)."""
+
+    subtasks: tuple[tuple[str, str, str, tuple[str, ...]], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStarted:
+    """A specialist began a sub-task (or a revision round of it) on its own branch."""
+
+    node_id: str
+    specialist: str
+    request: str
+    branch: str
+    round: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AgentFinished:
+    """A sub-task ended: "done", "failed" or "skipped" (a sub-task it follows failed)."""
+
+    node_id: str
+    specialist: str
+    status: str
+    error: str = ""
+    commits: int = 0
+    round: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BranchMerged:
+    """The reviewer merged a specialist's branch into the task branch (`oid`), settling
+    `settled` conflicts itself; or could not (`oid` empty, `conflicts` named)."""
+
+    branch: str
+    oid: str
+    settled: tuple[str, ...] = ()
+    conflicts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class TaskFinished:
     """The last event of every task, done, failed or interrupted."""
 
@@ -126,6 +171,10 @@ class TaskFinished:
 Event = (
     TaskStarted
     | StepStarted
+    | WorkflowPlanned
+    | AgentStarted
+    | AgentFinished
+    | BranchMerged
     | SetupRan
     | FilesGathered
     | OperationDone

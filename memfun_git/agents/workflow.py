@@ -122,21 +122,19 @@ class Workflow:
         """Held while a worktree is added or removed (git's own files are shared)."""
 
     def run(self, dag: Dag) -> WorkflowResult:
-        from memfun_git.events import StepStarted
+        from memfun_git.events import AgentFinished, WorkflowPlanned
 
-        def started(node: SubTask) -> None:
-            self.emit(StepStarted("agent", f"{node.id} ({node.specialist}): {node.request}"))
+        self.emit(WorkflowPlanned(tuple(
+            (n.id, n.specialist, n.request, tuple(n.after)) for n in dag.nodes
+        )))  # fmt: skip
 
         def finished(node: SubTask, outcome: NodeOutcome) -> None:
-            detail = f"{node.id} ({node.specialist}) {outcome.status}"
-            if outcome.error:
-                detail += f": {outcome.error}"
-            self.emit(StepStarted("agent", detail))
+            if outcome.status == "skipped":  # never started: _attempt says the rest
+                self.emit(AgentFinished(node.id, node.specialist, "skipped", outcome.error))
 
         outcomes = run_dag(
-            dag, self._work, max_parallel=self.config.workflow.max_parallel,
-            on_start=started, on_finish=finished,
-        )  # fmt: skip
+            dag, self._work, max_parallel=self.config.workflow.max_parallel, on_finish=finished
+        )
         result = WorkflowResult(dag, outcomes)
         for node_id in dag.order():
             outcome = outcomes[node_id]
@@ -221,10 +219,15 @@ class Workflow:
     def _attempt(
         self, node: SubTask, before: list[AgentRun], *, base: str, feedback: str, round_: int
     ) -> AgentRun:
+        from memfun_git.events import AgentFinished, AgentStarted
         from memfun_git.gitops.worktree import Workspace, worktree_root
 
         who = specialist(node.specialist)
-        start = base or self._start(node, before)
+        try:
+            start = base or self._start(node, before)
+        except MemfunError as exc:
+            self.emit(AgentFinished(node.id, who.name, "failed", exc.message, round=round_))
+            raise
         agent = node.id if round_ == 0 else f"{node.id}-r{round_}"
         workspace = Workspace(
             self.paths, self.task_id, base=start, root=worktree_root(
@@ -234,14 +237,18 @@ class Workflow:
         )  # fmt: skip
         with self._git:
             ws = workspace.__enter__()
+        self.emit(AgentStarted(node.id, who.name, node.request, ws.branch, round_))
         try:
             run = self._solve(ws, who, node, before, feedback, start, round_)
         except BaseException as exc:
             with self._git:  # the attempt is kept, as for any task
                 workspace.__exit__(type(exc), exc, exc.__traceback__)
+            why = exc.message if isinstance(exc, MemfunError) else type(exc).__name__
+            self.emit(AgentFinished(node.id, who.name, "failed", why, round=round_))
             raise
         with self._git:
             workspace.__exit__(None, None, None)
+        self.emit(AgentFinished(node.id, who.name, "done", commits=len(run.commits), round=round_))
         return run
 
     def _solve(
@@ -338,6 +345,7 @@ class Workflow:
     # -- the reviewer's merges --------------------------------------------------------------
 
     def _merge(self, node: SubTask, run: AgentRun, result: WorkflowResult) -> None:
+        from memfun_git.events import BranchMerged
         from memfun_git.gitops.commit import Trailers
         from memfun_git.gitops.merge import merge_into
 
@@ -349,6 +357,7 @@ class Workflow:
                 self.target.repo, run.tip, message[:200], trailers, environ=self.environ,
                 resolve=lambda found, run=run: self._resolve(node, run, found, result.merged),
             )  # fmt: skip
+            self.emit(BranchMerged(run.branch, done.oid, done.resolved, done.conflicts))
             if done.oid or done.already:
                 result.merged.append(run.branch)
                 if done.oid:

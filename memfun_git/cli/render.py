@@ -18,6 +18,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, TextIO
 
 from memfun_git.events import (
+    AgentFinished,
+    AgentStarted,
+    BranchMerged,
     CommandRan,
     Committed,
     Event,
@@ -58,7 +61,15 @@ _STEPS = {
     "review": "reviewing the change",
     "polish": "polishing",
     "commit": "committing",
+    "decompose": "decomposing the request into sub-tasks",
+    "workflow": "running the workflow",
+    "resolve": "settling merge conflicts",
+    "cross-review": "reviewing everyone's merged work",
+    "explore": "exploring",
 }
+_KEPT_STEPS = {"escalate": ("↑", "yellow"), "resolve": ("·", "yellow")}
+"""Steps whose every event stays as a line above the spinner (the ladder's climbs, a merge's
+conflicts being settled), with their mark and style."""
 _SHOWN_OUTPUT = 20
 """Lines of a failing linter's output the summary shows."""
 _SHOWN_TAIL = 5
@@ -82,6 +93,10 @@ class TaskProgress:
             label = _STEPS.get(event.step, event.step)
             if event.detail.startswith("retry:"):
                 spinner.line(f"  {event.step}: {event.detail}", "yellow")
+            kept = _KEPT_STEPS.get(event.step)
+            if kept is not None:
+                mark, style = kept
+                spinner.line(f"{mark} {event.step}: {redact(event.detail)}", style)
             spinner.status(f"{label} ({event.detail})" if event.detail else label)
         elif isinstance(event, TaskFinished):
             self.result = event.result
@@ -120,6 +135,18 @@ def _progress_line(event: Event) -> list[Line]:
             return [(f"  review: {_count(len(review.findings), 'finding')}", style)]
         case Committed(commit=commit):
             return [(f"✓ committed {commit.oid[:7]} {commit.subject}", "green")]
+        case AgentStarted(node_id=node, specialist=who, branch=branch, round=round_):
+            again = f" (revision {round_})" if round_ else ""
+            return [(f"· {who} started {node}{again} on {branch}", None)]
+        case AgentFinished(node_id=node, specialist=who, status=status, error=error):
+            style = "green" if status == "done" else "red" if status == "failed" else "yellow"
+            return [(f"{'✓' if status == 'done' else '✗'} {who} {node} {status}"
+                     + (f": {redact(error)}" if error else ""), style)]  # fmt: skip
+        case BranchMerged(branch=branch, oid=oid, settled=settled, conflicts=conflicts):
+            if not oid:
+                return [(f"  {branch} conflicts in {', '.join(conflicts)}", "yellow")]
+            said = f" (conflicts settled: {', '.join(settled)})" if settled else ""
+            return [(f"✓ merged {branch}{said}", "green")]
         case _:
             return []
 

@@ -15,6 +15,7 @@ from memfun_git import config
 from memfun_git.agents.dag import Dag, SubTask
 from memfun_git.agents.workflow import Unsettled, Workflow, WorkflowResult, settle
 from memfun_git.backends.protocols import SandboxAdapter
+from memfun_git.cli.views import WorkflowView
 from memfun_git.events import Event
 from memfun_git.gitops.merge import Conflict
 from memfun_git.gitops.repo import require_repo
@@ -56,7 +57,9 @@ def _responder(answers: dict[str, str]) -> Callable[[StubRequest], str]:
     return answer
 
 
-def _run(repo: Path, stub: StubLLMServer, dag: Dag, **workflow: int) -> tuple[WorkflowResult, str]:
+def _run(
+    repo: Path, stub: StubLLMServer, dag: Dag, seen: list[Event] | None = None, **workflow: int
+) -> tuple[WorkflowResult, str]:
     from memfun_git.sandbox import make_sandbox
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEMFUN_")}
@@ -67,7 +70,7 @@ def _run(repo: Path, stub: StubLLMServer, dag: Dag, **workflow: int) -> tuple[Wo
     cfg = config.load(repo, environ=env)
     paths = require_repo(repo)
     session = LMSession.from_config(cfg.llm, env)
-    events: list[Event] = []
+    events: list[Event] = [] if seen is None else seen
     with Workspace(paths, TASK, environ=env) as target:
 
         def sandbox_for(ws: Workspace) -> SandboxAdapter:
@@ -122,9 +125,26 @@ def test_five_specialists_branches_are_merged_into_the_task_branch(git_repo: Pat
             "    return [Note()]\n\n\ndef no_notes():\n    return []\n",
         ),
     }
+    seen: list[Event] = []
     with StubLLMServer(responder=_responder(answers)) as stub:
-        result, head = _run(git_repo, stub, dag, max_parallel=3)
+        result, head = _run(git_repo, stub, dag, seen, max_parallel=3)
     assert result.ok, (result.outcomes, result.unmerged)
+    view = WorkflowView()
+    for event in seen:
+        view(event)
+    agents = [text.split() for text, _ in view.agents()]
+    assert [a[:3] for a in agents] == [
+        ["coder", "models", "done"], ["coder", "api", "done"], ["coder", "docs", "done"],
+        ["tester", "tests", "done"], ["security", "audit", "done"], ["debugger", "fix", "done"],
+    ]  # fmt: skip
+    assert agents[0][3] == f"memfun-agents/{TASK}/models"
+    shown = [text for text, _ in view.workflow()]
+    assert shown[0] == "Workflow: 6 of 6 sub-tasks done"
+    assert (
+        "  fix [debugger] merged (after tests, audit): fix what the tests and the audit found"
+        in (shown)
+    )
+    assert "  audit [security] done (after api): audit the notes API" in shown
     branches = [f"memfun-agents/{TASK}/{n}" for n in ("models", "docs", "api", "tests", "fix")]
     assert result.merged == branches
     assert "notes() trusts nothing external" in result.reports["audit"]
@@ -207,10 +227,15 @@ def test_the_reviewer_settles_a_conflict_with_edits_in_the_merge(
             )
         return _responder(answers)(request)
 
+    seen: list[Event] = []
     with StubLLMServer(responder=answer) as stub:
-        result, head = _run(git_repo, stub, dag, max_parallel=2)
+        result, head = _run(git_repo, stub, dag, seen, max_parallel=2)
     assert result.ok, result.unmerged
     assert result.merged == [f"memfun-agents/{TASK}/bump", f"memfun-agents/{TASK}/double"]
+    view = WorkflowView()
+    for event in seen:
+        view(event)
+    assert "    conflicts settled by the reviewer: src/app.py" in [t for t, _ in view.workflow()]
     assert git(git_repo, "show", f"{head}:src/app.py").rstrip().endswith("return (a + b + 1) * 2")
     message = git(git_repo, "log", "-1", "--format=%B", head)
     assert message.startswith(f"memfun: merge memfun-agents/{TASK}/double")

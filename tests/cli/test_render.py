@@ -13,6 +13,9 @@ from memfun_git.cli.render import TaskProgress, print_summary, summary_lines
 from memfun_git.edits.ops import OpResult
 from memfun_git.edits.results import Reason, Refusal
 from memfun_git.events import (
+    AgentFinished,
+    AgentStarted,
+    BranchMerged,
     CommandRan,
     FilesGathered,
     LintRan,
@@ -126,6 +129,39 @@ def test_progress_is_drawn_on_a_terminal_only() -> None:
         "ruff fail (/home/u/p/.venv/bin/ruff)",
     ):
         assert line in shown
+
+
+def test_the_ladder_and_the_specialists_leave_lines_above_the_spinner() -> None:
+    events = [
+        StepStarted("escalate", "context-first failed (the model changed nothing); workflow next"),
+        StepStarted("decompose"),
+        AgentStarted("greet", "coder", "write greet()", "memfun-agents/t/greet"),
+        AgentFinished("greet", "coder", "done", commits=1),
+        AgentStarted("docs", "coder", "write docs", "memfun-agents/t/docs-r1", round=1),
+        AgentFinished("docs", "coder", "failed", "docs (coder) changed nothing", round=1),
+        StepStarted("resolve", "memfun-agents/t/docs: README.md"),
+        BranchMerged("memfun-agents/t/greet", "abc123", settled=("README.md",)),
+        BranchMerged("memfun-agents/t/docs", "", conflicts=("README.md",)),
+        StepStarted("explore step", "1 of 20"),
+    ]
+    stream = io.StringIO()
+    with CallSpinner(stream, terminal=True, environ={"TERM": "xterm"}) as spinner:
+        progress = TaskProgress(spinner)
+        for event in events:
+            progress(event)
+    shown = stream.getvalue()
+    for line in (
+        "↑ escalate: context-first failed (the model changed nothing); workflow next",
+        "· coder started greet on memfun-agents/t/greet",
+        "✓ coder greet done",
+        "· coder started docs (revision 1) on memfun-agents/t/docs-r1",
+        "✗ coder docs failed: docs (coder) changed nothing",
+        "· resolve: memfun-agents/t/docs: README.md",
+        "✓ merged memfun-agents/t/greet (conflicts settled: README.md)",
+        "memfun-agents/t/docs conflicts in README.md",
+    ):
+        assert line in shown
+    assert "decompose:" not in shown
 
 
 def test_a_blocking_review_is_shown_with_each_finding() -> None:
