@@ -246,10 +246,14 @@ class WorkflowConfig:
     """Sub-tasks one decomposition may hold."""
     revision_rounds: int = 2
     """Rounds the cross-agent reviewer may send back a conflict or a finding."""
-    escalate: bool = False
-    """`memfun run` climbs the ladder: when the context-first tier fails or is cut off, the
-    workflow takes over (more model calls: a decomposition and each specialist's), and when
-    that fails too, the explore tier."""
+    escalate: bool = True
+    """A task climbs the ladder (the seed's automatic escalation): when the context-first
+    tier fails or is cut off, the workflow takes over (more model calls: a decomposition and
+    each specialist's, at most `max_calls`), and when that fails too, the explore tier.
+    False: the context-first tier alone, unless `memfun run --tier` names another."""
+    max_calls: int = 40
+    """Model calls the workflow tier may make (its decomposition, specialists, merges and
+    cross-review together); past them it fails and the ladder goes on. 0: only [llm]'s caps."""
     explore_iterations: int = 20
     """Steps (model calls, each running its code in the sandboxed REPL) of the explore tier."""
     explore_llm_calls: int = 30

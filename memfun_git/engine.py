@@ -215,10 +215,9 @@ class Engine:
             log.info("setup `%s` took %.1f s:\n%s", done.command, done.seconds, done.output)
             events.emit(SetupRan(done.command, done.seconds))
         run = _Run(ws, paths, task, session, events, progress, self._recall(paths, ws, task))
+        settings = self.config.workflow
         ladder = (
-            _LADDER[task.tier]
-            if task.tier != "auto" or self.config.workflow.escalate
-            else ("context-first",)
+            _LADDER[task.tier] if task.tier != "auto" or settings.escalate else ("context-first",)
         )
         sandbox: SandboxAdapter | None = None
         failed: list[str] = []
@@ -226,7 +225,8 @@ class Engine:
             for step, tier in enumerate(ladder):
                 try:
                     if tier == "workflow":
-                        self._workflow(run)
+                        with session.usage.tier_budget("workflow", settings.max_calls):
+                            self._workflow(run)
                         return
                     sandbox = sandbox or self._sandbox(ws, paths)
                     if tier == "context-first":

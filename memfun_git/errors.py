@@ -31,7 +31,8 @@ with the error's `exit_code`. Anything else reaching a front end is a bug (exit 
      ├── EditError                   a file operation of the model was refused (exit 1)
      ├── OperationFormatError        the model's answer breaks the operation format (exit 1)
      ├── TaskFailed                  the task ran but did not succeed (exit 1)
-     │    └── GateBlocked            the quality gate refused the change (exit 1)
+     │    ├── GateBlocked            the quality gate refused the change (exit 1)
+     │    └── TierBudgetSpent        a tier used its model calls; the next may go on (exit 1)
      └── FindingsOverThreshold       a review found problems over the threshold (exit 1)
 """
 
@@ -73,6 +74,7 @@ __all__ = [
     "RepoError",
     "SandboxUnavailable",
     "TaskFailed",
+    "TierBudgetSpent",
     "UsageError",
 ]
 
@@ -255,6 +257,11 @@ class TaskFailed(MemfunError):
 
 class GateBlocked(TaskFailed):
     """The quality gate refused to commit the change."""
+
+
+class TierBudgetSpent(TaskFailed):
+    """A tier of the ladder used the model calls it was given (`Usage.tier_budget`); the next
+    tier may still take the task on."""
 
 
 class FindingsOverThreshold(MemfunError):

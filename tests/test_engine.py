@@ -54,7 +54,8 @@ def _run(
 ) -> tuple[TaskResult, list[Event]]:
     events: list[Event] = []
     lm = scripted_lm(answers)
-    engine = Engine(config.load(repo, environ={}), lm=lm, emit=events.append, environ=environ())
+    cfg = config.load(repo, environ={"MEMFUN_WORKFLOW_ESCALATE": "false"})  # context-first alone
+    engine = Engine(cfg, lm=lm, emit=events.append, environ=environ())
     result = engine.run(Task.create(request, repo, **task))
     assert not engine_of(lm).pending, "the script holds answers the task never asked for"
     return result, events

@@ -8,11 +8,13 @@ disabled, is capped at 10,000 entries, and is shared by every session that uses 
 from __future__ import annotations
 
 import threading
+from collections.abc import Generator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from memfun_git.config import LLMConfig
-from memfun_git.errors import BudgetExceeded
+from memfun_git.errors import BudgetExceeded, TierBudgetSpent
 
 __all__ = ["CallRecord", "StepUsage", "Usage"]
 
@@ -73,6 +75,8 @@ class Usage:
     _steps: dict[str, StepUsage] = field(default_factory=dict[str, StepUsage], init=False)
     _records: list[CallRecord] = field(default_factory=list[CallRecord], init=False, repr=False)
     _in_flight: int = field(default=0, init=False, repr=False)
+    _tier: tuple[str, int, int] | None = field(default=None, init=False, repr=False)
+    """(tier, calls when it began, the calls it may make) while a tier's budget holds."""
     _lock: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False, compare=False
     )
@@ -142,7 +146,31 @@ class Usage:
                     "and was stopped",
                     "raise [llm] max_cost_per_task, or split the request",
                 )
+            if self._tier is not None:
+                tier, start, limit = self._tier
+                if total.calls + pending - start >= limit:
+                    raise TierBudgetSpent(
+                        f"the {tier} tier used its {limit} model calls",
+                        "raise its budget in [workflow], or split the request",
+                    )
             self._in_flight += 1
+
+    @contextmanager
+    def tier_budget(self, tier: str, calls: int) -> Generator[None]:
+        """Within the block, at most `calls` more calls (0: no limit beyond [llm]'s): past
+        them `reserve` raises TierBudgetSpent, a tier's failure the next tier may overcome,
+        where BudgetExceeded ends the task."""
+        if calls <= 0:
+            yield
+            return
+        with self._lock:
+            before = self._tier
+            self._tier = (tier, self._total.calls + self._in_flight, calls)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._tier = before
 
     def release(self) -> None:
         """End a reservation whose call brought no answer (nothing was billed)."""

@@ -90,7 +90,9 @@ def test_without_escalate_the_context_first_failure_stands(git_repo: Path) -> No
     need_tool("bwrap")
     events: list[Event] = []
     with StubLLMServer(responder=_responder("I changed nothing.")) as stub:
-        result = _engine(git_repo, stub, events).run(Task.create("add greet", git_repo))
+        result = _engine(git_repo, stub, events, MEMFUN_WORKFLOW_ESCALATE="false").run(
+            Task.create("add greet", git_repo)
+        )
     assert not result.ok
     assert result.error.startswith("the model changed nothing")
     assert not any(isinstance(e, StepStarted) and e.step == "decompose" for e in events)
@@ -158,7 +160,7 @@ def test_the_ladder_climbs_from_context_first_through_the_workflow_to_explore(
         return _explore_answer(shown.split("[[ ## variables_info ## ]]")[-1]) or plain(request)
 
     with StubLLMServer(responder=answer) as stub:
-        result = _engine(git_repo, stub, events, MEMFUN_WORKFLOW_ESCALATE="true").run(
+        result = _engine(git_repo, stub, events).run(  # the default: it climbs
             Task.create("add greet", git_repo)
         )
     assert result.ok, result.error
@@ -204,3 +206,26 @@ def test_the_explore_tier_alone_and_its_failure_said_in_one_line(git_repo: Path)
         "change, and where"
     )
     assert not any(isinstance(e, StepStarted) and e.step == "escalate" for e in events)
+
+
+def test_a_workflow_past_its_call_budget_hands_the_task_to_explore(git_repo: Path) -> None:
+    need_tool("bwrap")
+    events: list[Event] = []
+    plain = _responder("I looked around and changed nothing.")
+
+    def answer(request: StubRequest) -> str:
+        shown = "\n".join(m["content"] for m in request.body["messages"])
+        return _explore_answer(shown.split("[[ ## variables_info ## ]]")[-1]) or plain(request)
+
+    with StubLLMServer(responder=answer) as stub:
+        result = _engine(
+            git_repo, stub, events, MEMFUN_WORKFLOW_ESCALATE="true", MEMFUN_WORKFLOW_MAX_CALLS="2"
+        ).run(Task.create("add greet", git_repo))
+    assert result.ok, result.error
+    escalated = [e.detail for e in events if isinstance(e, StepStarted) and e.step == "escalate"]
+    assert len(escalated) == 2
+    assert "the workflow tier used its 2 model calls" in escalated[1]
+    assert escalated[1].endswith("explore next")
+    assert (
+        git(git_repo, "show", f"{result.branch}:src/greet.py") == "def greet():\n    return 'hi'\n"
+    )

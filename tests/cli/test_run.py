@@ -51,6 +51,7 @@ def _model(monkeypatch: pytest.MonkeyPatch, stub: StubLLMServer, engine: str = "
         "NUM_RETRIES": "0",
     }.items():
         monkeypatch.setenv(f"MEMFUN_LLM_{key}", value)
+    monkeypatch.setenv("MEMFUN_WORKFLOW_ESCALATE", "false")  # the context-first tier alone
 
 
 def _memfun(repo: Path, *args: str) -> int:

@@ -48,6 +48,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MEMFUN_LLM_MODEL", "stub-model")
     monkeypatch.setenv("MEMFUN_LLM_NUM_RETRIES", "0")
     monkeypatch.setenv("MEMFUN_LLM_BASE_URL", "http://127.0.0.1:9/v1")  # each task sets its own
+    monkeypatch.setenv("MEMFUN_WORKFLOW_ESCALATE", "false")  # the context-first tier alone
     return made
 
 

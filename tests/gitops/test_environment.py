@@ -114,7 +114,8 @@ def test_a_setup_that_works_is_an_event_before_the_model_is_called(project: Path
 
     events: list[Event] = []
     lm = scripted_lm([Answer(raw="I cannot do this.", step="solve")])
-    environ = {**os.environ, "MEMFUN_WORKSPACE_SETUP": "echo ready > made.txt"}
+    environ = {**os.environ, "MEMFUN_WORKSPACE_SETUP": "echo ready > made.txt",
+               "MEMFUN_WORKFLOW_ESCALATE": "false"}  # fmt: skip
     cfg = config.load(project, environ=environ)
     Engine(cfg, lm=lm, environ=environ, emit=events.append).run(Task.create("x", project))
     kinds = [e for e in events if isinstance(e, SetupRan | StepStarted)]

@@ -10,7 +10,7 @@ import dspy
 import pytest
 
 from memfun_git.config import LLMConfig
-from memfun_git.errors import BudgetExceeded
+from memfun_git.errors import BudgetExceeded, TierBudgetSpent
 from memfun_git.llm.scripted import Answer, engine_of, scripted_lm
 from memfun_git.llm.session import LMSession
 from memfun_git.llm.usage import CallRecord, StepUsage, Usage
@@ -172,6 +172,24 @@ def test_calls_in_flight_count_against_the_call_cap() -> None:
         usage.reserve(cap)
     usage.release()  # that call failed: nothing billed, the slot is free again
     usage.reserve(cap)
+
+
+def test_a_tier_budget_stops_the_tier_not_the_task() -> None:
+    usage = Usage()
+    cap = LLMConfig(max_calls_per_task=10)
+    usage.reserve(cap)
+    usage.record(CallRecord("solve", 1, 1, 0.0, "stop", 0.1))  # before the tier: not counted
+    with usage.tier_budget("workflow", 2):
+        usage.reserve(cap)
+        usage.reserve(cap)
+        with pytest.raises(TierBudgetSpent, match="the workflow tier used its 2 model calls"):
+            usage.reserve(cap)
+    usage.reserve(cap)  # the next tier has the rest of the task's calls
+    with usage.tier_budget("explore", 0):  # 0: no budget of its own
+        for _ in range(6):
+            usage.reserve(cap)
+    with pytest.raises(BudgetExceeded):
+        usage.reserve(cap)
 
 
 def test_usage_over_http_is_the_providers_own_count() -> None:

@@ -62,7 +62,8 @@ def _task(tree: Path, write: str, env: dict[str, str], *, passes: bool, link: st
     if passes:
         replies.append(Answer(raw=CLEAN, step="review"))
     lm = scripted_lm(replies)
-    settings = {"MEMFUN_WORKSPACE_LINK": link, "MEMFUN_GATE_FIX_ROUNDS": "0"}
+    settings = {"MEMFUN_WORKSPACE_LINK": link, "MEMFUN_GATE_FIX_ROUNDS": "0",
+                "MEMFUN_WORKFLOW_ESCALATE": "false"}  # fmt: skip
     cfg = config.load(tree, environ=settings)
     result = Engine(cfg, lm=lm, environ=env).run(Task.create("add a module", tree))
     assert len(engine_of(lm).calls) == len(replies)
