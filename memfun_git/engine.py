@@ -53,6 +53,7 @@ from memfun_git.events import (
 )
 from memfun_git.quality.verdicts import GateOutcome
 from memfun_git.tasks import CommitInfo, Task, TaskResult, TaskStatus, UsageReport
+from memfun_git.traces import TraceCollector
 
 if TYPE_CHECKING:
     import dspy
@@ -156,7 +157,8 @@ class Engine:
         paths = require_repo(task.repo)
         self._require_sandbox()
         progress = _Progress()
-        events = Events(progress, *([self.emit] if self.emit is not None else []))
+        collector = TraceCollector()
+        events = Events(progress, collector, *([self.emit] if self.emit is not None else []))
         session = self._session(events.emit)
         workspace = self._workspace(paths, task)
         self._start_record(paths, task, workspace.branch)
@@ -175,7 +177,7 @@ class Engine:
             signum = getattr(exc, "signum", None)
             why = f"stopped by signal {signum}" if signum else "interrupted"
             result = self._result(task, workspace, "interrupted", why, progress)
-            self._finish(paths, result, started, session, events)
+            self._finish(paths, result, started, session, events, collector)
             raise
         except MemfunError as exc:
             if not progress.opened:  # bad input (a base that is no commit...): nothing to keep
@@ -186,7 +188,7 @@ class Engine:
             self._record(paths, task, {"status": "failed", "error": f"internal error: {exc}"})
             raise
         result = self._result(task, workspace, status, error, progress)
-        return self._finish(paths, result, started, session, events)
+        return self._finish(paths, result, started, session, events, collector)
 
     # -- the task's work, inside its workspace --------------------------------------------
 
@@ -533,6 +535,7 @@ class Engine:
         started: float,
         session: LMSession,
         events: Events,
+        collector: TraceCollector,
     ) -> TaskResult:
         result = replace(
             result,
@@ -543,8 +546,34 @@ class Engine:
             self._record(paths, result.task, result.as_dict())
         except MemfunError as exc:  # the commits exist: the task is not undone by its record
             log.warning("the result of %s was not recorded: %s", result.task.id, exc.message)
+        self._trace(paths, result, collector, session)
         events.emit(TaskFinished(result))
         return result
+
+    def _trace(
+        self, paths: RepoPaths, result: TaskResult, collector: TraceCollector, session: LMSession
+    ) -> None:
+        """Keep the task's trace and note its summary on the branch (best effort: a task is
+        never failed, nor undone, by its trace)."""
+        import pygit2
+
+        from memfun_git.records import Records
+        from memfun_git.traces import build_trace, note_trace, save_trace
+
+        trace = build_trace(result, collector.events, session.usage)
+        try:
+            with Records.open(self.config.backend, paths.common_dir) as store:
+                save_trace(store, trace)
+        except MemfunError as exc:
+            log.warning("the trace of %s was not kept: %s", result.task.id, exc.message)
+        try:
+            repo = pygit2.Repository(str(paths.common_dir))
+            try:
+                note_trace(repo, trace, self.environ)
+            finally:
+                repo.free()
+        except (pygit2.GitError, OSError, ValueError) as exc:
+            log.warning("the trace of %s was not noted in git: %s", result.task.id, exc)
 
     def _start_record(self, paths: RepoPaths, task: Task, branch: str) -> None:
         """Record the task as running, with this process's id (a record left "running" by a

@@ -16,12 +16,14 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Mapping
+from typing import Any, cast
 
 __all__ = [
     "MARKER",
     "RedactingFilter",
     "Redactor",
     "redact",
+    "redact_value",
     "register_environ",
     "register_secret",
     "secret_names",
@@ -103,6 +105,17 @@ _ACTIVE = Redactor()
 def redact(text: str) -> str:
     """Return `text` with every known secret and credential shape replaced by `MARKER`."""
     return _ACTIVE(text)
+
+
+def redact_value(value: Any) -> Any:
+    """`value` (JSON-like: strings, lists, tuples, dicts) with every string redacted."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list | tuple):
+        return [redact_value(v) for v in cast("list[Any]", value)]
+    if isinstance(value, dict):
+        return {k: redact_value(v) for k, v in cast("dict[Any, Any]", value).items()}
+    return value
 
 
 def register_secret(*values: str | None) -> None:

@@ -54,6 +54,8 @@ __all__ = [
     "show",
     "status",
     "submit",
+    "traces_list",
+    "traces_show",
     "undo",
     "worker",
 ]
@@ -116,6 +118,8 @@ hook_app = _group("Review each commit's staged change before it is made.")
 app.add_typer(hook_app, name="hook")
 github_app = _group("The GitHub App: issues labelled or asked /memfun become tasks.")
 app.add_typer(github_app, name="app")
+traces_app = _group("Each task's trace: its model calls, prompts, answers and events.")
+app.add_typer(traces_app, name="traces")
 
 RepoOpt = Annotated[
     Path | None,
@@ -495,6 +499,29 @@ def gc(
     from memfun_git.cli.admin_gc import run_gc
 
     return run_gc(_start(), dry_run=dry_run, force=force)
+
+
+@traces_app.command("list", cls=_Command, short_help="The traced tasks, newest first.")
+def traces_list(json_out: JsonOpt = False) -> int:
+    """List the tasks whose trace is kept here: status, model calls, tokens, cost, time."""
+    from memfun_git.cli.traces import run_traces_list
+
+    return run_traces_list(_start(), json_out=json_out)
+
+
+@traces_app.command("show", cls=_Command, short_help="A task's trace: events, calls, prompts.")
+def traces_show(
+    task: Annotated[str, typer.Argument(help="The task's id (or its start).", metavar="ID")],
+    full: Annotated[
+        bool, typer.Option("--full", help="Print each prompt and answer whole.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> int:
+    """Show a task's trace: its usage per step, its events, then each model call with its
+    prompt and answer (redacted)."""
+    from memfun_git.cli.traces import run_traces_show
+
+    return run_traces_show(_start(), task, json_out=json_out, full=full)
 
 
 @memory_app.command("list", cls=_Command, short_help="Every entry memfun remembers here.")

@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from memfun_git import config
@@ -28,13 +28,25 @@ if TYPE_CHECKING:
     from memfun_git.gitops.repo import RepoPaths
     from memfun_git.tasklist import TaskView
 
-__all__ = ["run_diff", "run_list", "run_merge", "run_show", "run_undo", "show_lines"]
+__all__ = [
+    "console_for",
+    "print_columns",
+    "print_json",
+    "repo_backend",
+    "run_diff",
+    "run_list",
+    "run_merge",
+    "run_show",
+    "run_undo",
+    "short_line",
+    "show_lines",
+]
 
 _STATUS_STYLE = {"done": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
 _REQUEST_CHARS = 60
 
 
-def _setup(start: Path, environ: Mapping[str, str] | None) -> tuple[RepoPaths, BackendConfig]:
+def repo_backend(start: Path, environ: Mapping[str, str] | None) -> tuple[RepoPaths, BackendConfig]:
     paths = require_repo(start)
     backend = config.BackendConfig()
     if paths.workdir is not None:
@@ -42,15 +54,24 @@ def _setup(start: Path, environ: Mapping[str, str] | None) -> tuple[RepoPaths, B
     return paths, backend
 
 
-def _console(out: TextIO, environ: Mapping[str, str] | None) -> Any:
+def console_for(out: TextIO, environ: Mapping[str, str] | None) -> Any:
     from rich.console import Console
 
     env = dict(os.environ if environ is None else environ)
     return Console(file=out, highlight=False, soft_wrap=True, _environ=env)
 
 
-def _print_json(value: Any, out: TextIO) -> None:
+def print_json(value: Any, out: TextIO) -> None:
     out.write(redact(json.dumps(value, ensure_ascii=False, indent=2)) + "\n")
+
+
+def print_columns(header: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO) -> None:
+    """Rows in aligned columns, every value whole (a pipe or a file gets no 80-column cut);
+    the last column unpadded."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        out.write(redact("  ".join([*cells, row[-1]]).rstrip()) + "\n")
 
 
 # -- list ----------------------------------------------------------------------------------
@@ -66,10 +87,10 @@ def run_list(
     from memfun_git.tasklist import age_text, load_tasks
 
     out = sys.stdout if stdout is None else stdout
-    paths, backend = _setup(start, environ)
+    paths, backend = repo_backend(start, environ)
     tasks = load_tasks(paths, backend)
     if json_out:
-        _print_json([_list_entry(t) for t in tasks], out)
+        print_json([_list_entry(t) for t in tasks], out)
         return 0
     if not tasks:
         out.write('No tasks yet: `memfun run "<request>"` makes one.\n')
@@ -83,17 +104,13 @@ def run_list(
             task.branch if task.branch_exists else "(deleted)",
             _delivered_text(task),
             age_text(now - task.started),
-            _short(task.request),
+            short_line(task.request),
         )
         for task in tasks
     ]
-    console = _console(out, environ)
+    console = console_for(out, environ)
     if not console.is_terminal or console.no_color or console.is_dumb_terminal:
-        # A pipe or a file gets every value whole, in aligned columns (no 80-column cut).
-        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
-        for row in [header, *rows]:
-            cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-            out.write("  ".join([*cells, row[-1]]).rstrip() + "\n")
+        print_columns(header, rows, out)
         return 0
     from rich.markup import escape
     from rich.table import Table
@@ -133,7 +150,7 @@ def _delivered_text(task: TaskView) -> str:
     return task.delivered.removeprefix("refs/heads/").removeprefix("refs/remotes/")
 
 
-def _short(text: str) -> str:
+def short_line(text: str) -> str:
     line = " ".join(text.split())
     return line if len(line) <= _REQUEST_CHARS else line[: _REQUEST_CHARS - 1] + "…"
 
@@ -152,14 +169,14 @@ def run_show(
     from memfun_git.tasklist import find_task
 
     out = sys.stdout if stdout is None else stdout
-    paths, backend = _setup(start, environ)
+    paths, backend = repo_backend(start, environ)
     task = find_task(paths, name, backend)
     if json_out:
-        _print_json(task.as_dict(), out)
+        print_json(task.as_dict(), out)
         return 0
     from rich.text import Text
 
-    console = _console(out, environ)
+    console = console_for(out, environ)
     plain = not console.is_terminal or console.no_color or console.is_dumb_terminal
     for text, style in show_lines(task):
         if plain:
@@ -189,8 +206,8 @@ def show_lines(task: TaskView) -> list[tuple[str, str | None]]:
     if task.branch_exists:
         lines.append((f"Delivered: {_delivered_text(task)}", None))
     for run in record.get("runs", []):
-        lines.append((f"Earlier run: {run.get('status', '?')}: {_short(run.get('request', ''))}",
-                      "dim"))  # fmt: skip
+        earlier = short_line(run.get("request", ""))
+        lines.append((f"Earlier run: {run.get('status', '?')}: {earlier}", "dim"))
     if len(record.get("runs", [])) and record.get("request") != task.request:
         lines.append((f"Last request: {record.get('request', '')}", None))
     summary = str(record.get("summary", "")).strip()
@@ -256,7 +273,7 @@ def run_diff(
     from memfun_git.gitops.git import git_environ
     from memfun_git.tasklist import find_task
 
-    paths, backend = _setup(start, environ)
+    paths, backend = repo_backend(start, environ)
     task = find_task(paths, name, backend)
     if not task.base:
         raise UsageError(f"task {task.id} never started: there is nothing to diff", "")
@@ -295,18 +312,18 @@ def run_merge(
     from memfun_git.gitops.deliver import merge_task
 
     out = sys.stdout if stdout is None else stdout
-    paths, backend = _setup(start, environ)
+    paths, backend = repo_backend(start, environ)
     task = _named_or_latest(paths, name, backend, "merge")
     if task.status != "done":
         raise UsageError(
             f"task {task.id} is {task.status}: only a done task's branch is merged",
             f'continue it with `memfun run --task {task.id} "..."`',
         )
-    merged = merge_task(paths, task.id, _short(task.request), environ)
+    merged = merge_task(paths, task.id, short_line(task.request), environ)
     _record(paths, backend, task.id, {"merged": {"into": merged.into, "kind": merged.kind,
                                                      "commit": merged.commit}})  # fmt: skip
     if json_out:
-        _print_json({"id": task.id, "kind": merged.kind, "into": merged.into,
+        print_json({"id": task.id, "kind": merged.kind, "into": merged.into,
                      "commit": merged.commit}, out)  # fmt: skip
     elif merged.kind == "up to date":
         out.write(f"{merged.into} already holds {task.branch}: nothing to merge.\n")
@@ -332,7 +349,7 @@ def run_undo(
     from memfun_git.gitops.deliver import undo_task
 
     out = sys.stdout if stdout is None else stdout
-    paths, backend = _setup(start, environ)
+    paths, backend = repo_backend(start, environ)
     task = _named_or_latest(paths, name, backend, "undo")
     if not task.base:
         raise UsageError(f"task {task.id} never started: there is nothing to undo", "")
@@ -350,12 +367,17 @@ def run_undo(
         return typer.confirm(question, default=False)
 
     undone = undo_task(
-        paths, task.id, task.base, subject=_short(task.request), confirm=confirm, environ=environ
+        paths,
+        task.id,
+        task.base,
+        subject=short_line(task.request),
+        confirm=confirm,
+        environ=environ,
     )
     _record(paths, backend, task.id, {"undone": {"kind": undone.kind, "detail": undone.detail,
                                                      "at": time.time()}})  # fmt: skip
     if json_out:
-        _print_json({"id": task.id, "kind": undone.kind, "detail": undone.detail,
+        print_json({"id": task.id, "kind": undone.kind, "detail": undone.detail,
                      "commit": undone.commit, "attempt": undone.attempt}, out)  # fmt: skip
     else:
         out.write(undone.detail[:1].upper() + undone.detail[1:] + ".\n")

@@ -22,11 +22,21 @@ from memfun_git.llm.errors import RETRYABLE, classify
 from memfun_git.llm.observe import CallFinished, CallRetrying, CallStarted, LMObserver
 from memfun_git.llm.usage import CallRecord, Usage
 
-__all__ = ["SCOPE_KEY", "Answered", "CallMeter", "CallScope", "MeteredCall", "current_scope"]
+__all__ = [
+    "SCOPE_KEY",
+    "TRACE_CHARS",
+    "Answered",
+    "CallMeter",
+    "CallScope",
+    "MeteredCall",
+    "current_scope",
+]
 
 logger = logging.getLogger(__name__)
 
 SCOPE_KEY = "memfun_call_scope"
+TRACE_CHARS = 200_000
+"""What a call's record keeps of its prompt and of its answer (the trace's share)."""
 _REASONS = {"LLMRateLimited": "rate-limited", "LLMServerError": "server error"}
 
 
@@ -64,9 +74,9 @@ class CallMeter:
         self.sleep = sleep
         self._ids = itertools.count(1)
 
-    def call(self, step: str) -> MeteredCall:
-        """A new logical call (its first try and any retries)."""
-        return MeteredCall(self, step, next(self._ids))
+    def call(self, step: str, prompt: str = "") -> MeteredCall:
+        """A new logical call (its first try and any retries); `prompt`: what it sends."""
+        return MeteredCall(self, step, next(self._ids), prompt[:TRACE_CHARS])
 
     def emit(self, event: CallStarted | CallRetrying | CallFinished) -> None:
         if self.observer is not None:
@@ -92,10 +102,12 @@ def current_scope() -> CallScope | None:
 class MeteredCall:
     """One logical call: `begin` before each try, then `answered` or `failed` after it."""
 
-    def __init__(self, meter: CallMeter, step: str, call_id: int) -> None:
+    def __init__(self, meter: CallMeter, step: str, call_id: int, prompt: str = "") -> None:
         self.meter = meter
         self.step = step
         self.id = call_id
+        self.prompt = prompt
+        self._began = time.time()
         self.attempt = 0
         self._started = 0.0
 
@@ -130,6 +142,9 @@ class MeteredCall:
                     answer.cost,
                     answer.finish_reason,
                     seconds,
+                    prompt=self.prompt,
+                    answer=answer.text[:TRACE_CHARS],
+                    started=self._began,
                 )
             )
         logger.info(

@@ -12,7 +12,7 @@ Importing this module imports dspy: import it where a model is about to be used.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 import dspy
 from dspy.clients.execution import aexecute, execute, finalize, prepare
@@ -21,7 +21,7 @@ from dspy.utils.callback import with_callbacks
 
 from memfun_git.llm.meter import Answered, MeteredCall, current_scope
 
-__all__ = ["MeteredLM", "answered"]
+__all__ = ["MeteredLM", "answered", "prompt_text"]
 
 
 class MeteredLM(dspy.LM):
@@ -36,7 +36,7 @@ class MeteredLM(dspy.LM):
         scope = current_scope()
         if scope is None:
             return finalize(self, call, execute(self, call))
-        metered = scope.meter.call(scope.step)
+        metered = scope.meter.call(scope.step, prompt_text(prompt, messages))
         while True:
             metered.begin()
             try:
@@ -54,7 +54,7 @@ class MeteredLM(dspy.LM):
         scope = current_scope()
         if scope is None:
             return finalize(self, call, await aexecute(self, call))
-        metered = scope.meter.call(scope.step)
+        metered = scope.meter.call(scope.step, prompt_text(prompt, messages))
         while True:
             metered.begin()
             try:
@@ -73,6 +73,24 @@ class MeteredLM(dspy.LM):
         if answer.truncated:
             raise metered.truncated(answer)
         return outputs
+
+
+def prompt_text(prompt: Any, messages: Any) -> str:
+    """What a call sends, as text: each message after a `## <role>` line (a multi-part
+    message's text parts joined), or the bare prompt."""
+    if not isinstance(messages, list):
+        return prompt if isinstance(prompt, str) else ""
+    parts: list[str] = []
+    for message in cast(list[Any], messages):
+        if not isinstance(message, dict):
+            continue
+        entry = cast(dict[str, Any], message)
+        content = entry.get("content")
+        if isinstance(content, list):
+            texts = [value(p, "text") for p in cast(list[Any], content)]
+            content = "\n".join(t for t in texts if isinstance(t, str))
+        parts.append(f"## {entry.get('role', '?')}\n{content if isinstance(content, str) else ''}")
+    return "\n\n".join(parts)
 
 
 def answered(result: Any) -> Answered:

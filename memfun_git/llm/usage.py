@@ -30,6 +30,13 @@ class CallRecord:
     """US dollars; None when the price list does not know the model."""
     finish_reason: str | None
     seconds: float
+    prompt: str = ""
+    """What was sent (the messages, each after a `## role` line), redacted and capped: the
+    task's trace."""
+    answer: str = ""
+    """What came back, redacted and capped."""
+    started: float = 0.0
+    """When the call began (time.time())."""
 
 
 @dataclass(frozen=True, slots=True)

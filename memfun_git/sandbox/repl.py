@@ -32,13 +32,13 @@ from dspy.primitives.code_interpreter import CodeExecutionError, CodeInterpreter
 from dspy.primitives.local_interpreter import LocalInterpreter
 
 from memfun_git.errors import MemfunError
-from memfun_git.redact import redact
+from memfun_git.redact import redact, redact_value
 
 if TYPE_CHECKING:
     from memfun_git.backends.protocols import SandboxAdapter
     from memfun_git.sandbox.process import Started
 
-__all__ = ["SandboxInterpreter", "redact_deep"]
+__all__ = ["SandboxInterpreter"]
 
 _START_SECONDS = 30.0
 _TO_A_MODEL = frozenset({"llm_query", "llm_query_batched", "__dspy_construct__", "__dspy_call__"})
@@ -49,17 +49,6 @@ def _worker_source() -> str:
     import dspy.primitives.local_interpreter as local
 
     return Path(local.__file__).with_name("local_interpreter_worker.py").read_text("utf-8")
-
-
-def redact_deep(value: Any) -> Any:
-    """`value` (JSON: strings, lists, dicts) with every string redacted."""
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, list):
-        return [redact_deep(v) for v in cast(list[Any], value)]
-    if isinstance(value, dict):
-        return {k: redact_deep(v) for k, v in cast(dict[str, Any], value).items()}
-    return value
 
 
 class SandboxInterpreter(LocalInterpreter):
@@ -123,9 +112,9 @@ class SandboxInterpreter(LocalInterpreter):
 
     def invoke_tool(self, tool_name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         if tool_name in _TO_A_MODEL:
-            args, kwargs = redact_deep(args), redact_deep(kwargs)
+            args, kwargs = redact_value(args), redact_value(kwargs)
         value = super().invoke_tool(tool_name, args, kwargs)
-        return redact_deep(value)
+        return redact_value(value)
 
     def _kill(self) -> None:
         super()._kill()
