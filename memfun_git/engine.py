@@ -331,6 +331,7 @@ class Engine:
         dag = decompose(
             session, task.request, project=project, conventions=remembered.conventions,
             max_nodes=self.config.workflow.max_nodes,
+            lead="debugger" if task.kind == "fix" else None,
         )  # fmt: skip
         events.emit(StepStarted("workflow", f"{len(dag.nodes)} sub-tasks"))
         flow = Workflow(

@@ -31,7 +31,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from memfun_git.gitops.repo import RepoPaths
     from memfun_git.llm.observe import LMObserver
 
-__all__ = ["HOOK_ID", "HookVerdict", "review_staged"]
+__all__ = ["HOOK_ID", "INTENT", "HookVerdict", "review_diff", "review_staged"]
 
 HOOK_ID = "memfun-review"
 """The hook's id in `.pre-commit-hooks.yaml` (`SKIP=memfun-review` skips it)."""
@@ -115,13 +115,31 @@ def review_staged(
     """Review what is staged in the repository holding `start` (see the module docstring).
 
     `lm`: a DSPy LM to use instead of the configured one (tests)."""
+    return review_diff(
+        start, staged, INTENT, environ=environ, overrides=overrides, lm=lm, observer=observer
+    )
+
+
+def review_diff(
+    start: Path,
+    source: Callable[[Path], Staged],
+    intent: str,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    lm: Any = None,
+    observer: LMObserver | None = None,
+) -> HookVerdict:
+    """Review the change `source` reads from the repository's top (the staged one, a commit
+    range, the working tree's) as the hook reviews the staged change: the same program,
+    context, threshold, cache and policy; `intent` says what the change is."""
     began = time.monotonic()
     env = dict(os.environ if environ is None else environ)
     paths = require_repo(start)
     root = paths.workdir or paths.common_dir
     cfg = config.load(paths.workdir, environ=env, overrides=overrides)
     threshold = cfg.hook.threshold
-    change = staged(root)
+    change = source(root)
 
     def done(verdict: HookVerdict) -> HookVerdict:
         return replace(verdict, seconds=time.monotonic() - began, paths=change.paths)
@@ -131,13 +149,13 @@ def review_staged(
     why_not = _cannot_review(cfg, env, lm)
     if why_not:
         return done(_policy(cfg, why_not))
-    key = _key(paths, cfg, change, env)
+    key = _key(paths, cfg, change, env, intent)
     cached = _Cache(paths, cfg.backend)
     hit = cached.get(key)
     if hit is not None:
         return done(replace(hit, cached=True))
     try:
-        verdict = _review(paths, root, cfg, change, env, lm, observer)
+        verdict = _review(paths, root, cfg, change, env, lm, observer, intent)
     except LLMError as exc:
         return done(_policy(cfg, f"the model could not review it ({exc.message})"))
     cached.put(key, verdict)
@@ -167,6 +185,7 @@ def _review(
     env: Mapping[str, str],
     lm: Any,
     observer: LMObserver | None,
+    intent: str,
 ) -> HookVerdict:
     from memfun_git.llm.session import LMSession
     from memfun_git.quality.review import review_change
@@ -183,7 +202,7 @@ def _review(
     )
     review = review_change(
         session,
-        INTENT,
+        intent,
         change.diff,
         conventions=_conventions(paths, cfg, change, env),
         budget_tokens=max(1, cfg.hook.max_diff_bytes // 4),
@@ -233,9 +252,9 @@ def _around(root: Path, change: Staged) -> str:
         return ""
 
 
-def _key(paths: RepoPaths, cfg: Config, change: Staged, env: Mapping[str, str]) -> str:
-    """What decides the verdict: the staged tree, HEAD, the configuration that shapes the
-    review, and the remembered sources."""
+def _key(paths: RepoPaths, cfg: Config, change: Staged, env: Mapping[str, str], intent: str) -> str:
+    """What decides the verdict: the change (its tree, HEAD, the diff itself, what it is),
+    the configuration that shapes the review, and the remembered sources."""
     from memfun_git.memory.store import MEMORY_PATH, user_memory_path
 
     llm = cfg.llm
@@ -243,6 +262,8 @@ def _key(paths: RepoPaths, cfg: Config, change: Staged, env: Mapping[str, str]) 
         "memfun": __version__,
         "tree": change.tree,
         "head": change.head,
+        "diff": hashlib.sha256(change.diff.encode()).hexdigest(),
+        "intent": intent,
         "hook": asdict(cfg.hook),
         "llm": [llm.provider, llm.model, llm.base_url, llm.engine, llm.temperature],
         "memory": asdict(cfg.memory),

@@ -24,18 +24,35 @@ if TYPE_CHECKING:
     from memfun_git.llm.usage import Usage
 
 __all__ = [
+    "FIX_FRAME",
     "CommitInfo",
+    "Kind",
     "Origin",
     "Task",
     "TaskResult",
     "TaskStatus",
     "UsageReport",
+    "fix_request",
     "new_task_id",
 ]
 
 TaskStatus = Literal["running", "done", "failed", "interrupted"]
 Origin = Literal["cli", "chat", "app", "action", "hook", "worker"]
 Tier = Literal["auto", "context-first", "workflow", "explore"]
+Kind = Literal["change", "fix"]
+
+FIX_FRAME = (
+    "Fix this bug: {bug}\n\n"
+    "Find its cause in the code and fix the cause, not the symptom. Where the project has tests, "
+    "add or update one that fails without the fix."
+)
+"""How `memfun fix` states a bug report as a task's request."""
+
+
+def fix_request(bug: str) -> str:
+    """The request of a task that fixes the bug `bug` describes."""
+    return FIX_FRAME.format(bug=bug.strip())
+
 
 _SLUG_WORDS = 4
 _SLUG_CHARS = 32
@@ -64,6 +81,8 @@ class Task:
     """Lint with the linter config the task itself changed (`--trust-config-changes`)."""
     with_changes: bool = False
     """Copy the user's uncommitted changes into the worktree first (a bookkeeping commit)."""
+    kind: Kind = "change"
+    """"fix": a bug report (`memfun fix`): in the workflow the debugger specialist fixes it."""
     tier: Tier = "auto"
     """How to solve: "auto" climbs the ladder when [workflow] escalate (context-first, then
     the workflow when it fails or is cut off, then explore), else runs context-first;

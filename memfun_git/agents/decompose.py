@@ -38,10 +38,14 @@ def decompose(
     project: str,
     conventions: str = "",
     max_nodes: int = 9,
+    lead: str | None = None,
 ) -> Dag:
-    """The DAG for `request` (`project`: the code map or listing the model plans from)."""
+    """The DAG for `request` (`project`: the code map or listing the model plans from);
+    `lead`: a specialist the plan must give work to (a bug fix's debugger)."""
     from memfun_git.llm.signatures import Decompose
 
+    if lead is not None:
+        request += f"\n\nThis is a bug fix: give the fix to the {lead} specialist."
     feedback = ""
     for attempt in range(1, _ATTEMPTS + 1):
         try:
@@ -58,7 +62,10 @@ def decompose(
         except LLMUnparseable as exc:
             answer = exc.raw
         try:
-            return parse_dag(answer, max_nodes=max_nodes)
+            dag = parse_dag(answer, max_nodes=max_nodes)
+            if lead is not None and not any(n.specialist == lead for n in dag.nodes):
+                raise DagError(f"no sub-task is the {lead}'s, and this bug fix is its work")
+            return dag
         except DagError as exc:
             feedback = f"Your plan was refused: {exc}."
             if attempt == _ATTEMPTS:

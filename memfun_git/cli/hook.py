@@ -27,7 +27,7 @@ from typing import Any
 from memfun_git.errors import RepoError, UsageError
 from memfun_git.gitops.repo import require_repo
 
-__all__ = ["run_hook_install", "run_hook_review", "run_hook_uninstall"]
+__all__ = ["print_verdict", "run_hook_install", "run_hook_review", "run_hook_uninstall"]
 
 HOOK = "pre-commit"
 CHAINED = "pre-commit.memfun-chained"
@@ -41,15 +41,20 @@ def run_hook_review(
     json_out: bool = False,
     environ: Mapping[str, str] | None = None,
 ) -> int:
-    from memfun_git.cli.progress import CallSpinner
-    from memfun_git.hook import review_staged
-    from memfun_git.redact import redact, register_environ
+    """The hook's review of the staged change: `memfun review --staged`."""
+    from memfun_git.cli.review import run_review
 
-    env = os.environ if environ is None else environ
-    register_environ(env)
-    overrides: dict[str, Any] = {"hook.threshold": threshold} if threshold else {}
-    with CallSpinner(environ=env) as spinner:
-        verdict = review_staged(start, environ=env, overrides=overrides, observer=spinner)
+    return run_review(
+        start, staged_only=True, threshold=threshold, json_out=json_out, environ=environ
+    )
+
+
+def print_verdict(verdict: Any, *, json_out: bool = False, what: str = "") -> int:
+    """Print a review's verdict as the hook does (each finding, the files left unreviewed,
+    one closing line; or JSON); its exit code. `what`: the change reviewed, when it is not
+    the staged one (a commit is then not what is blocked)."""
+    from memfun_git.redact import redact
+
     if json_out:
         print(redact(json.dumps(verdict.as_dict(), ensure_ascii=False, indent=2)))
         return verdict.exit_code
@@ -58,22 +63,28 @@ def run_hook_review(
     if verdict.unreviewed:
         print(f"memfun review: not reviewed (over [hook] max_diff_bytes): "
               f"{', '.join(verdict.unreviewed)}")  # fmt: skip
-    print(_closing(verdict), file=sys.stderr if verdict.skipped else sys.stdout)
+    print(_closing(verdict, what), file=sys.stderr if verdict.skipped else sys.stdout)
     return verdict.exit_code
 
 
-def _closing(verdict: Any) -> str:
+def _closing(verdict: Any, what: str) -> str:
     """The last line: what was decided, and why."""
     if verdict.skipped:
         policy = "[hook] block_on_llm_error = " + ("true" if verdict.blocked else "false")
-        outcome = "the commit is blocked" if verdict.blocked else "the commit goes ahead"
+        if what:
+            outcome = "exit 1" if verdict.blocked else "exit 0"
+        else:
+            outcome = "the commit is blocked" if verdict.blocked else "the commit goes ahead"
         return f"memfun review: not reviewed: {verdict.skipped} — {outcome} ({policy})"
     if not verdict.paths:
-        return "memfun review: nothing staged"
+        return f"memfun review: no change in {what}" if what else "memfun review: nothing staged"
     cached = " (cached)" if verdict.cached else ""
     counts = _counts(verdict.findings)
     if verdict.blocked:
         blocking = len(verdict.blocking)
+        if what:
+            return (f"memfun review: {counts}{cached} — {blocking} at or over "
+                    f"{verdict.threshold} ([hook] threshold) in {what}")  # fmt: skip
         return (
             f"memfun review: {counts}{cached} — commit blocked: {blocking} at or over "
             f"{verdict.threshold} ([hook] threshold; SKIP={_id()} git commit to skip it)"

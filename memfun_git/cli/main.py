@@ -27,6 +27,7 @@ from memfun_git.redact import register_environ
 
 __all__ = [
     "action",
+    "agent_list",
     "analyze",
     "app",
     "app_serve",
@@ -36,6 +37,7 @@ __all__ = [
     "demo",
     "diff",
     "doctor",
+    "fix",
     "gc",
     "hook_install",
     "hook_review",
@@ -48,6 +50,7 @@ __all__ = [
     "memory_list",
     "memory_search",
     "merge",
+    "review",
     "run",
     "run_request",
     "sandbox_run",
@@ -120,6 +123,8 @@ github_app = _group("The GitHub App: issues labelled or asked /memfun become tas
 app.add_typer(github_app, name="app")
 traces_app = _group("Each task's trace: its model calls, prompts, answers and events.")
 app.add_typer(traces_app, name="traces")
+agent_app = _group("The agents of the workflow tier: nine specialists, as data.")
+app.add_typer(agent_app, name="agent")
 
 RepoOpt = Annotated[
     Path | None,
@@ -247,49 +252,53 @@ def ask(
     return run_ask(_start(), " ".join(question), overrides, json_out=json_out)
 
 
+BaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--base", help="Start the branch from this commit (default: HEAD).", metavar="REF"
+    ),
+]
+WithChangesOpt = Annotated[
+    bool, typer.Option("--with-changes", help="Start from your uncommitted changes too.")
+]
+TrustOpt = Annotated[
+    bool,
+    typer.Option(
+        "--trust-config-changes", help="Lint with the linter configuration the task itself changed."
+    ),
+]
+MergeOpt = Annotated[
+    bool, typer.Option("--merge", help="When done, merge the branch into the current one.")
+]
+TierOpt = Annotated[
+    str,
+    typer.Option(
+        "--tier",
+        help="auto (context-first; with [workflow] escalate, the workflow after it, then "
+        "explore), context-first, workflow (specialists on branches of their own), or "
+        "explore (a model-driven Python REPL in the sandbox).",
+        metavar="TIER",
+    ),
+]
+
+
 @app.command("run", cls=_Command, short_help="Turn a request into reviewed commits on a branch.")
 def run_request(
     request: Annotated[
         list[str],
         typer.Argument(help="The change you want, in plain words.", metavar="REQUEST..."),
     ],
-    base: Annotated[
-        str | None,
-        typer.Option(
-            "--base", help="Start the branch from this commit (default: HEAD).", metavar="REF"
-        ),
-    ] = None,
-    with_changes: Annotated[
-        bool,
-        typer.Option("--with-changes", help="Start from your uncommitted changes too."),
-    ] = False,
-    trust_config_changes: Annotated[
-        bool,
-        typer.Option(
-            "--trust-config-changes",
-            help="Lint with the linter configuration the task itself changed.",
-        ),
-    ] = False,
+    base: BaseOpt = None,
+    with_changes: WithChangesOpt = False,
+    trust_config_changes: TrustOpt = False,
     task: Annotated[
         str | None,
         typer.Option(
             "--task", help="Continue this task's branch (a follow-up request).", metavar="ID"
         ),
     ] = None,
-    merge: Annotated[
-        bool,
-        typer.Option("--merge", help="When done, merge the branch into the current one."),
-    ] = False,
-    tier: Annotated[
-        str,
-        typer.Option(
-            "--tier",
-            help="auto (context-first; with [workflow] escalate, the workflow after it, then "
-            "explore), context-first, workflow (specialists on branches of their own), or "
-            "explore (a model-driven Python REPL in the sandbox).",
-            metavar="TIER",
-        ),
-    ] = "auto",
+    merge: MergeOpt = False,
+    tier: TierOpt = "auto",
     provider: ProviderOpt = None,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
@@ -301,21 +310,48 @@ def run_request(
     The work happens in a worktree of its own; your files, index and branches are only read
     (with --merge, the branch is then merged as git would allow: see `memfun merge`).
     """
+    return _run_task(
+        request, (provider, model, base_url, engine), base=base, json_out=json_out,
+        trust_config_changes=trust_config_changes, with_changes=with_changes, follow_up=task,
+        merge=merge, tier=tier,
+    )  # fmt: skip
+
+
+def _run_task(words: list[str], llm: tuple[str | None, ...], **options: Any) -> int:
+    """`memfun run` and `memfun fix`: the request's words, the --provider/--model/--base-url/
+    --engine given, and the rest of `cli.run.run_request`'s options."""
     from memfun_git.cli.run import run_request as run_it
 
+    provider, model, base_url, engine = llm
     overrides = _llm_overrides(provider, model, base_url, engine)
-    return run_it(
-        _start(),
-        " ".join(request),
-        overrides,
-        base=base,
-        json_out=json_out,
-        trust_config_changes=trust_config_changes,
-        with_changes=with_changes,
-        follow_up=task,
-        merge=merge,
-        tier=tier,
-    )
+    return run_it(_start(), " ".join(words), overrides, **options)
+
+
+@app.command(cls=_Command, short_help="Fix a bug from its report: a task, the debugger's.")
+def fix(
+    bug: Annotated[
+        list[str],
+        typer.Argument(help="What goes wrong, in plain words.", metavar="BUG..."),
+    ],
+    base: BaseOpt = None,
+    with_changes: WithChangesOpt = False,
+    trust_config_changes: TrustOpt = False,
+    merge: MergeOpt = False,
+    tier: TierOpt = "auto",
+    provider: ProviderOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    engine: EngineOpt = None,
+    json_out: JsonOpt = False,
+) -> int:
+    """Fix a bug: a task whose request is the bug report (find the cause, fix it, add a test
+    that fails without the fix); in the workflow tier the debugger specialist makes the fix.
+    Like `memfun run`, on a branch of its own; your files are only read."""
+    return _run_task(
+        bug, (provider, model, base_url, engine), base=base, json_out=json_out,
+        trust_config_changes=trust_config_changes, with_changes=with_changes, merge=merge,
+        tier=tier, kind="fix",
+    )  # fmt: skip
 
 
 @app.command("list", cls=_Command, short_help="List the tasks: status, branch, delivered, age.")
@@ -499,6 +535,45 @@ def gc(
     from memfun_git.cli.admin_gc import run_gc
 
     return run_gc(_start(), dry_run=dry_run, force=force)
+
+
+@app.command(cls=_Command, short_help="Review a change: staged, uncommitted, or commits.")
+def review(
+    target: Annotated[
+        str | None,
+        typer.Argument(
+            help="A path (its uncommitted changes) or a commit, A..B or A...B; "
+            "none: every uncommitted change.",
+            metavar="[PATH|REF]",
+        ),
+    ] = None,
+    staged: Annotated[
+        bool, typer.Option("--staged", help="Review what is staged, as the hook does.")
+    ] = False,
+    threshold: Annotated[
+        str | None,
+        typer.Option(
+            "--threshold",
+            help="info | warning | error: findings this severe exit 1 (default: [hook] threshold).",
+            metavar="SEVERITY",
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> int:
+    """Review a change with the program the pre-commit hook and the GitHub Action use; a
+    finding at or over the threshold exits 1. Nothing is changed."""
+    from memfun_git.cli.review import run_review
+
+    return run_review(_start(), target, staged_only=staged, threshold=threshold, json_out=json_out)
+
+
+@agent_app.command("list", cls=_Command, short_help="The agent definitions: the specialists.")
+def agent_list(json_out: JsonOpt = False) -> int:
+    """List the specialists the workflow tier's decomposer gives sub-tasks to: each one's
+    steps cap, whether it writes files, its tools and its role."""
+    from memfun_git.cli.agents import run_agent_list
+
+    return run_agent_list(json_out=json_out)
 
 
 @traces_app.command("list", cls=_Command, short_help="The traced tasks, newest first.")

@@ -38,6 +38,7 @@ def run_request(
     follow_up: str | None = None,
     merge: bool = False,
     tier: str = "auto",
+    kind: str = "change",
     environ: Mapping[str, str] | None = None,
     stdout: TextIO | None = None,
 ) -> int:
@@ -51,9 +52,18 @@ def run_request(
     env = os.environ if environ is None else environ
     out = sys.stdout if stdout is None else stdout
     if not request.strip():
+        if kind == "fix":
+            raise UsageError(
+                "the bug report is empty",
+                'say what goes wrong, e.g. memfun fix "mean() crashes on an empty list"',
+            )
         raise UsageError(
             "the request is empty", 'say what to change, e.g. memfun run "add a --verbose flag"'
         )
+    if kind == "fix":
+        from memfun_git.tasks import fix_request
+
+        request = fix_request(request)
     if base is not None and not base.strip():
         raise UsageError("--base is empty", "pass a branch, tag or commit, or leave --base out")
     if tier not in ("auto", "context-first", "workflow", "explore"):
@@ -68,6 +78,7 @@ def run_request(
         "trust_config_changes": trust_config_changes,
         "with_changes": with_changes,
         "tier": tier,
+        "kind": kind,
     }
     if follow_up is not None:
         if base is not None:

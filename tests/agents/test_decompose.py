@@ -59,3 +59,19 @@ def test_refused_twice_the_workflow_says_why_in_one_line() -> None:
         "plan's JSON only"
     )
     assert session.usage.calls == 2
+
+
+def test_a_bug_fix_s_plan_gives_the_fix_to_the_debugger() -> None:
+    fixed = json.dumps({"subtasks": [
+        {"id": "cause", "specialist": "debugger", "request": "fix mean() on 0", "after": []},
+        {"id": "test", "specialist": "tester", "request": "test mean(0)", "after": ["cause"]},
+    ]})  # fmt: skip
+    session = _session(GOOD, fixed)
+    dag = decompose(session, "Fix this bug: mean() crashes on 0", project="", lead="debugger")
+    assert [n.specialist for n in dag.nodes] == ["debugger", "tester"]
+    first, second = engine_of(session.lm).calls
+    assert "This is a bug fix: give the fix to the debugger specialist." in first.prompt
+    assert (
+        "Your plan was refused: no sub-task is the debugger's, and this bug fix is its work."
+        in second.prompt
+    )
