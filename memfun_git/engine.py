@@ -416,6 +416,9 @@ class Engine:
                 limit=self.config.memory.max_recall,
                 user_memory=self.config.memory.user_memory,
                 environ=self.environ,
+                # The user's own MEMORY.md edits (`memory add`, the chat's /remember) apply
+                # at once, committed or not, as the hook reads them.
+                always=("base", "worktree"),
                 extra=self.shared_memory,
             )
         except (OSError, sqlite3.Error) as exc:

@@ -185,10 +185,15 @@ def _root(
     """memfun-git: an autonomous coding agent that works through git.
 
     A request in plain language becomes reviewed, lint-clean commits on a branch of its own,
-    made in a git worktree that never touches your files.
+    made in a git worktree that never touches your files. With no command, at a terminal:
+    the interactive chat.
     """
     _GLOBALS.repo = repo
     del verbose  # read by run() from the parsed context, to set up logging before the command
+    if ctx.invoked_subcommand is None and sys.stdin.isatty() and sys.stdout.isatty():
+        from memfun_git.cli.chat import run_chat
+
+        raise typer.Exit(run_chat(_start()))  # `memfun` at a terminal: the chat
     _help_when_bare(ctx)
 
 

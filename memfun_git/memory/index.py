@@ -160,6 +160,19 @@ class MemoryIndex:
         )
         return _unique(Entry(*row) for row in rows)
 
+    def from_sources(self, names: Sequence[str]) -> list[Entry]:
+        """Every entry (once, by id, forgotten ones left out) that one of the sources `names`
+        holds, newest first; each says the first of those sources that holds it."""
+        if not names:
+            return []
+        marks = ", ".join("?" for _ in names)
+        rows = self.db.execute(
+            f"SELECT {_COLUMNS} FROM entry WHERE source IN ({marks}) "
+            "AND id NOT IN (SELECT id FROM forgotten) ORDER BY date DESC, id",
+            tuple(names),
+        )
+        return _unique(Entry(*row) for row in rows)
+
     def forgotten_ids(self) -> set[str]:
         return {str(r[0]) for r in self.db.execute("SELECT id FROM forgotten")}
 

@@ -136,7 +136,7 @@ def recall(
     with open_index(paths, base, user_memory=user_memory, environ=environ) as index:
         entries = index.search(request, limit)
         # MEMORY.md at the base is always loaded while it is small: all of it, ranked first.
-        committed = [e for e in index.all() if e.source in always]
+        committed = index.from_sources(always)
         if extra:
             known = {e.id for e in entries} | index.forgotten_ids()
             entries += [e for e in extra if e.id not in known][: max(0, limit - len(entries))]

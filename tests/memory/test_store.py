@@ -146,3 +146,12 @@ def test_a_small_committed_memory_md_is_always_loaded_ranked_entries_first(
         "the dev database is postgres 16",
         "commit messages are written in English",
     ]
+
+
+def test_what_the_user_added_is_recalled_whatever_the_request(git_repo: Path) -> None:
+    paths = require_repo(git_repo)
+    entry = add_entry(paths, "always name constants in CAPITALS", "preference")
+    found = recall(paths, "add the pool", always=("base", "worktree"))
+    assert entry.id in {e.id for e in found.entries}
+    assert "always name constants in CAPITALS" in found.conventions
+    assert recall(paths, "add the pool").conventions == ""  # not unless asked for
