@@ -28,6 +28,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from memfun_git.agents.decompose import DecomposeFailed
@@ -217,6 +218,8 @@ class Engine:
             log.info("setup `%s` took %.1f s:\n%s", done.command, done.seconds, done.output)
             events.emit(SetupRan(done.command, done.seconds))
         run = _Run(ws, paths, task, session, events, progress, self._recall(paths, ws, task))
+        if task.skill is not None:
+            run = replace(run, remembered=_with_skill(run.remembered, task))
         settings = self.config.workflow
         ladder = (
             _LADDER[task.tier] if task.tier != "auto" or settings.escalate else ("context-first",)
@@ -230,7 +233,7 @@ class Engine:
                         with session.usage.tier_budget("workflow", settings.max_calls):
                             self._workflow(run)
                         return
-                    sandbox = sandbox or self._sandbox(ws, paths)
+                    sandbox = sandbox or self._sandbox(ws, paths, task)
                     if tier == "context-first":
                         self._context_first(run, sandbox)
                     else:
@@ -336,7 +339,7 @@ class Engine:
         events.emit(StepStarted("workflow", f"{len(dag.nodes)} sub-tasks"))
         flow = Workflow(
             paths=paths, task_id=task.id, request=task.request, target=ws, session=session,
-            config=self.config, sandbox_for=lambda w: self._sandbox(w, paths),
+            config=self.config, sandbox_for=lambda w: self._sandbox(w, paths, task),
             emit=events.emit, conventions=remembered.conventions, environ=self.environ,
             recall=self._remember(paths, ws),
         )  # fmt: skip
@@ -486,14 +489,17 @@ class Engine:
             link=self.config.workspace.link,
         )
 
-    def _sandbox(self, ws: Workspace, paths: RepoPaths) -> SandboxAdapter:
+    def _sandbox(self, ws: Workspace, paths: RepoPaths, task: Task) -> SandboxAdapter:
         from memfun_git.sandbox import make_sandbox
 
         assert paths.workdir is not None
         sandbox_config = self.config.sandbox
-        if ws.linked:
-            # The linked folders' targets, shown read-only so the links resolve inside.
-            shown = tuple(str(paths.workdir / name) for name in ws.linked)
+        # The linked folders' targets, shown read-only so the links resolve inside; and the
+        # skill's folder, whose scripts run only there.
+        shown = tuple(str(paths.workdir / name) for name in ws.linked)
+        if task.skill is not None and task.skill.folder:
+            shown += (task.skill.folder,)
+        if shown:
             sandbox_config = replace(
                 sandbox_config, extra_ro_paths=(*sandbox_config.extra_ro_paths, *shown)
             )
@@ -635,6 +641,20 @@ _LADDER: dict[str, tuple[str, ...]] = {
     "explore": ("explore",),
 }
 """The tiers a task's `tier` tries, in order (auto: only with [workflow] escalate)."""
+
+
+def _with_skill(remembered: Recall, task: Task) -> Recall:
+    """What is remembered, and the instructions of the skill the task follows after it."""
+    from memfun_git.redact import redact
+
+    assert task.skill is not None
+    skill = task.skill
+    scripts = f" (its scripts are in {skill.folder}/scripts, runnable in the sandbox)" if (
+        Path(skill.folder, "scripts").is_dir()
+    ) else ""  # fmt: skip
+    block = f"Follow the skill {skill.name}{scripts}:\n{redact(skill.instructions.strip())}"
+    text = f"{remembered.conventions}\n\n{block}" if remembered.conventions else block
+    return replace(remembered, conventions=text)
 
 
 def _reset(ws: Workspace) -> None:

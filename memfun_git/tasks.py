@@ -25,15 +25,18 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FIX_FRAME",
+    "TASK_VERBS",
     "CommitInfo",
     "Kind",
     "Origin",
+    "SkillUse",
     "Task",
     "TaskResult",
     "TaskStatus",
     "UsageReport",
     "fix_request",
     "new_task_id",
+    "plainly_a_task",
 ]
 
 TaskStatus = Literal["running", "done", "failed", "interrupted"]
@@ -52,6 +55,31 @@ FIX_FRAME = (
 def fix_request(bug: str) -> str:
     """The request of a task that fixes the bug `bug` describes."""
     return FIX_FRAME.format(bug=bug.strip())
+
+
+TASK_VERBS = frozenset((
+    "add", "fix", "implement", "refactor", "remove", "delete", "rename", "update", "write",
+    "create", "make", "change", "move", "convert", "replace", "support", "handle", "extract",
+    "split", "introduce", "migrate", "upgrade", "bump", "document", "test", "optimize",
+    "optimise", "clean", "drop", "improve", "port", "wire", "rewrite", "simplify",
+))  # fmt: skip
+"""First words that make a request plainly a change (no model is asked what it is)."""
+
+
+def plainly_a_task(text: str) -> bool:
+    """Whether `text` starts with a verb of change ("add a flag", "Fix: the redirect")."""
+    words = text.lower().split(maxsplit=1)
+    return bool(words) and words[0].strip(",.:!") in TASK_VERBS
+
+
+@dataclass(frozen=True, slots=True)
+class SkillUse:
+    """The skill a task follows: its instructions go into the prompts as the project's
+    conventions do, and its folder (scripts) is shown read-only to sandboxed commands."""
+
+    name: str
+    instructions: str
+    folder: str
 
 
 _SLUG_WORDS = 4
@@ -82,6 +110,8 @@ class Task:
     with_changes: bool = False
     """Copy the user's uncommitted changes into the worktree first (a bookkeeping commit)."""
     kind: Kind = "change"
+    skill: SkillUse | None = None
+    """The skill it follows (`memfun skill run`), if any."""
     """"fix": a bug report (`memfun fix`): in the workflow the debugger specialist fixes it."""
     tier: Tier = "auto"
     """How to solve: "auto" climbs the ladder when [workflow] escalate (context-first, then

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from memfun_git.llm.observe import LMObserver
     from memfun_git.llm.session import LMSession
     from memfun_git.memory.entries import Entry
+    from memfun_git.skills.catalog import Catalog, Skill
     from memfun_git.tasks import TaskResult
 
 __all__ = ["COMMANDS", "ROUTES", "ChatSession", "Line", "TaskTurn"]
@@ -54,12 +55,6 @@ COMMANDS = {
     "/model": "/model [name]: show the model, or switch it for this session",
     "/clear": "Clear the conversation; the next request starts a new task",
 }
-_TASK_VERBS = frozenset((
-    "add", "fix", "implement", "refactor", "remove", "delete", "rename", "update", "write",
-    "create", "make", "change", "move", "convert", "replace", "support", "handle", "extract",
-    "split", "introduce", "migrate", "upgrade", "bump", "document", "test", "optimize",
-    "optimise", "clean", "drop", "improve", "port", "wire", "rewrite", "simplify",
-))  # fmt: skip
 _REMEMBER = ("remember ", "remember:", "always ", "never ", "i always ", "i never ",
              "i prefer ", "we always ", "we never ", "we prefer ", "from now on")  # fmt: skip
 _PREFERENCE = ("always ", "never ", "i always ", "i never ", "i prefer ", "we always ",
@@ -93,33 +88,48 @@ class ChatSession:
         """The task the next task message continues (None: a new one)."""
         self.recent: list[tuple[str, str]] = []
         self.view = WorkflowView()
+        self._catalog: Catalog | None = None
 
     # -- messages ----------------------------------------------------------------------------
 
     def route(self, message: str, observer: LMObserver | None = None) -> str:
         """Where `message` goes: one of ROUTES (see the module)."""
+        from memfun_git.tasks import plainly_a_task
+
         lower = " ".join(message.lower().split())
-        first = lower.split(" ", 1)[0].strip(",.:!") if lower else ""
-        if first in _TASK_VERBS:
+        if plainly_a_task(lower):
             return "task"
         if lower.startswith(_REMEMBER):
             return "remember"
         from memfun_git.llm.signatures import Triage
 
+        listed = "\n".join(f"{s.name}: {s.description}" for s in self.catalog.skills.values())
         said = self._session(observer).text(
-            "triage", Triage, message=redact(message), recent=self._recent()
-        )
-        word = said.strip().split(" ", 1)[0].strip("`'\".,:").lower() if said.strip() else ""
-        return word if word in ROUTES else "project"
+            "triage", Triage, message=redact(message), recent=self._recent(),
+            skills=listed or "(none)",
+        )  # fmt: skip
+        words = [w.strip("`'\".,:").lower() for w in said.split()[:2]]
+        if len(words) == 2 and words[0] == "skill" and words[1] in self.catalog.skills:
+            return f"skill:{words[1]}"
+        return words[0] if words and words[0] in ROUTES else "project"
 
-    def answer(self, message: str, route: str, observer: LMObserver | None = None) -> str:
-        """The answer to a question (route project, answer or web), in Markdown."""
+    def answer(
+        self,
+        message: str,
+        route: str,
+        observer: LMObserver | None = None,
+        skill: Skill | None = None,
+    ) -> str:
+        """The answer to a question (route project, answer or web; a question-mode skill's
+        answer, its instructions in the question, as project), in Markdown."""
         session = self._session(observer)
-        if route == "project":
+        if route == "project" or skill is not None:
+            from memfun_git.cli.skills import skill_question
             from memfun_git.solvers.direct import answer_question
 
             name = self.config.project.name or self.workdir.name
-            text = answer_question(session, self.workdir, message, name).answer
+            question = skill_question(skill, message) if skill is not None else message
+            text = answer_question(session, self.workdir, question, name).answer
         else:
             from memfun_git.llm.signatures import ChatAnswer
 
@@ -167,17 +177,21 @@ class ChatSession:
         message: str,
         emit: Callable[[Event], None],
         confirm: Callable[[list[str]], bool] | None = None,
+        skill: Skill | None = None,
     ) -> TaskTurn:
-        """Run `message` as a task (a follow-up of the last done one, when there is one)."""
+        """Run `message` as a task (a follow-up of the last done one, when there is one),
+        following `skill` when given."""
         from memfun_git.engine import Engine
         from memfun_git.events import Events
-        from memfun_git.tasks import Task
+        from memfun_git.tasks import SkillUse, Task
 
         follow_up = self.task_id is not None
+        use = SkillUse(skill.name, skill.instructions, str(skill.folder)) if skill else None
         if self.task_id is not None:
-            task = Task(self.task_id, message, self.workdir, origin="chat", follow_up=True)
+            task = Task(self.task_id, message, self.workdir, origin="chat", follow_up=True,
+                        skill=use)  # fmt: skip
         else:
-            task = Task.create(message, self.workdir, origin="chat")
+            task = Task.create(message, self.workdir, origin="chat", skill=use)
         self.view = WorkflowView()
         events = Events(self.view, emit)
         engine = Engine(self.config, environ=self.environ, lm=self.lm, emit=events.emit,
@@ -210,6 +224,21 @@ class ChatSession:
         except Exception:  # what a turn learned is news, never a failure
             return []
 
+    @property
+    def catalog(self) -> Catalog:
+        """The skills found for this repository (read once per chat)."""
+        if self._catalog is None:
+            from memfun_git.skills.catalog import discover
+
+            self._catalog = discover(self.workdir, self.environ)
+        return self._catalog
+
+    def skill(self, line: str) -> tuple[Skill, str] | None:
+        """(the skill, the request) when `line` is `/<skill name> <request>`."""
+        name, _, rest = line.strip().partition(" ")
+        found = self.catalog.get(name.removeprefix("/")) if name.startswith("/") else None
+        return (found, rest.strip()) if found is not None else None
+
     # -- slash commands ----------------------------------------------------------------------
 
     def command(self, line: str) -> list[Line]:
@@ -229,6 +258,9 @@ class ChatSession:
     def _help(self, _arg: str) -> list[Line]:
         lines: list[Line] = [("Commands:", "bold")]
         lines += [(f"  {name:<10} {what}", None) for name, what in COMMANDS.items()]
+        if self.catalog.skills:
+            names = ", ".join(sorted(self.catalog.skills))
+            lines.append((f"Skills, as /<name> <request>: {names}", None))
         lines.append(("Anything else is a request: a change becomes a task (commits on its "
                       "own branch), a question gets an answer. Ctrl-C stops a task; Ctrl-D "
                       "leaves.", "dim"))  # fmt: skip

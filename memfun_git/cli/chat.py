@@ -25,6 +25,7 @@ from memfun_git.redact import redact, register_environ
 
 if TYPE_CHECKING:
     from memfun_git.chat.session import ChatSession, Line
+    from memfun_git.skills.catalog import Skill
 
 __all__ = ["BANNER", "run_chat"]
 
@@ -105,14 +106,26 @@ def _mono() -> Any:
 
 def _turn(session: ChatSession, text: str, console: Any, env: Mapping[str, str]) -> None:
     from memfun_git.cli.progress import CallSpinner
+    from memfun_git.tasks import plainly_a_task
 
-    if text.strip().startswith("/"):
+    skill: Skill | None = None
+    named = session.skill(text)
+    if named is not None:
+        skill, text = named
+        route = skill.mode or ("task" if plainly_a_task(text) else "project")
+    elif text.strip().startswith("/"):
         _lines(console, session.command(text))
         return
-    with CallSpinner(environ=env) as spinner:
-        route = session.route(text, observer=spinner)
+    else:
+        with CallSpinner(environ=env) as spinner:
+            route = session.route(text, observer=spinner)
+        if route.startswith("skill:"):
+            skill = session.catalog.skills[route.removeprefix("skill:")]
+            route = skill.mode or ("task" if plainly_a_task(text) else "project")
+    if skill is not None:
+        console.print(f"(following the skill {skill.name})", style="dim")
     if route == "task":
-        _task(session, text, console, env)
+        _task(session, text, console, env, skill)
     elif route == "remember":
         entry = session.remember(text)
         console.print(f"Remembered: {entry.text}", style="green", markup=False)
@@ -120,11 +133,13 @@ def _turn(session: ChatSession, text: str, console: Any, env: Mapping[str, str])
         from rich.markdown import Markdown
 
         with CallSpinner(environ=env) as spinner:
-            answer = session.answer(text, route, observer=spinner)
+            answer = session.answer(text, route, observer=spinner, skill=skill)
         console.print(Markdown(answer))  # plain text where NO_COLOR or TERM=dumb
 
 
-def _task(session: ChatSession, text: str, console: Any, env: Mapping[str, str]) -> None:
+def _task(
+    session: ChatSession, text: str, console: Any, env: Mapping[str, str], skill: Skill | None
+) -> None:
     from memfun_git.cli.progress import CallSpinner
     from memfun_git.cli.render import TaskProgress, print_summary
 
@@ -134,7 +149,7 @@ def _task(session: ChatSession, text: str, console: Any, env: Mapping[str, str])
     with CallSpinner(environ=env) as spinner:
         progress = TaskProgress(spinner)
         try:
-            turn = session.run_task(text, progress, confirm=progress.confirm)
+            turn = session.run_task(text, progress, confirm=progress.confirm, skill=skill)
         except KeyboardInterrupt:
             kept = progress.result.attempt if progress.result is not None else None
             spinner.status(None)

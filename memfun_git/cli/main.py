@@ -55,6 +55,10 @@ __all__ = [
     "run_request",
     "sandbox_run",
     "show",
+    "skill_list",
+    "skill_new",
+    "skill_run",
+    "skill_show",
     "status",
     "submit",
     "traces_list",
@@ -125,6 +129,8 @@ traces_app = _group("Each task's trace: its model calls, prompts, answers and ev
 app.add_typer(traces_app, name="traces")
 agent_app = _group("The agents of the workflow tier: nine specialists, as data.")
 app.add_typer(agent_app, name="agent")
+skill_app = _group("Agent Skills: list, show, follow or draft one.")
+app.add_typer(skill_app, name="skill")
 
 RepoOpt = Annotated[
     Path | None,
@@ -570,6 +576,75 @@ def review(
     from memfun_git.cli.review import run_review
 
     return run_review(_start(), target, staged_only=staged, threshold=threshold, json_out=json_out)
+
+
+SkillArg = Annotated[str, typer.Argument(help="The skill's name.", metavar="NAME")]
+
+
+@skill_app.command("list", cls=_Command, short_help="The skills found, and where from.")
+def skill_list(json_out: JsonOpt = False) -> int:
+    """List the skills memfun finds (later places override earlier ones by name): built in,
+    the project's .memfun/skills, ~/.memfun/skills, the project's .claude/skills."""
+    from memfun_git.cli.skills import run_skill_list
+
+    return run_skill_list(_start(), json_out=json_out)
+
+
+@skill_app.command("show", cls=_Command, short_help="A skill's description and instructions.")
+def skill_show(name: SkillArg, json_out: JsonOpt = False) -> int:
+    """Show a skill: where it comes from, its mode, its scripts and its instructions."""
+    from memfun_git.cli.skills import run_skill_show
+
+    return run_skill_show(_start(), name, json_out=json_out)
+
+
+@skill_app.command("new", cls=_Command, short_help="Draft a skill from the traces of past tasks.")
+def skill_new(
+    name: SkillArg,
+    from_traces: Annotated[
+        bool,
+        typer.Option(
+            "--from-traces", help="Draft it from the traces of similar tasks that went well."
+        ),
+    ] = False,
+    about: Annotated[
+        str,
+        typer.Option("--about", help="What the skill is for (default: its name).", metavar="TEXT"),
+    ] = "",
+    most: Annotated[
+        int, typer.Option("--most", help="Tasks to learn from, at most.", metavar="N")
+    ] = 5,
+    provider: ProviderOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    engine: EngineOpt = None,
+) -> int:
+    """Draft .memfun/skills/NAME/SKILL.md from the traces of tasks like it that went well
+    (one model call); review it, then commit it."""
+    from memfun_git.cli.skills import run_skill_new
+
+    overrides = _llm_overrides(provider, model, base_url, engine)
+    return run_skill_new(_start(), name, overrides, from_traces=from_traces, about=about, most=most)
+
+
+@skill_app.command("run", cls=_Command, short_help="Follow a skill: a task or an answer.")
+def skill_run(
+    name: SkillArg,
+    request: Annotated[
+        list[str], typer.Argument(help="What to do with it, in plain words.", metavar="REQUEST...")
+    ],
+    provider: ProviderOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    engine: EngineOpt = None,
+    json_out: JsonOpt = False,
+) -> int:
+    """Follow a skill: a task (reviewed commits on a branch of its own, the skill's scripts
+    run only in the sandbox) when it changes files, else an answer."""
+    from memfun_git.cli.skills import run_skill
+
+    overrides = _llm_overrides(provider, model, base_url, engine)
+    return run_skill(_start(), name, " ".join(request), overrides, json_out=json_out)
 
 
 @agent_app.command("list", cls=_Command, short_help="The agent definitions: the specialists.")

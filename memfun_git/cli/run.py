@@ -17,11 +17,14 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from memfun_git import config
 from memfun_git.gitops.repo import require_repo
 from memfun_git.redact import redact, register_environ
+
+if TYPE_CHECKING:
+    from memfun_git.tasks import SkillUse
 
 __all__ = ["run_request"]
 
@@ -39,6 +42,7 @@ def run_request(
     merge: bool = False,
     tier: str = "auto",
     kind: str = "change",
+    skill: SkillUse | None = None,
     environ: Mapping[str, str] | None = None,
     stdout: TextIO | None = None,
 ) -> int:
@@ -79,6 +83,7 @@ def run_request(
         "with_changes": with_changes,
         "tier": tier,
         "kind": kind,
+        "skill": skill,
     }
     if follow_up is not None:
         if base is not None:

@@ -9,6 +9,7 @@ __all__ = [
     "ChatAnswer",
     "Decompose",
     "DescribeChange",
+    "DraftSkill",
     "Explore",
     "FixLint",
     "PlanFiles",
@@ -240,11 +241,15 @@ class Triage(dspy.Signature):
     word: `task` (change the project's code or files), `project` (a question about this
     project's code), `answer` (a general question or chat, answered without the project),
     `web` (needs current information from the web), `remember` (a preference or fact to keep
-    for later tasks, e.g. "I always want pool_size=10 for dev")."""
+    for later tasks, e.g. "I always want pool_size=10 for dev"). When one of the skills
+    listed fits the message well, answer `skill <name>` instead."""
 
     message: str = dspy.InputField()
     recent: str = dspy.InputField(desc="the conversation so far, latest last")
-    route: str = dspy.OutputField(desc="one word: task, project, answer, web or remember")
+    skills: str = dspy.InputField(desc="the skills available: name: what it is for")
+    route: str = dspy.OutputField(
+        desc="one word: task, project, answer, web or remember; or skill <name>"
+    )
 
 
 class ChatAnswer(dspy.Signature):
@@ -256,3 +261,19 @@ class ChatAnswer(dspy.Signature):
     recent: str = dspy.InputField(desc="the conversation so far, latest last")
     found: str = dspy.InputField(desc="what a web search found, if one was made")
     answer: str = dspy.OutputField(desc="the answer, in Markdown")
+
+
+class DraftSkill(dspy.Signature):
+    """Write an Agent Skill (a SKILL.md) that captures how this project's successful tasks of
+    one kind were done, so that the next such task goes the same way. The description says
+    what the skill does and when to use it, in one or two sentences (at most 1024 characters,
+    ending with "Use when …"). The instructions are Markdown: a title line starting with "# ",
+    then numbered steps that generalise the examples (the files and commands this project
+    uses, its conventions, the checks that made the tasks pass), never a copy of one task."""
+
+    name: str = dspy.InputField(desc="the skill's name")
+    about: str = dspy.InputField(desc="what the skill is for, as the developer put it")
+    examples: str = dspy.InputField(desc="successful tasks: request, what changed, checks run")
+    feedback: str = dspy.InputField(desc="why your previous draft was refused, if it was")
+    description: str = dspy.OutputField()
+    body: str = dspy.OutputField(desc="the instructions: Markdown, starting with a '# ' title")

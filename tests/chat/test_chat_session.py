@@ -38,6 +38,18 @@ def test_the_rest_is_triaged_in_one_call_and_an_odd_answer_is_a_question(git_rep
     assert [c.step for c in engine_of(chat.lm).calls] == ["triage", "triage"]
 
 
+def test_a_skill_is_named_or_picked_by_the_triage(git_repo: Path) -> None:
+    chat = _chat(git_repo, Answer(raw="skill security-audit", step="triage"),
+                 Answer(raw="skill no-such-skill", step="triage"))  # fmt: skip
+    assert chat.route("is the login handler safe?") == "skill:security-audit"
+    assert chat.route("is the login handler safe?") == "project"
+    skill, request = chat.skill("/explain-code what does add do") or (None, "")
+    assert skill is not None
+    assert (skill.name, request) == ("explain-code", "what does add do")
+    assert chat.skill("/memory") is None
+    assert "security-audit: Audit code" in engine_of(chat.lm).calls[0].prompt
+
+
 def test_a_web_question_with_the_web_unreachable_says_so(git_repo: Path) -> None:
     chat = _chat(git_repo, Answer({"answer": "I could not search; from memory: …"}, step="chat"))
     said = chat.answer("what is new in python 3.13?", "web")

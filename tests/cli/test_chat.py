@@ -70,20 +70,24 @@ def repo(tmp_path: Path) -> Path:
     return made
 
 
-def _spawn(repo: Path, stub: StubLLMServer) -> pexpect.spawn[str]:
+def _spawn(repo: Path, stub: StubLLMServer, *, color: bool = False) -> pexpect.spawn[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEMFUN_")}
     env |= {
         "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT), env.get("PYTHONPATH")])),
         "MEMFUN_LLM_PROVIDER": "custom", "MEMFUN_LLM_MODEL": "stub-model",
         "MEMFUN_LLM_BASE_URL": stub.url, "MEMFUN_LLM_NUM_RETRIES": "0",
-        "MEMFUN_WORKFLOW_ESCALATE": "false", "NO_COLOR": "1", "TERM": "xterm",
-        "PROMPT_TOOLKIT_NO_CPR": "1",
+        "MEMFUN_WORKFLOW_ESCALATE": "false", "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1",
     }  # fmt: skip
+    env.pop("NO_COLOR", None)
+    if not color:
+        env["NO_COLOR"] = "1"
     child = pexpect.spawn(
         sys.executable, ["-m", "memfun_git", "-C", str(repo)], env=env, cwd=str(repo),
         encoding="utf-8", timeout=30, dimensions=(50, 200),
     )  # fmt: skip
     child.expect_exact("/help for commands, Ctrl-D to leave")
+    banner = "███╗   ███╗" in str(child.before)
+    assert banner == color  # the seed's banner; one plain line for NO_COLOR
     return child
 
 
@@ -98,6 +102,10 @@ def test_a_chat_asks_works_follows_up_remembers_and_survives_ctrl_c(repo: Path) 
     with StubLLMServer(responder=_reply) as stub:
         child = _spawn(repo, stub)
         _say(child, "how is this project tested?", "It is tested with", "pytest")
+        _say(child, "/explain-code how is it tested", "(following the skill explain-code)",
+             "It is tested with")  # fmt: skip
+        question = _shown(stub.posts[-1])
+        assert "Follow the skill explain-code:" in question
         _say(child, "add a greet function", "✓ committed", "Branch memfun/")
         first = git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/memfun/")
         _say(child, "make it loud", "(a follow-up on memfun/", "✓ committed")
@@ -133,8 +141,9 @@ def test_a_chat_asks_works_follows_up_remembers_and_survives_ctrl_c(repo: Path) 
 
 def test_every_slash_command_answers(repo: Path) -> None:
     with StubLLMServer(responder=_reply) as stub:
-        child = _spawn(repo, stub)
-        _say(child, "/help", "Commands:", "/workflow", "Ctrl-D leaves.")
+        child = _spawn(repo, stub, color=True)
+        _say(child, "/help", "Commands:", "/workflow", "Skills, as /<name> <request>: ",
+             "Ctrl-D leaves.")  # fmt: skip
         _say(child, "/remember the API lives in src/api", "Remembered ")
         _say(child, "/memory", "the API lives in src/api")
         child.expect_exact("memfun >")
