@@ -45,6 +45,7 @@ __all__ = [
     "init",
     "list_tasks",
     "main",
+    "mcp",
     "memory_add",
     "memory_forget",
     "memory_list",
@@ -645,6 +646,28 @@ def skill_run(
 
     overrides = _llm_overrides(provider, model, base_url, engine)
     return run_skill(_start(), name, " ".join(request), overrides, json_out=json_out)
+
+
+@app.command(cls=_Command, short_help="Serve memfun's tools to other agents (MCP).")
+def mcp(
+    http: Annotated[
+        bool, typer.Option("--http", help="Serve streamable HTTP on 127.0.0.1, not stdio.")
+    ] = False,
+    port: Annotated[
+        int, typer.Option("--port", help="The HTTP port (with --http).", metavar="PORT")
+    ] = 8765,
+) -> int:
+    """Serve this repository's tools over MCP (stdio by default): read_file, search_code,
+    code_map, git_log, git_diff, recall, remember, and run_task (gated commits on a branch of
+    its own, never edits in place)."""
+    from memfun_git.tools.server import build_server
+
+    server = build_server(_start())
+    if http:
+        server.run(transport="http", host="127.0.0.1", port=port, show_banner=False)
+    else:
+        server.run(show_banner=False)
+    return 0
 
 
 @agent_app.command("list", cls=_Command, short_help="The agent definitions: the specialists.")
