@@ -217,6 +217,7 @@ class Engine:
             )
             log.info("setup `%s` took %.1f s:\n%s", done.command, done.seconds, done.output)
             events.emit(SetupRan(done.command, done.seconds))
+        self._programs(ws, paths, task, session, events)
         run = _Run(ws, paths, task, session, events, progress, self._recall(paths, ws, task))
         if task.skill is not None:
             run = replace(run, remembered=_with_skill(run.remembered, task))
@@ -403,6 +404,24 @@ class Engine:
             return found.conventions
 
         return remember
+
+    def _programs(
+        self, ws: Workspace, paths: RepoPaths, task: Task, session: LMSession, events: Events
+    ) -> None:
+        """The compiled programs the task's base keeps (`.memfun/programs/`), for the
+        session's calls; one warning per file that does not load, and the default runs."""
+        from memfun_git.optimizer.programs import load_programs
+
+        found = load_programs(ws.path)
+        for warning in found.warnings:
+            log.warning("%s", warning)
+            events.emit(StepStarted("warning", warning))
+        session.programs.update(found.states)
+        if found.files:
+            try:
+                self._record(paths, task, {"programs": found.files})
+            except MemfunError as exc:
+                log.warning("the programs used were not recorded: %s", exc.message)
 
     def _recall(self, paths: RepoPaths, ws: Workspace, task: Task) -> Recall:
         """What memory and the project's agent instructions say about the request; nothing

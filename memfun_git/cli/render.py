@@ -67,7 +67,7 @@ _STEPS = {
     "cross-review": "reviewing everyone's merged work",
     "explore": "exploring",
 }
-_KEPT_STEPS = {"escalate": ("↑", "yellow"), "resolve": ("·", "yellow")}
+_KEPT_STEPS = {"escalate": ("↑", "yellow"), "resolve": ("·", "yellow"), "warning": ("!", "yellow")}
 """Steps whose every event stays as a line above the spinner (the ladder's climbs, a merge's
 conflicts being settled), with their mark and style."""
 _SHOWN_OUTPUT = 20

@@ -205,6 +205,10 @@ def show_lines(task: TaskView) -> list[tuple[str, str | None]]:
         lines.append((f"Base: {task.base[:12]}", None))
     if task.branch_exists:
         lines.append((f"Delivered: {_delivered_text(task)}", None))
+    programs: dict[str, str] = record.get("programs") or {}
+    if programs:
+        shown = ", ".join(f"{step} ({file})" for step, file in programs.items())
+        lines.append((f"Compiled programs: {shown}", None))
     for run in record.get("runs", []):
         earlier = short_line(run.get("request", ""))
         lines.append((f"Earlier run: {run.get('status', '?')}: {earlier}", "dim"))

@@ -44,6 +44,9 @@ class LMSession:
     """Told of each call's start, retries and end (the CLI draws a spinner from these)."""
     sleep: Callable[[float], None] = time.sleep
     """Waits between retries (tests pass a recorder)."""
+    programs: dict[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
+    """Compiled states by signature name (optimizer/programs.py): each call of that
+    signature is made with its demonstrations and instructions."""
     _meter: CallMeter = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -72,11 +75,10 @@ class LMSession:
         self, step: str, signature: type[dspy.Signature] | str, /, **inputs: Any
     ) -> dspy.Prediction:
         """One typed call: the signature's output fields, parsed to their types."""
-        import dspy
 
         from memfun_git.llm.adapters import TypedAdapter
 
-        return self._call(step, TypedAdapter(), dspy.Predict(signature), inputs)
+        return self._call(step, TypedAdapter(), self._predictor(signature), inputs)
 
     def text(self, step: str, signature: type[dspy.Signature] | str, /, **inputs: Any) -> str:
         """One raw-text call: the whole answer, byte for byte, for our own parser to read.
@@ -84,7 +86,6 @@ class LMSession:
         The signature has exactly one output field, of type `str`. An answer that parser
         cannot read is its `LLMUnparseable` (carrying the text), never a repaired guess.
         """
-        import dspy
         from dspy.signatures.signature import ensure_signature
 
         from memfun_git.llm.adapters import RawTextAdapter, raw_output_field
@@ -92,7 +93,7 @@ class LMSession:
         sig = ensure_signature(signature)
         assert sig is not None
         name = raw_output_field(sig)
-        predictor = dspy.Predict(sig)
+        predictor = self._predictor(sig)
         prediction = self._call(step, RawTextAdapter(), predictor, inputs)
         return str(prediction[name])
 
@@ -101,6 +102,17 @@ class LMSession:
         from memfun_git.llm.adapters import TypedAdapter
 
         return self._call(step, TypedAdapter(), module, inputs)
+
+    def _predictor(self, signature: type[dspy.Signature] | str) -> dspy.Predict:
+        """A Predict for `signature`, with its compiled program's state when there is one."""
+        import dspy
+
+        predictor = dspy.Predict(signature)
+        name = getattr(signature, "__name__", "")
+        state = self.programs.get(name) if isinstance(name, str) else None
+        if state is not None:
+            predictor.load_state(state)
+        return predictor
 
     def _call(
         self, step: str, adapter: dspy.Adapter, module: dspy.Module, inputs: dict[str, Any]
