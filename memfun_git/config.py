@@ -258,6 +258,9 @@ class WorkflowConfig:
     """Steps (model calls, each running its code in the sandboxed REPL) of the explore tier."""
     explore_llm_calls: int = 30
     """Sub-questions the explore tier's code may ask the model (`llm_query`)."""
+    explore_local: bool = False
+    """Let the explore tier run with `[sandbox] backend = "local"`: its model-written Python
+    then runs unisolated, as you (network, your files, memfun's environment)."""
 
 
 _SECTIONS: dict[str, type[Any]] = {

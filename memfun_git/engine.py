@@ -229,6 +229,7 @@ class Engine:
         failed: list[str] = []
         try:
             for step, tier in enumerate(ladder):
+                since, committed = str(ws.repo.head.target), len(ws.commits)
                 try:
                     if tier == "workflow":
                         with session.usage.tier_budget("workflow", settings.max_calls):
@@ -252,9 +253,13 @@ class Engine:
                         ) from exc
                     after = ladder[step + 1]
                     kept = ws.keep_attempt(f"{tier} failed: {why}")
+                    # What the failed tier committed (the workflow's merges) is set aside too:
+                    # the next tier starts where this one did, and nothing blocked ships.
+                    aside = ws.set_aside(since, committed)
+                    saved = [r for r in (kept.ref if kept else None, aside) if r]
                     progress.escalations.append(
                         f"{tier} failed ({why}): the {after} tier took over"
-                        + (f"; its change is kept as {kept.ref}" if kept else "")
+                        + (f"; its work is kept as {' and '.join(saved)}" if saved else "")
                     )
                     events.emit(StepStarted("escalate", f"{tier} failed ({why}); {after} next"))
                     failed.append(why if not failed else f"the {tier} tier failed too: {why}")
@@ -369,14 +374,21 @@ class Engine:
         from memfun_git.solvers.explore import explore
 
         ws, paths, task, session, events, progress, remembered = run.parts
-        events.emit(StepStarted("explore", "a Python REPL in the sandbox"))
         settings = self.config.workflow
+        if sandbox.name == "local" and not settings.explore_local:
+            raise TaskFailed(
+                "the explore tier runs model-written Python, which the local sandbox backend "
+                "cannot isolate",
+                "use bubblewrap, or allow it with [workflow] explore_local = true",
+            )
+        events.emit(StepStarted("explore", "a Python REPL in the sandbox"))
         try:
             done = explore(
                 session, ws.path, task.request, apply=ws.apply, sandbox=sandbox,
                 earlier=earlier, conventions=remembered.conventions,
                 recall=self._remember(paths, ws), iterations=settings.explore_iterations,
-                llm_calls=settings.explore_llm_calls, emit=events.emit,
+                llm_calls=settings.explore_llm_calls,
+                step_seconds=self.config.sandbox.timeout_seconds + 60, emit=events.emit,
             )  # fmt: skip
             progress.summary = "\n".join([*progress.escalations, done.summary])
             changed = done.work.changed

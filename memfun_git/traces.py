@@ -26,6 +26,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from memfun_git.llm.meter import TRACE_CHARS
 from memfun_git.redact import redact, redact_value
 
 if TYPE_CHECKING:
@@ -107,6 +108,8 @@ def build_trace(result: TaskResult, events: list[dict[str, Any]], usage: Usage) 
         "written": time.time(),
     }
     trace = redact_value(trace)
+    for call in trace["calls"]:  # redacted first, then cut: no secret is split by the cut
+        call["prompt"], call["answer"] = call["prompt"][:TRACE_CHARS], call["answer"][:TRACE_CHARS]
     _fit(trace)
     return trace
 

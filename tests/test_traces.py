@@ -45,7 +45,7 @@ def test_a_trace_too_large_keeps_each_prompt_s_head_and_tail(
     git_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(traces, "MAX_TRACE_CHARS", 50_000)
-    trace = _trace(git_repo, prompt="head\n" + "x" * 200_000 + "\ntail")
+    trace = _trace(git_repo, prompt="head\n" + "x" * 150_000 + "\ntail")
     prompt = trace["calls"][0]["prompt"]
     assert prompt.startswith("head\n")
     assert prompt.endswith("\ntail")

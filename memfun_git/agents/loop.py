@@ -179,6 +179,8 @@ class Tools:
             rel = path.relative_to(self.worktree).as_posix()
             if not path.is_file() or rel.startswith(".git") or "/." in f"/{rel}":
                 continue
+            if path.is_symlink() or self._path(rel) is None:
+                continue  # a link (maybe made by a command) never leads out of the worktree
             try:
                 lines = path.read_text(errors="replace").splitlines()
             except OSError:

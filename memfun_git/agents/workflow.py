@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from memfun_git.agents.dag import Dag, SubTask
 from memfun_git.agents.schedule import NodeOutcome, run_dag
 from memfun_git.agents.specialists import Specialist, specialist
-from memfun_git.errors import GateBlocked, MemfunError, TaskFailed
+from memfun_git.errors import GateBlocked, LLMError, MemfunError, TaskFailed
 from memfun_git.redact import redact
 
 if TYPE_CHECKING:
@@ -395,10 +395,14 @@ class Workflow:
         files = "\n\n".join(f"### {c.path}\n{c.text}" for c in conflicts)
         feedback = "(none)"
         for _ in range(2):
-            answer = self.session.text(
-                "resolve", ResolveConflicts, request=redact(self.request), work=redact(work),
-                files=redact(files), feedback=feedback, format=FORMAT_INSTRUCTIONS,
-            )  # fmt: skip
+            try:
+                answer = self.session.text(
+                    "resolve", ResolveConflicts, request=redact(self.request),
+                    work=redact(work), files=redact(files), feedback=feedback,
+                    format=FORMAT_INSTRUCTIONS,
+                )  # fmt: skip
+            except LLMError:  # cut off, unreadable, unreachable: a revision round instead
+                return None
             try:
                 return settle(conflicts, parse(answer).operations)
             except MemfunError as exc:

@@ -133,7 +133,7 @@ class ChatSession:
         else:
             from memfun_git.llm.signatures import ChatAnswer
 
-            found = self._web(message) if route == "web" else "(no search was made)"
+            found = self._web(redact(message)) if route == "web" else "(no search was made)"
             text = str(
                 session.predict(
                     "chat", ChatAnswer, message=redact(message), recent=self._recent(),

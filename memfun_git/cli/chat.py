@@ -91,8 +91,14 @@ def _prompt(session: ChatSession, plain: bool) -> Any:
     def _newline(event: Any) -> None:  # pyright: ignore[reportUnusedFunction]
         event.current_buffer.insert_text("\n")
 
+    class _Redacted(FileHistory):
+        """The history file never keeps a secret typed or pasted at the prompt."""
+
+        def store_string(self, string: str) -> None:
+            super().store_string(redact(string))
+
     return PromptSession(
-        history=FileHistory(str(folder / "chat-history")),
+        history=_Redacted(str(folder / "chat-history")),
         key_bindings=keys,
         color_depth=None if not plain else _mono(),
     )

@@ -19,6 +19,7 @@ trailers as every memfun commit; they are not signed (git commit-tree is not ask
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -55,6 +56,9 @@ class Conflict:
     text: str
     """The file as merged, each conflicting region between `MARKS` lines."""
 
+
+_MARKER_LIKE = re.compile(rb"^(<{7} |={7}\r?$|>{7} |\|{7} |%{7} )", re.M)
+"""Lines a side already holds that would pass for conflict markers (ours or git's)."""
 
 Resolver = Callable[[Sequence[Conflict]], "Mapping[str, str] | None"]
 """Given the conflicted files, their resolved texts by path (None: not resolved)."""
@@ -142,6 +146,9 @@ def _settle(repo: pygit2.Repository, index: pygit2.Index, resolve: Resolver) -> 
     for ancestor, ours, theirs in list(conflicts):
         if ours is None or theirs is None or ours.path != theirs.path:
             return False  # deleted or renamed on one side: no text to show
+        sides = [repo[e.id].peel(pygit2.Blob).data for e in (ancestor, ours, theirs) if e]
+        if any(_MARKER_LIKE.search(side) for side in sides):
+            return False  # its own lines would pass for conflict markers
         merged = repo.merge_file_from_index(ancestor, ours, theirs)
         if isinstance(merged, str):
             return False

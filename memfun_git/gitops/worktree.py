@@ -294,6 +294,26 @@ class Workspace:
         finally:
             user.free()
 
+    def set_aside(self, since: str, commits: int) -> str | None:
+        """Undo a failed tier's commits: keep the branch's tip as an attempt ref, move the
+        branch (and the worktree) back to `since`, and forget the commits made after the
+        first `commits`; the ref, or None when the tier committed nothing."""
+        import pygit2
+
+        tip = str(self.repo.head.target)
+        if tip == since:
+            return None
+        user = self._user()
+        try:
+            from memfun_git.gitops.attempts import save_attempt
+
+            ref = save_attempt(user, self.work.slug, tip)
+        finally:
+            user.free()
+        self.repo.reset(pygit2.Oid(hex=since), pygit2.enums.ResetMode.HARD)
+        del self.commits[commits:]
+        return ref
+
     def dirty_paths(self) -> list[str]:
         """Paths of the worktree that hold uncommitted work (ignored files are not work, nor
         the folders `link` linked in)."""

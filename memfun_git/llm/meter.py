@@ -36,7 +36,10 @@ logger = logging.getLogger(__name__)
 
 SCOPE_KEY = "memfun_call_scope"
 TRACE_CHARS = 200_000
-"""What a call's record keeps of its prompt and of its answer (the trace's share)."""
+"""What a trace keeps of a call's prompt and of its answer."""
+_KEPT_CHARS = TRACE_CHARS + 4_096
+"""What a call's record keeps: a little more, so that a secret the trace's cut would split is
+still whole when the trace is redacted (and cut) at the task's end."""
 _REASONS = {"LLMRateLimited": "rate-limited", "LLMServerError": "server error"}
 
 
@@ -76,7 +79,7 @@ class CallMeter:
 
     def call(self, step: str, prompt: str = "") -> MeteredCall:
         """A new logical call (its first try and any retries); `prompt`: what it sends."""
-        return MeteredCall(self, step, next(self._ids), prompt[:TRACE_CHARS])
+        return MeteredCall(self, step, next(self._ids), prompt[:_KEPT_CHARS])
 
     def emit(self, event: CallStarted | CallRetrying | CallFinished) -> None:
         if self.observer is not None:
@@ -143,7 +146,7 @@ class MeteredCall:
                     answer.finish_reason,
                     seconds,
                     prompt=self.prompt,
-                    answer=answer.text[:TRACE_CHARS],
+                    answer=answer.text[:_KEPT_CHARS],
                     started=self._began,
                 )
             )

@@ -112,6 +112,8 @@ class LMSession:
         state = self.programs.get(name) if isinstance(name, str) else None
         if state is not None:
             predictor.load_state(state)
+            predictor.lm = None  # the session's model only, whatever a program file said
+            predictor.config = {}
         return predictor
 
     def _call(

@@ -48,31 +48,66 @@ def load_programs(root: Path) -> Programs:
             continue
         shown = (PROGRAMS_DIR / file.name).as_posix()
         try:
-            state = json.loads(file.read_text(encoding="utf-8"))
-            if not isinstance(state, dict):
+            raw = json.loads(file.read_text(encoding="utf-8"))
+            if not isinstance(raw, dict):
                 raise ValueError("not a JSON object")
             signature = getattr(signatures, name)
-            dspy.Predict(signature).load_state(cast(dict[str, Any], state))
-            _check_demos(cast(dict[str, Any], state), signature)
+            state = _sanitized(cast(dict[str, Any], raw), signature)
+            dspy.Predict(signature).load_state(state)
         except Exception as exc:  # any way a file cannot load: the default program runs
             why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             found.warnings.append(
                 f"{shown} does not load ({why[:200]}): the default {step} program runs"
             )
             continue
-        found.states[name] = cast(dict[str, Any], state)
+        found.states[name] = state
         found.files[step] = shown
     return found
 
 
-def _check_demos(state: dict[str, Any], signature: Any) -> None:
+def _sanitized(state: dict[str, Any], signature: Any) -> dict[str, Any]:
+    """Only what a compiled program may carry: demonstrations (the signature's fields, text)
+    and the signature's instructions and field wording. A file is the repository's, so
+    anything else (an `lm`, a `config` whose `api_base` would send the model key elsewhere,
+    attributes DSPy would set) is refused, never loaded."""
+    extra = sorted(set(state) - _KEYS)
+    if extra:
+        raise ValueError(f"it holds {', '.join(extra)}, which a compiled program may not set")
+    if state.get("lm"):
+        raise ValueError("it names a model (lm), which a compiled program may not set")
     known = set(signature.input_fields) | set(signature.output_fields)
-    demos = state.get("demos") or []
-    if not isinstance(demos, list):
+    demos: list[dict[str, str]] = []
+    raw_demos = state.get("demos") or []
+    if not isinstance(raw_demos, list):
         raise ValueError("its demos are not a list")
-    for demo in cast(list[Any], demos):
+    for demo in cast(list[Any], raw_demos):
         if not isinstance(demo, dict):
             raise ValueError("a demo is not an object")
-        extra = set(cast(dict[str, Any], demo)) - known - {"augmented"}
-        if extra:
-            raise ValueError(f"a demo has fields the signature lacks: {', '.join(sorted(extra))}")
+        fields = cast(dict[str, Any], demo)
+        extra_fields = set(fields) - known - {"augmented"}
+        if extra_fields:
+            raise ValueError(
+                f"a demo has fields the signature lacks: {', '.join(sorted(extra_fields))}"
+            )
+        demos.append({k: str(v) for k, v in fields.items() if k in known})
+    sig = state.get("signature")
+    if not isinstance(sig, dict):
+        raise ValueError("it has no signature")
+    sig = cast(dict[str, Any], sig)
+    instructions = sig.get("instructions")
+    if not isinstance(instructions, str):
+        raise ValueError("its instructions are not text")
+    fields_in: Any = sig.get("fields") or []
+    if not isinstance(fields_in, list):
+        raise ValueError("its signature's fields are not a list")
+    wording: list[dict[str, str]] = []
+    for entry in cast(list[Any], fields_in):
+        if not isinstance(entry, dict):
+            raise ValueError("a field of its signature is not an object")
+        item = cast(dict[str, Any], entry)
+        wording.append({k: str(item[k]) for k in ("prefix", "description") if k in item})
+    return {"traces": [], "train": [], "demos": demos, "lm": None,
+            "signature": {"instructions": instructions, "fields": wording}}  # fmt: skip
+
+
+_KEYS = frozenset({"traces", "train", "demos", "signature", "lm", "fields"})

@@ -28,7 +28,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from dspy.primitives.code_interpreter import CodeExecutionError, CodeInterpreterError
+from dspy.primitives.code_interpreter import (
+    CodeExecutionError,
+    CodeInterpreterError,
+    FinalOutput,
+)
 from dspy.primitives.local_interpreter import LocalInterpreter
 
 from memfun_git.errors import MemfunError
@@ -108,7 +112,9 @@ class SandboxInterpreter(LocalInterpreter):
             result = super().execute(code, variables)
         except CodeExecutionError as exc:
             raise CodeExecutionError(redact(str(exc))) from None
-        return redact(result) if isinstance(result, str) else result
+        if isinstance(result, FinalOutput):
+            return FinalOutput(redact_value(result.output))
+        return redact_value(result)
 
     def invoke_tool(self, tool_name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         if tool_name in _TO_A_MODEL:
@@ -117,7 +123,9 @@ class SandboxInterpreter(LocalInterpreter):
         return redact_value(value)
 
     def _kill(self) -> None:
-        super()._kill()
+        # The sandbox's own teardown first (the reaper or the PID namespace ends every
+        # process, setsid ones too); then the parent forgets the process.
         running, self._running = self._running, None
         if running is not None:
             running.end()
+        super()._kill()

@@ -63,9 +63,12 @@ def explore(
     recall: Callable[[str], str] | None = None,
     iterations: int = 20,
     llm_calls: int = 30,
+    step_seconds: float = 360.0,
     emit: EventSink | None = None,
 ) -> Explored:
-    """Let the RLM work `request` in `worktree`; `earlier`: why the tiers before it failed."""
+    """Let the RLM work `request` in `worktree`; `earlier`: why the tiers before it failed;
+    `step_seconds`: what one step's code may take, its tools' commands included (longer than
+    a sandboxed command may run, so a slow test run ends as the sandbox ends it)."""
     import dspy
     from dspy.primitives.code_interpreter import CodeInterpreterError
     from dspy.primitives.facade import SHIM_SETUP
@@ -129,7 +132,7 @@ def explore(
             emit(StepStarted("explore step", f"{steps} of {iterations}"))
 
     def factory() -> SandboxInterpreter:
-        return SandboxInterpreter(sandbox, on_execute=step)
+        return SandboxInterpreter(sandbox, on_execute=step, execution_timeout=step_seconds)
 
     rlm = dspy.RLM(
         Explore,

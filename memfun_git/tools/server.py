@@ -94,6 +94,8 @@ def build_server(start: Path, environ: Mapping[str, str] | None = None) -> FastM
         target = confined(path)
         if not target.is_file():
             raise ToolError(f"no file {path!r} in the repository")
+        if _ignored(workdir, target.relative_to(workdir).as_posix()):
+            raise ToolError(f"{path} is ignored by git (.env, build output…): not served")
         lines = target.read_text(encoding="utf-8", errors="replace").splitlines()
         shown = lines[start_line - 1 : start_line - 1 + max_lines]
         rest = len(lines) - (start_line - 1 + len(shown))
@@ -253,6 +255,16 @@ def build_server(start: Path, environ: Mapping[str, str] | None = None) -> FastM
 
 def _redact_entry(entry: dict[str, Any]) -> dict[str, Any]:
     return {k: redact(v) if isinstance(v, str) else v for k, v in entry.items()}
+
+
+def _ignored(workdir: Path, rel: str) -> bool:
+    import pygit2
+
+    repo = pygit2.Repository(str(workdir))
+    try:
+        return bool(repo.path_is_ignored(rel))
+    finally:
+        repo.free()
 
 
 def _touches(repo: Any, commit: Any, path: str) -> bool:

@@ -229,3 +229,43 @@ def test_a_workflow_past_its_call_budget_hands_the_task_to_explore(git_repo: Pat
     assert (
         git(git_repo, "show", f"{result.branch}:src/greet.py") == "def greet():\n    return 'hi'\n"
     )
+
+
+def test_a_failed_workflow_s_merges_are_set_aside_before_explore(git_repo: Path) -> None:
+    need_tool("bwrap")
+    events: list[Event] = []
+    plain = _responder("I looked around and changed nothing.")
+
+    def answer(request: StubRequest) -> str:
+        shown = "\n".join(m["content"] for m in request.body["messages"])
+        if "Reply with the `review` text only" in request.text and "docs/greet.md" in shown:
+            return "docs/greet.md:1: error: the docs are wrong\nSUMMARY: blocked."
+        return _explore_answer(shown.split("[[ ## variables_info ## ]]")[-1]) or plain(request)
+
+    with StubLLMServer(responder=answer) as stub:
+        result = _engine(git_repo, stub, events, MEMFUN_WORKFLOW_REVISION_ROUNDS="0").run(
+            Task.create("add greet", git_repo)
+        )
+    assert result.ok, result.error
+    assert not [c for c in result.commits if c.subject.startswith("memfun: merge")]
+    log = git(git_repo, "log", "--format=%s", f"{result.base}..{result.branch}")
+    assert "memfun: merge" not in log  # the workflow's merged work did not ship
+    assert "the workflow tier took over" not in result.summary.splitlines()[1]
+    assert "its work is kept as refs/memfun/attempts/" in result.summary.splitlines()[1]
+    kept = git(git_repo, "for-each-ref", "--format=%(refname)", "refs/memfun/attempts/")
+    assert any(
+        "memfun: merge" in git(git_repo, "log", "-1", "--format=%s", ref) for ref in kept.split()
+    )
+
+
+def test_the_explore_tier_refuses_the_unisolated_local_backend(git_repo: Path) -> None:
+    events: list[Event] = []
+    with StubLLMServer(responder=lambda _r: CLEAN) as stub:
+        result = _engine(git_repo, stub, events, MEMFUN_SANDBOX_BACKEND="local").run(
+            Task.create("add greet", git_repo, tier="explore")
+        )
+        assert not stub.posts
+    assert result.error.startswith(
+        "the explore tier runs model-written Python, which the local sandbox backend cannot "
+        "isolate — use bubblewrap, or allow it with [workflow] explore_local = true"
+    )

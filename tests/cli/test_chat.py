@@ -161,7 +161,7 @@ def test_every_slash_command_answers(repo: Path) -> None:
         _say(child, "/model", "Model: custom / stub-model")
         _say(child, "/model other-model", "Model for this session: custom / other-model")
         _say(child, "/clear", "Conversation cleared")
-        _say(child, "/nope", "/nope is not a command: /help lists them")
+        _say(child, "/nope sk-memfun-history-secret-93c1e7a0", "/nope is not a command")
         _say(child, "/forget", "memfun: name the entry to forget")
         child.expect_exact("memfun >")
         child.sendeof()
@@ -169,3 +169,6 @@ def test_every_slash_command_answers(repo: Path) -> None:
         assert not stub.posts  # no slash command asks the model
     child.close()
     assert child.exitstatus == 0
+    history = (repo / ".git" / "memfun" / "chat-history").read_text()
+    assert "/remember the API lives in src/api" in history
+    assert "sk-memfun-history-secret" not in history

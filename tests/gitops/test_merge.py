@@ -118,3 +118,18 @@ def test_a_file_deleted_on_one_side_is_not_shown_to_the_resolver(git_repo: Path)
     clash = merge_into(repo, gone, "merge gone", TRAILERS, resolve=asked.append)
     assert clash.conflicts == ("src/app.py",)
     assert asked == []
+
+
+def test_a_file_that_holds_marker_like_lines_is_not_offered(git_repo: Path) -> None:
+    doc = "Example:\n<<<<<<< SEARCH\nold\n=======\nnew\n>>>>>>> REPLACE\nend\n"
+    (git_repo / "doc.md").write_text(doc)
+    git(git_repo, "add", "doc.md")
+    git(git_repo, "commit", "-qm", "doc")
+    a = _branch(git_repo, "a", "doc.md", doc.replace("end", "end A"))
+    b = _branch(git_repo, "b", "doc.md", doc.replace("end", "end B"))
+    repo = pygit2.Repository(str(git_repo))
+    assert merge_into(repo, a, "merge a", TRAILERS).oid
+    asked: list[object] = []
+    clash = merge_into(repo, b, "merge b", TRAILERS, resolve=asked.append)
+    assert clash.conflicts == ("doc.md",)
+    assert asked == []

@@ -88,3 +88,15 @@ def test_the_engine_uses_the_saved_program_in_the_next_task(
                         "default review program runs"]  # fmt: skip
     assert run(["-C", str(repo), "show", result.task.id]) == 0
     assert "Compiled programs: solve (.memfun/programs/solve.json)" in capsys.readouterr().out
+
+
+def test_a_program_cannot_set_the_model_or_its_endpoint(tmp_path: Path) -> None:
+    folder = tmp_path / ".memfun" / "programs"
+    folder.mkdir(parents=True)
+    state = json.loads(_program([DEMO]))
+    (folder / "solve.json").write_text(json.dumps({**state, "config": {"api_base": "http://x"}}))
+    (folder / "plan.json").write_text(json.dumps({**state, "lm": {"model": "evil"}}))
+    found = load_programs(tmp_path)
+    assert found.states == {}
+    assert "it names a model (lm)" in found.warnings[0]
+    assert "it holds config, which a compiled program may not set" in found.warnings[1]

@@ -98,6 +98,11 @@ def test_output_and_model_bound_arguments_are_redacted(bwrap_repl: SandboxInterp
         with pytest.raises(CodeExecutionError) as failed:
             repl.execute("raise ValueError(key)")
         assert secret not in str(failed.value)
+        assert secret not in str(repl.execute("[key, {'k': key}]"))  # the last value, as is
+        repl.output_fields = [{"name": "answer", "type": "str"}]
+        final = repl.execute("SUBMIT(answer=key)")
+        assert isinstance(final, FinalOutput)
+        assert secret not in str(final.output)
     finally:
         repl.shutdown()
 
@@ -117,14 +122,22 @@ def test_shutdown_ends_every_process(bwrap_repl: SandboxInterpreter) -> None:
 
 def test_the_local_member_runs_it_too(ws: Workspace, user: User) -> None:
     repl = SandboxInterpreter(sandbox_for(ws, user, backend="local"), execution_timeout=60)
+    tag = f"memfun-local-repl-{uuid.uuid4().hex[:8]}"
     try:
         repl.execute("total = sum(range(5))")
         assert repl.execute("print(total)") == "10"
         environ = repl.execute("import os\nprint(dict(os.environ))")
         for value in SECRETS.values():
             assert value not in str(environ)
+        repl.execute(
+            "import subprocess\n"
+            f"subprocess.Popen(['sh', '-c', 'sleep 300; :', '{tag}'], start_new_session=True)\n"
+            "print('ok')"
+        )
+        assert processes_with(tag)
     finally:
         repl.shutdown()
+    assert not processes_with(tag)  # the reaper ended the setsid child
 
 
 def test_a_missing_python_is_one_clear_error(ws: Workspace, user: User) -> None:

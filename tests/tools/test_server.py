@@ -129,3 +129,10 @@ def test_memfun_mcp_serves_over_stdio(git_repo: Path) -> None:
     names, read = asyncio.run(go())
     assert "run_task" in names
     assert read.startswith("# Demo")
+
+
+def test_an_ignored_file_is_not_served(git_repo: Path) -> None:
+    (git_repo / ".gitignore").write_text(".env\n")
+    (git_repo / ".env").write_text("DATABASE_PASSWORD=hunter2hunter2\n")
+    with pytest.raises(ToolError, match=r"\.env is ignored by git"):
+        _call(build_server(git_repo), "read_file", {"path": ".env"})
