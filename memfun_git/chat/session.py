@@ -66,7 +66,6 @@ _RECENT_CHARS = 6_000
 class TaskTurn:
     result: TaskResult
     learned: list[Entry] = field(default_factory=list["Entry"])
-    follow_up: bool = False
 
 
 class ChatSession:
@@ -185,7 +184,6 @@ class ChatSession:
         from memfun_git.events import Events
         from memfun_git.tasks import SkillUse, Task
 
-        follow_up = self.task_id is not None
         use = SkillUse(skill.name, skill.instructions, str(skill.folder)) if skill else None
         if self.task_id is not None:
             task = Task(self.task_id, message, self.workdir, origin="chat", follow_up=True,
@@ -203,7 +201,7 @@ class ChatSession:
         if result.ok:
             self.task_id = task.id
         self.recent.append(("memfun", result.summary if result.ok else f"failed: {result.error}"))
-        return TaskTurn(result, self._learned(result), follow_up)
+        return TaskTurn(result, self._learned(result))
 
     def _learned(self, result: TaskResult) -> list[Entry]:
         from memfun_git.memory.store import branch_entries

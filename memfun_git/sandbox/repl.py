@@ -33,6 +33,7 @@ from dspy.primitives.code_interpreter import (
     CodeInterpreterError,
     FinalOutput,
 )
+from dspy.primitives.facade import CALL_TOOL, CONSTRUCT_TOOL
 from dspy.primitives.local_interpreter import LocalInterpreter
 
 from memfun_git.errors import MemfunError
@@ -45,8 +46,9 @@ if TYPE_CHECKING:
 __all__ = ["SandboxInterpreter"]
 
 _START_SECONDS = 30.0
-_TO_A_MODEL = frozenset({"llm_query", "llm_query_batched", "__dspy_construct__", "__dspy_call__"})
-"""Host tools whose arguments become a model's prompt."""
+_TO_A_MODEL = frozenset({"llm_query", "llm_query_batched", CONSTRUCT_TOOL, CALL_TOOL})
+"""Host tools whose arguments become a model's prompt (the RLM's, and DSPy's sub-agent
+bridge's)."""
 
 
 def _worker_source() -> str:
