@@ -648,6 +648,48 @@ def skill_run(
     return run_skill(_start(), name, " ".join(request), overrides, json_out=json_out)
 
 
+@app.command(cls=_Command, short_help="Compile the plan, solve and review programs from traces.")
+def optimize(
+    steps: Annotated[
+        str,
+        typer.Option(
+            "--steps", help="The programs to compile: plan, solve, review.", metavar="LIST"
+        ),
+    ] = "plan,solve,review",
+    max_calls: Annotated[
+        int, typer.Option("--max-calls", help="Model calls to spend, at most.", metavar="N")
+    ] = 60,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(
+            "--max-cost",
+            help="US dollars to spend, at most ([llm] max_cost_per_task).",
+            metavar="USD",
+        ),
+    ] = None,
+    threads: Annotated[
+        int, typer.Option("--threads", help="Runs of a program at once.", metavar="N")
+    ] = 4,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Spend the budget without asking.")
+    ] = False,
+    provider: ProviderOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    engine: EngineOpt = None,
+) -> int:
+    """Compile the programs of the plan, solve and review steps with GEPA from this project's
+    traces, scored by what its gates and reviews accepted; the budget is printed and confirmed
+    first. Saved to .memfun/programs/ for you to commit: tasks use them from then on."""
+    from memfun_git.cli.optimize import run_optimize
+
+    overrides = _llm_overrides(provider, model, base_url, engine)
+    return run_optimize(
+        _start(), overrides, steps=steps, max_calls=max_calls, max_cost=max_cost,
+        threads=threads, yes=yes,
+    )  # fmt: skip
+
+
 @app.command(cls=_Command, short_help="Serve memfun's tools to other agents (MCP).")
 def mcp(
     http: Annotated[

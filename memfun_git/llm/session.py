@@ -16,7 +16,8 @@ is parsed. Failures leave as our errors, chained to DSPy's, which keep the provi
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -116,14 +117,27 @@ class LMSession:
             predictor.config = {}
         return predictor
 
+    @contextmanager
+    def scope(self, step: str, *, raw: bool = False) -> Generator[None]:
+        """Every call DSPy code makes inside (an optimizer's, say) is this session's, as
+        `step`: checked against the caps and recorded. `raw`: raw-text steps' adapter."""
+        from memfun_git.llm.adapters import RawTextAdapter, TypedAdapter
+
+        with self._context(step, RawTextAdapter() if raw else TypedAdapter()):
+            yield
+
+    @contextmanager
+    def _context(self, step: str, adapter: dspy.Adapter) -> Generator[None]:
+        import dspy
+
+        with dspy.context(lm=self.lm, adapter=adapter, **{SCOPE_KEY: CallScope(self._meter, step)}):
+            yield
+
     def _call(
         self, step: str, adapter: dspy.Adapter, module: dspy.Module, inputs: dict[str, Any]
     ) -> dspy.Prediction:
-        import dspy
-
-        scope = {SCOPE_KEY: CallScope(self._meter, step)}
         try:
-            with dspy.context(lm=self.lm, adapter=adapter, **scope):
+            with self._context(step, adapter):
                 return module(**inputs)
         except Exception as exc:
             ours, cause = self._ours(exc, step)
@@ -131,7 +145,15 @@ class LMSession:
                 raise
             raise ours from cause
 
-    def _ours(self, exc: Exception, step: str) -> tuple[BaseException, BaseException | None]:
+    def failure(self, exc: BaseException, step: str) -> BaseException:
+        """`exc`, raised by a call made inside `scope(step)`, as the error to report: ours
+        (chained to DSPy's), or `exc` itself when it is not a model call's failure."""
+        ours, cause = self._ours(exc, step)
+        if cause is not None:
+            ours.__cause__ = cause
+        return ours
+
+    def _ours(self, exc: BaseException, step: str) -> tuple[BaseException, BaseException | None]:
         """(the error to raise, its cause) for a failure inside a step.
 
         A broken script (an AssertionError such as ScriptExhausted) and our own errors (caps,

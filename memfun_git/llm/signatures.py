@@ -12,6 +12,7 @@ __all__ = [
     "DraftSkill",
     "Explore",
     "FixLint",
+    "ImproveInstructions",
     "PlanFiles",
     "PolishChange",
     "ResolveConflicts",
@@ -277,3 +278,17 @@ class DraftSkill(dspy.Signature):
     feedback: str = dspy.InputField(desc="why your previous draft was refused, if it was")
     description: str = dspy.OutputField()
     body: str = dspy.OutputField(desc="the instructions: Markdown, starting with a '# ' title")
+
+
+class ImproveInstructions(dspy.Signature):
+    """Improve the instructions of one step of a coding agent, from examples of how the step
+    did with them: each example's inputs (shortened), the answer the step gave, and feedback
+    comparing that answer with what the project accepted (gate verdicts, reviews, the files
+    the committed change touched). Keep what worked; say precisely what the answers missed,
+    as general rules for this project's tasks, never facts of one example. Keep the answer
+    format the step already asks for: its wording is given to it separately."""
+
+    step: str = dspy.InputField(desc="what the step does, and the names of its inputs and output")
+    current: str = dspy.InputField(desc="the step's current instructions")
+    examples: str = dspy.InputField(desc="the examples, with their feedback")
+    improved: str = dspy.OutputField(desc="the new instructions, as plain text, nothing else")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-__all__ = ["PROGRAMS_DIR", "STEPS", "Programs", "load_programs"]
+__all__ = ["PROGRAMS_DIR", "STEPS", "Programs", "load_programs", "sanitized"]
 
 PROGRAMS_DIR = Path(".memfun") / "programs"
 STEPS = {"plan": "PlanFiles", "solve": "SolveTask", "review": "ReviewChange"}
@@ -52,7 +52,7 @@ def load_programs(root: Path) -> Programs:
             if not isinstance(raw, dict):
                 raise ValueError("not a JSON object")
             signature = getattr(signatures, name)
-            state = _sanitized(cast(dict[str, Any], raw), signature)
+            state = sanitized(cast(dict[str, Any], raw), signature)
             dspy.Predict(signature).load_state(state)
         except Exception as exc:  # any way a file cannot load: the default program runs
             why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -65,7 +65,7 @@ def load_programs(root: Path) -> Programs:
     return found
 
 
-def _sanitized(state: dict[str, Any], signature: Any) -> dict[str, Any]:
+def sanitized(state: dict[str, Any], signature: Any) -> dict[str, Any]:
     """Only what a compiled program may carry: demonstrations (the signature's fields, text)
     and the signature's instructions and field wording. A file is the repository's, so
     anything else (an `lm`, a `config` whose `api_base` would send the model key elsewhere,

@@ -1,0 +1,131 @@
+"""`memfun optimize` end to end over a real HTTP model (the stub server): tasks run and
+traced, the budget printed and confirmed, programs compiled with GEPA and saved, nothing of
+the developer's changed but the program files, no secret in them; bad input is one line."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from memfun_git.cli.main import run
+from memfun_git.optimizer.programs import load_programs
+from tests.conftest import git
+from tests.helpers.projects import CLEAN, answer, small_project
+from tests.helpers.require import need_tool
+from tests.helpers.stub_llm import StubLLMServer, StubRequest
+from tests.quality.kit import venv_with_ruff
+
+SECRET = "sk-memfun-optimize-test-7f3a9c2e1d"
+TUNED = "Write the one module the request names, lint-clean, and nothing else."
+_ASKED = re.compile(r"add an? (\w+) function")
+
+
+def _model(monkeypatch: pytest.MonkeyPatch, stub: StubLLMServer) -> None:
+    for key, value in {"PROVIDER": "custom", "MODEL": "stub-model", "BASE_URL": stub.url,
+                       "NUM_RETRIES": "0"}.items():  # fmt: skip
+        monkeypatch.setenv(f"MEMFUN_LLM_{key}", value)
+    monkeypatch.setenv("MEMFUN_WORKFLOW_ESCALATE", "false")
+
+
+def _module(name: str) -> str:
+    return f'src/{name}.py\n<<<<<<< WRITE\ndef {name}() -> str:\n    return "{name}"\n>>>>>>> WRITE'
+
+
+def _reply(request: StubRequest) -> str:
+    """The model: each solving call writes the function its request names (the last user
+    message's request, not a demonstration's); reviews pass; proposals say TUNED."""
+    messages = request.body["messages"]
+    last = messages[-1]["content"]
+    if "Reply with the `improved` text only" in last:
+        return TUNED
+    if "Reply with the `review` text only" in last:
+        return CLEAN
+    asked = _ASKED.findall(last)
+    name = asked[0] if asked else "omega"
+    return answer(f"Added {name}.", _module(name))
+
+
+def _state(repo: Path) -> tuple[bytes, str, str]:
+    index = (repo / ".git" / "index").read_bytes()
+    status = git(repo, "--no-optional-locks", "status", "--porcelain", "--untracked-files=all")
+    return index, status, git(repo, "branch", "--list")
+
+
+def test_optimize_compiles_saves_and_the_next_task_uses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    need_tool("bwrap")
+    repo = small_project(tmp_path / "repo", {"settings.py": f"API_KEY = {SECRET!r}\n"})
+    venv_with_ruff(repo)
+    (repo / "notes.txt").write_text("uncommitted work of the developer\n")
+    with StubLLMServer(responder=_reply) as stub:
+        _model(monkeypatch, stub)
+        for name in ("alpha", "beta", "gamma", "delta"):
+            assert run(["-C", str(repo), "run", f"add a {name} function"]) == 0
+        capsys.readouterr()
+        before = _state(repo)
+        calls = len(stub.requests)
+        assert run(["-C", str(repo), "optimize", "--steps", "solver,review"]) == 2
+        err = capsys.readouterr().err
+        assert err.strip().splitlines()[-1] == (
+            "memfun: memfun optimize asks before it spends — pass --yes to go on without being "
+            "asked"
+        )
+        assert len(stub.requests) == calls  # nothing spent
+        code = run(["-C", str(repo), "optimize", "--steps", "solver,review", "--yes",
+                    "--max-calls", "30", "--threads", "1"])  # fmt: skip
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert "solve   4 example(s): 2 shown as demonstrations" in out
+        assert "Budget: at most 30 model calls" in out
+        assert re.search(r"^solve: score [0-9.]+ -> [0-9.]+ on \d example", out, re.M)
+        assert "wrote .memfun/programs/solve.json" in out
+        assert "wrote .memfun/programs/review.json" in out
+        assert len(stub.requests) - calls <= 30
+        after = _state(repo)
+        assert after[0] == before[0]
+        assert after[2] == before[2]
+        added = set(after[1].splitlines()) - set(before[1].splitlines())
+        assert added == {"?? .memfun/programs/review.json", "?? .memfun/programs/solve.json"}
+        assert "?? notes.txt" in after[1]
+        saved = (repo / ".memfun" / "programs" / "solve.json").read_text()
+        assert SECRET not in saved
+        assert len(json.loads(saved)["demos"]) == 2
+        git(repo, "add", ".memfun/programs")
+        git(repo, "commit", "-qm", "memfun: compiled programs")
+        assert sorted(load_programs(repo).states) == ["ReviewChange", "SolveTask"]
+        calls = len(stub.requests)
+        assert run(["-C", str(repo), "run", "add an omega function"]) == 0
+        asked = "Reply with the `answer` text only"
+        solve = next(r for r in stub.requests[calls:]
+                     if asked in r.body["messages"][-1]["content"])  # fmt: skip
+        shown = "\n".join(m["content"] for m in solve.body["messages"])
+        assert "Added alpha." in shown or "Added delta." in shown  # a demonstration
+        tuned = json.loads(saved)["signature"]["instructions"]
+        assert tuned.splitlines()[0] in shown
+    capsys.readouterr()
+    assert run(["-C", str(repo), "list", "--json"]) == 0
+    tasks = json.loads(capsys.readouterr().out)
+    omega = next(t["id"] for t in tasks if t["request"] == "add an omega function")
+    assert run(["-C", str(repo), "show", omega]) == 0
+    assert (
+        "Compiled programs: solve (.memfun/programs/solve.json), review" in capsys.readouterr().out
+    )
+
+
+def test_bad_input_is_one_line_and_spends_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = small_project(tmp_path / "repo")
+    assert run(["-C", str(repo), "optimize", "--steps", "coder", "--yes"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "memfun: --steps names 'coder', which is not a step memfun optimize compiles — use "
+        "plan, solve and review (planner, solver, reviewer)"
+    )
+    assert run(["-C", str(repo), "optimize", "--yes"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("memfun: nothing to optimize: plan: 0 example(s)")
+    assert "\n" not in err
