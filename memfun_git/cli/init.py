@@ -11,8 +11,6 @@ read into a file.
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from rich.console import Console
 from tomlkit.exceptions import TOMLKitError
 
 from memfun_git import config
+from memfun_git.atomic import write_atomic
 from memfun_git.cli.init_answers import (
     PROVIDERS,
     Asker,
@@ -152,7 +151,7 @@ def run_init(
     if text == old_text:
         _say(out, f"{toml_path.name} already says this: left as it was.")
     else:
-        _write_atomic(toml_path, text.encode("utf-8"))
+        write_atomic(toml_path, text.encode("utf-8"))
         verb = "Updated" if old_text else "Created"
         _say(out, f"{verb} {toml_path}:\n" + _summary(answers))
     attributes = root / ".gitattributes"
@@ -249,7 +248,7 @@ def ensure_attributes(path: Path) -> bool:
     eol = b"\r\n" if b"\r\n" in data else b"\n"
     if data and not data.endswith(b"\n"):
         data += eol
-    _write_atomic(path, data + ATTRIBUTES_LINE.encode() + eol)
+    write_atomic(path, data + ATTRIBUTES_LINE.encode() + eol)
     return True
 
 
@@ -303,21 +302,6 @@ def _validate(text: str, environ: Mapping[str, str]) -> None:
     with tempfile.TemporaryDirectory(prefix="memfun-init-") as folder:
         (Path(folder) / config.CONFIG_FILE).write_text(text, encoding="utf-8")
         config.load(Path(folder), environ=environ).check()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to a new file beside `path`, then rename it over `path` (mode kept)."""
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        if path.exists():
-            shutil.copymode(path, temp)
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
 
 
 def _summary(answers: Answers) -> str:

@@ -51,6 +51,7 @@ __all__ = [
     "memory_list",
     "memory_search",
     "merge",
+    "optimize",
     "review",
     "run",
     "run_request",

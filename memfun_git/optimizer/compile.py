@@ -347,6 +347,7 @@ def save_program(workdir: Path, step: str, state: Mapping[str, Any]) -> Path:
     """Write `.memfun/programs/<step>.json` under `workdir` (see the module)."""
     import dspy
 
+    from memfun_git.atomic import write_atomic
     from memfun_git.llm import signatures
     from memfun_git.optimizer.programs import sanitized
 
@@ -358,7 +359,7 @@ def save_program(workdir: Path, step: str, state: Mapping[str, Any]) -> Path:
         raise UsageError(f"{path.relative_to(workdir).as_posix()} has changes not committed",
                          "commit or remove it, then optimize again")  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(clean, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_atomic(path, (json.dumps(clean, indent=2, ensure_ascii=False) + "\n").encode())
     return path
 
 
