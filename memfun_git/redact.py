@@ -83,18 +83,35 @@ class Redactor:
             self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
 
     def __call__(self, text: str) -> str:
+        """Every secret value and credential shape found in `text` as it is, replaced: spans
+        are found first and overlapping ones merged, so that replacing one (a registered
+        value inside a token) never breaks the match of another and leaves a piece of it."""
         if not text:
             return text
+        spans: list[tuple[int, int]] = []
         if self._pattern is not None:
-            text = self._pattern.sub(MARKER, text)
+            spans += [m.span() for m in self._pattern.finditer(text)]
         for shape in _SHAPES:
-            text = shape.sub(_replace, text)
-        return text
-
-
-def _replace(match: re.Match[str]) -> str:
-    keep = match.groupdict().get("keep")
-    return (keep or "") + MARKER
+            for m in shape.finditer(text):
+                start = m.end("keep") if m.groupdict().get("keep") is not None else m.start()
+                if m.end() > start:
+                    spans.append((start, m.end()))
+        if not spans:
+            return text
+        spans.sort()
+        merged = [list(spans[0])]
+        for start, end in spans[1:]:
+            if start < merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        parts: list[str] = []
+        at = 0
+        for start, end in merged:
+            parts += [text[at:start], MARKER]
+            at = end
+        parts.append(text[at:])
+        return "".join(parts)
 
 
 # The process's redactor: secrets are facts of the process (its environment, its config), and

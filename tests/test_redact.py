@@ -79,6 +79,15 @@ def test_known_values_are_redacted_longest_first() -> None:
     )
 
 
+def test_a_known_value_inside_a_token_does_not_leave_the_token_s_rest() -> None:
+    token = "ghs_" + "k" * 36
+    r = Redactor(["k" * 20, "prefix-" + "x" * 12])
+    assert r(f"token {token} end") == f"token {MARKER} end"
+    key = "sk-ant-" + "a" * 24
+    assert Redactor([f"prefix-{key}"])(f"a prefix-{key} b") == f"a {MARKER} b"
+    assert r(f"Authorization: Bearer {token}") == f"Authorization: Bearer {MARKER}"
+
+
 def test_environment_secrets_are_found_by_name() -> None:
     env = {
         "MY_SERVICE_TOKEN": "tok-0123456789",
