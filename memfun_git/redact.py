@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
@@ -69,18 +70,35 @@ class Redactor:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
         self._values: frozenset[str] = frozenset()
+        self._until: dict[str, float] = {}
+        """Values that expire (short-lived tokens): when each may be forgotten."""
         self._pattern: re.Pattern[str] | None = None
         self.add(*secrets)
 
-    def add(self, *values: str | None) -> None:
-        """Remember secret values; short or empty values are ignored (they would mask words)."""
+    def add(self, *values: str | None, lifetime: float | None = None) -> None:
+        """Remember secret values; short or empty values are ignored (they would mask words).
+
+        With `lifetime` (seconds), a value is forgotten once that long has passed (when a
+        later value is added): a long-running App mints a token per task, each dead within
+        the hour, and would otherwise match every text against all of them forever."""
         new = {v.strip() for v in values if v and len(v.strip()) >= _MIN_SECRET_LEN}
-        if not new - self._values:
-            return
+        now = time.monotonic()
         with self._lock:
-            self._values = self._values | new
+            expired = {v for v, until in self._until.items() if until <= now}
+            for value in expired:
+                del self._until[value]
+            if lifetime is not None:
+                for value in new - (self._values - self._until.keys() - expired):
+                    self._until[value] = max(self._until.get(value, 0.0), now + lifetime)
+            else:
+                for value in new:
+                    self._until.pop(value, None)
+            values_now = (self._values - expired) | new
+            if values_now == self._values:
+                return
+            self._values = frozenset(values_now)
             ordered = sorted(self._values, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+            self._pattern = re.compile("|".join(re.escape(v) for v in ordered)) if ordered else None
 
     def __call__(self, text: str) -> str:
         """Every secret value and credential shape found in `text` as it is, replaced: spans
@@ -135,9 +153,10 @@ def redact_value(value: Any) -> Any:
     return value
 
 
-def register_secret(*values: str | None) -> None:
-    """Add secret values (an API key, a token) to the process's redactor."""
-    _ACTIVE.add(*values)
+def register_secret(*values: str | None, lifetime: float | None = None) -> None:
+    """Add secret values (an API key, a token) to the process's redactor; with `lifetime`,
+    for that many seconds (see `Redactor.add`)."""
+    _ACTIVE.add(*values, lifetime=lifetime)
 
 
 def register_environ(environ: Mapping[str, str] | None = None, names: Iterable[str] = ()) -> None:

@@ -88,6 +88,25 @@ def test_a_known_value_inside_a_token_does_not_leave_the_token_s_rest() -> None:
     assert r(f"Authorization: Bearer {token}") == f"Authorization: Bearer {MARKER}"
 
 
+def test_a_value_with_a_lifetime_is_forgotten_after_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import memfun_git.redact as module
+
+    now = [1000.0]
+    monkeypatch.setattr(module.time, "monotonic", lambda: now[0])
+    r = Redactor(["permanent-secret-1"])
+    r.add("short-lived-token-1", "permanent-secret-1", lifetime=60)
+    assert r("short-lived-token-1 permanent-secret-1") == f"{MARKER} {MARKER}"
+    now[0] += 61
+    r.add("short-lived-token-2", lifetime=60)  # a later add forgets what has expired
+    assert r("short-lived-token-1 permanent-secret-1 short-lived-token-2") == (
+        f"short-lived-token-1 {MARKER} {MARKER}"
+    )
+    r.add("short-lived-token-2")  # registered for good: it never expires
+    now[0] += 120
+    r.add("short-lived-token-3", lifetime=1)
+    assert r("short-lived-token-2") == MARKER
+
+
 def test_environment_secrets_are_found_by_name() -> None:
     env = {
         "MY_SERVICE_TOKEN": "tok-0123456789",

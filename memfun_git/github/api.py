@@ -17,10 +17,13 @@ from memfun_git.redact import redact, register_secret
 if TYPE_CHECKING:
     from githubkit import GitHub
 
-__all__ = ["Api", "ApiRefused", "installation_token"]
+__all__ = ["TOKEN_REDACTED_SECONDS", "Api", "ApiRefused", "installation_token"]
 
 T = TypeVar("T")
 CHECK_NAME = "memfun review"
+TOKEN_REDACTED_SECONDS = 6 * 3600
+"""How long the redactor keeps an installation token's value (GitHub ends it after an hour;
+its `ghs_` shape is redacted anyway): a long-running App does not collect them all."""
 
 
 class ApiRefused(MemfunError):
@@ -187,7 +190,7 @@ def installation_token(
         ),
     )
     token = str(response.json()["token"])
-    register_secret(token)
+    register_secret(token, lifetime=TOKEN_REDACTED_SECONDS)
     return token
 
 
