@@ -12,7 +12,8 @@ blocking review and no climb of the ladder is 1.0 (its first answer passed lint 
 done after fixes is 0.5; anything else is not an example. A first-pass task gives all its
 calls; a task done after fixes gives its plans and reviews, and only its last solving call
 (the answer that was committed). Each `Sample` keeps the task's changed paths as the label
-the metrics compare against (optimizer/metrics.py).
+the metrics compare against (optimizer/metrics.py), and what the gate had fixed in the
+task's first answers (its fix rounds' findings), which their feedback names.
 """
 
 from __future__ import annotations
@@ -25,7 +26,15 @@ from typing import Any
 
 from memfun_git.optimizer.programs import STEPS
 
-__all__ = ["Sample", "Samples", "collect", "prompt_inputs", "signature_fields", "task_score"]
+__all__ = [
+    "Sample",
+    "Samples",
+    "collect",
+    "gate_findings",
+    "prompt_inputs",
+    "signature_fields",
+    "task_score",
+]
 
 _FIELD = re.compile(r"^\d+\. `(\w+)` \(", re.MULTILINE)
 _TAIL = re.compile(r"\n\nReply with the `\w+` text only, exactly in the form described\.\s*\Z")
@@ -46,6 +55,9 @@ class Sample:
     cost: float | None = None
     """What the call cost, where the price was known."""
     tokens: int = 0
+    fixed: tuple[str, ...] = ()
+    """What the task's gate found in its first answers and had fixed (lint and review
+    findings, "path:line message"): the metrics' feedback names them."""
 
     @property
     def chars(self) -> int:
@@ -86,6 +98,19 @@ def task_score(trace: Mapping[str, Any]) -> float:
         if kind == "StepStarted" and event.get("step") == "escalate":
             return 0.5
     return 1.0
+
+
+def gate_findings(trace: Mapping[str, Any]) -> tuple[str, ...]:
+    """The findings the task's fix rounds were asked to fix, once each, in order."""
+    found: dict[str, None] = {}
+    for event in trace.get("events") or []:
+        if event.get("event") != "FixRound":
+            continue
+        for finding in event.get("findings") or []:
+            where = f"{finding.get('path', '?')}:{finding.get('line', 0)}"
+            source = finding.get("source") or "review"
+            found[f"{where} ({source}) {finding.get('message', '')}".strip()] = None
+    return tuple(found)
 
 
 def prompt_inputs(prompt: str, names: Sequence[str]) -> dict[str, str] | None:
@@ -153,6 +178,7 @@ def collect(traces: Iterable[Mapping[str, Any]], steps: Sequence[str]) -> Sample
         samples.finished += 1
         commits: list[Mapping[str, Any]] = trace.get("commits") or []
         changed = tuple(dict.fromkeys(p for c in commits for p in c.get("paths") or []))
+        fixed = gate_findings(trace)
         found: list[Sample] = []
         for call in trace.get("calls") or []:
             prompt = str(call.get("prompt") or "")
@@ -166,7 +192,7 @@ def collect(traces: Iterable[Mapping[str, Any]], steps: Sequence[str]) -> Sample
             found.append(Sample(
                 step, inputs, str(call.get("answer") or ""), changed, score, str(trace.get("id")),
                 call.get("cost_usd"),
-                int(call.get("input_tokens") or 0) + int(call.get("output_tokens") or 0),
+                int(call.get("input_tokens") or 0) + int(call.get("output_tokens") or 0), fixed,
             ))  # fmt: skip
         if score < 1.0:
             solves = [s for s in found if s.step == "solve"]

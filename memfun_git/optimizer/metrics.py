@@ -41,10 +41,16 @@ class Verdict:
 def judge(sample: Sample, answer: str) -> Verdict:
     """The score of `answer` to `sample`'s inputs (see the module)."""
     if sample.step == "plan":
-        return _plan(sample, answer)
-    if sample.step == "solve":
-        return _solve(sample, answer)
-    return _review(sample, answer)
+        verdict = _plan(sample, answer)
+    elif sample.step == "solve":
+        verdict = _solve(sample, answer)
+    else:
+        verdict = _review(sample, answer)
+    if not sample.fixed:
+        return verdict
+    listed = "; ".join(sample.fixed)[:_SHOWN]
+    said = f"When this task ran, lint and review had its first answer fixed for: {listed}."
+    return Verdict(verdict.score, f"{verdict.feedback}\n{said}")
 
 
 def _f1(got: set[str], wanted: set[str]) -> float:

@@ -16,7 +16,14 @@ from memfun_git.errors import UsageError
 from memfun_git.llm.scripted import Answer, engine_of, scripted_lm
 from memfun_git.llm.session import LMSession
 from memfun_git.optimizer.compile import compile_step, parse_steps, plan_run, save_program
-from memfun_git.optimizer.examples import Sample, Samples, collect, prompt_inputs, task_score
+from memfun_git.optimizer.examples import (
+    Sample,
+    Samples,
+    collect,
+    gate_findings,
+    prompt_inputs,
+    task_score,
+)
 from memfun_git.optimizer.metrics import judge
 from memfun_git.optimizer.programs import load_programs
 from memfun_git.records import Records
@@ -116,6 +123,21 @@ def test_the_metrics_score_against_what_was_accepted() -> None:
     assert judge(review, blocking).score == 1.0
     assert judge(review, CLEAN).score == pytest.approx(0.2)
     assert judge(review, "looks fine").score == 0.0
+
+
+def test_what_the_gate_had_fixed_is_in_the_feedback() -> None:
+    trace = {"status": "done", "events": [
+        {"event": "FixRound", "number": 1, "findings": [
+            {"path": "src/a.py", "line": 3, "message": "F401 unused import", "source": "ruff"}]},
+        {"event": "FixRound", "number": 2, "findings": [
+            {"path": "src/a.py", "line": 3, "message": "F401 unused import", "source": "ruff"}]},
+    ]}  # fmt: skip
+    assert gate_findings(trace) == ("src/a.py:3 (ruff) F401 unused import",)
+    accepted = answer("Added alpha.", _module("alpha"))
+    sample = Sample("solve", {}, accepted, (), 0.5, "t", fixed=gate_findings(trace))
+    feedback = judge(sample, accepted).feedback
+    assert feedback.endswith("had its first answer fixed for: src/a.py:3 (ruff) F401 unused "
+                             "import.")  # fmt: skip
 
 
 def test_steps_and_budgets_are_checked_before_anything_is_spent() -> None:
