@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from memfun_git.errors import UsageError
+from memfun_git.errors import BudgetExceeded, UsageError
 from memfun_git.optimizer.examples import Sample, Samples
 from memfun_git.optimizer.metrics import judge
 from memfun_git.optimizer.programs import PROGRAMS_DIR, STEPS
@@ -59,7 +59,9 @@ _DEMO_ANSWER_CHARS = 8_000
 _SHOWN_INPUT_CHARS = 1_200
 """Each input of an example the proposal call reads."""
 _PROPOSAL_EXAMPLES = 4
-_MIN_SHARE = 8
+_MIN_SHARE = 12
+"""Calls a step needs: a proposal, and runs for the first evaluation, one iteration and the
+margin below."""
 _ALIASES = {"plan": "plan", "planner": "plan", "solve": "solve", "solver": "solve",
             "review": "review", "reviewer": "review"}  # fmt: skip
 
@@ -88,9 +90,21 @@ class StepPlan:
     train: tuple[Sample, ...]
     val: tuple[Sample, ...]
     rollouts: int
-    """Runs of the program GEPA may make (its `max_metric_calls`)."""
+    """Runs of the program, at most."""
     proposals: int
     cost_per_call: float | None
+
+    @property
+    def batch(self) -> int:
+        """GEPA's minibatch: the examples a proposal is tried on."""
+        return min(3, len(self.train))
+
+    @property
+    def gepa_budget(self) -> int:
+        """GEPA's `max_metric_calls`. GEPA checks it before each iteration, and an iteration
+        runs the parent and the new program on a minibatch, then the new one on the whole
+        evaluation set: that much is kept back, so the runs never pass `rollouts`."""
+        return self.rollouts - 2 * self.batch - len(self.val)
 
     @property
     def calls(self) -> int:
@@ -143,7 +157,8 @@ def plan_run(samples: Samples, steps: Sequence[str], max_calls: int) -> RunPlan:
         rest = tuple(s for s in pool if s not in demos)
         proposals = max(1, share // 7)
         rollouts = share - proposals
-        val = rest[: max(1, min(len(rest), rollouts // 3))]
+        batch = min(3, len(rest))
+        val = rest[: max(1, min(len(rest), (rollouts - 2 * batch) // 3))]
         costs = [s.cost for s in pool if s.cost is not None]
         per_call = sum(costs) / len(costs) if costs else None
         planned.append(StepPlan(step, demos, rest, val, rollouts, proposals, per_call))
@@ -205,8 +220,8 @@ def compile_step(
     proposer = _Proposer(session, plan.step, signature, plan.proposals)
     optimizer = dspy.GEPA(
         metric=metric,
-        max_metric_calls=plan.rollouts,
-        reflection_minibatch_size=min(3, len(plan.train)),
+        max_metric_calls=plan.gepa_budget,
+        reflection_minibatch_size=plan.batch,
         instruction_proposer=proposer,
         num_threads=threads,
         track_stats=True,
@@ -311,13 +326,17 @@ class _Proposer:
                 f"{self.step}: inputs {', '.join(self.signature.input_fields)}; "
                 f"output {', '.join(self.signature.output_fields)}"
             )
-            text = self.session.text(
-                "optimize-instructions",
-                ImproveInstructions,
-                step=described,
-                current=candidate[name],
-                examples=_shown(reflective_dataset.get(name, ())),
-            )
+            try:
+                text = self.session.text(
+                    "optimize-instructions",
+                    ImproveInstructions,
+                    step=described,
+                    current=candidate[name],
+                    examples=_shown(reflective_dataset.get(name, ())),
+                )
+            except BudgetExceeded:  # the cost cap: no more proposals, GEPA stops
+                self.left = 0
+                break
             proposed[name] = text.strip() or candidate[name]
         return proposed
 
