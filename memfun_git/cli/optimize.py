@@ -17,7 +17,7 @@ import contextlib
 import dataclasses
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -66,7 +66,7 @@ def run_optimize(
     from memfun_git import config
     from memfun_git.cli.tasks import require_repo
     from memfun_git.llm.session import LMSession
-    from memfun_git.optimizer.compile import parse_steps, plan_run
+    from memfun_git.optimizer.compile import check_writable, parse_steps, plan_run
     from memfun_git.optimizer.examples import collect
     from memfun_git.records import Records, clone_name
     from memfun_git.redact import register_environ
@@ -77,6 +77,11 @@ def run_optimize(
     wanted = parse_steps(steps)
     if max_calls < 1:
         raise UsageError(f"--max-calls {max_calls} allows no call", "give a positive number")
+    if max_cost is not None and max_cost <= 0:
+        raise UsageError(f"--max-cost {max_cost:g} allows nothing to be spent",
+                         "give a positive number of US dollars")  # fmt: skip
+    if threads < 1:
+        raise UsageError(f"--threads {threads} runs nothing", "give 1 or more")
     paths = require_repo(start)
     if paths.workdir is None:
         raise UsageError("a bare repository has no working tree to save programs in",
@@ -89,7 +94,8 @@ def run_optimize(
         traces = [t for r in records if (t := load_trace(store, str(r.get("id")))) is not None]
     samples = collect(traces, wanted)
     plan = plan_run(samples, wanted, max_calls)
-    _check_writable(workdir, [s.step for s in plan.steps])
+    for step in plan.steps:  # what saving would refuse after the calls, refused before them
+        check_writable(workdir, step.step)
     cost_cap = cfg.llm.max_cost_per_task if max_cost is None else max_cost
     llm = dataclasses.replace(
         cfg.llm, max_calls_per_task=plan.calls, max_cost_per_task=cost_cap, max_tokens_per_task=0
@@ -118,17 +124,6 @@ def _confirmed(yes: bool, ask: Callable[[str], bool] | None) -> bool:
     return typer.confirm("Go on?", default=False)
 
 
-def _check_writable(workdir: Path, steps: Sequence[str]) -> None:
-    from memfun_git.optimizer.compile import program_changed
-    from memfun_git.optimizer.programs import PROGRAMS_DIR
-
-    for step in steps:
-        shown = (PROGRAMS_DIR / f"{step}.json").as_posix()
-        if program_changed(workdir, step):
-            raise UsageError(f"{shown} has changes not committed",
-                             "commit or remove it, then optimize again")  # fmt: skip
-
-
 def _compile_all(session: Any, plan: RunPlan, workdir: Path, threads: int, out: TextIO) -> int:
     from memfun_git.optimizer.compile import compile_step, save_program
     from memfun_git.optimizer.programs import STEPS, load_programs
@@ -143,10 +138,12 @@ def _compile_all(session: Any, plan: RunPlan, workdir: Path, threads: int, out: 
         saved.append(shown)
         better = ("better instructions found" if compiled.best > compiled.baseline
                   else "no better instructions found; the wording kept")  # fmt: skip
+        scored = "held-out" if step.held_out else "in-sample (too few to hold some out)"
+        failed = f"; {compiled.failed} answer(s) cut off or unreadable" if compiled.failed else ""
         out.write(
             f"{step.step}: score {compiled.baseline:.2f} -> {compiled.best:.2f} on "
-            f"{len(step.val)} example(s), {compiled.candidates} program(s) tried ({better}); "
-            f"{len(step.demos)} demonstration(s); wrote {shown}\n"
+            f"{len(step.val)} {scored} example(s), {compiled.candidates} program(s) tried "
+            f"({better}{failed}); {len(step.demos)} demonstration(s); wrote {shown}\n"
         )
         out.flush()
     usage = session.usage

@@ -22,11 +22,11 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from memfun_git.errors import BudgetExceeded, UsageError
+from memfun_git.errors import UsageError
 from memfun_git.optimizer.examples import Sample, Samples
 from memfun_git.optimizer.metrics import judge
 from memfun_git.optimizer.programs import PROGRAMS_DIR, STEPS
@@ -42,6 +42,7 @@ __all__ = [
     "Compiled",
     "RunPlan",
     "StepPlan",
+    "check_writable",
     "compile_step",
     "parse_steps",
     "plan_run",
@@ -98,6 +99,11 @@ class StepPlan:
     def batch(self) -> int:
         """GEPA's minibatch: the examples a proposal is tried on."""
         return min(3, len(self.train))
+
+    @property
+    def held_out(self) -> bool:
+        """Whether the examples candidates are scored on are not GEPA's training examples."""
+        return not set(map(id, self.val)) & set(map(id, self.train))
 
     @property
     def gepa_budget(self) -> int:
@@ -157,11 +163,15 @@ def plan_run(samples: Samples, steps: Sequence[str], max_calls: int) -> RunPlan:
         rest = tuple(s for s in pool if s not in demos)
         proposals = max(1, share // 7)
         rollouts = share - proposals
-        batch = min(3, len(rest))
-        val = rest[: max(1, min(len(rest), (rollouts - 2 * batch) // 3))]
+        room = max(1, (rollouts - 6) // 3)
+        if len(rest) >= 4:  # held out: the score printed is on examples GEPA did not learn from
+            held = max(1, min(room, len(rest) // 3))
+            train, val = rest[held:], rest[:held]
+        else:  # too few to hold any out: scored in-sample
+            train, val = rest, rest[: min(room, len(rest))]
         costs = [s.cost for s in pool if s.cost is not None]
         per_call = sum(costs) / len(costs) if costs else None
-        planned.append(StepPlan(step, demos, rest, val, rollouts, proposals, per_call))
+        planned.append(StepPlan(step, demos, train, val, rollouts, proposals, per_call))
     return RunPlan(tuple(planned), tuple(skipped))
 
 
@@ -177,7 +187,7 @@ class Compiled:
     """Programs GEPA evaluated, the starting one included."""
     rollouts: int
     failed: int = 0
-    """Runs whose call failed (scored as failures)."""
+    """Runs whose answer was cut off or could not be read (scored 0)."""
 
 
 def _demo(sample: Sample, output: str) -> dict[str, str]:
@@ -201,7 +211,8 @@ def compile_step(
 
     signature = getattr(signatures, STEPS[plan.step])
     output = next(iter(signature.output_fields))
-    student, runs = _student(signature)
+    runs = _Runs(session, f"optimize-{plan.step}")
+    student = _student(signature, runs)
     if seed is not None:
         student.predict.load_state(dict(seed))
         student.predict.lm = None
@@ -217,7 +228,7 @@ def compile_step(
     def examples(chosen: Sequence[Sample]) -> list[dspy.Example]:
         return [dspy.Example(**s.inputs, sample=s).with_inputs(*s.inputs) for s in chosen]
 
-    proposer = _Proposer(session, plan.step, signature, plan.proposals)
+    proposer = _Proposer(session, plan.step, signature, plan.proposals, runs)
     optimizer = dspy.GEPA(
         metric=metric,
         max_metric_calls=plan.gepa_budget,
@@ -227,18 +238,17 @@ def compile_step(
         track_stats=True,
         use_merge=False,
         warn_on_score_mismatch=False,
-        gepa_kwargs={"stop_callbacks": [proposer.spent, _perfect], "cache_evaluation": True},
+        gepa_kwargs={"stop_callbacks": [proposer.spent, runs.stopped, _perfect]},
     )
-    step = f"optimize-{plan.step}"
     try:
-        with session.scope(step, raw=True):
+        with session.scope(runs.step, raw=True):
             best = optimizer.compile(
                 student, trainset=examples(plan.train), valset=examples(plan.val)
             )
     except Exception as exc:
-        raise session.failure(runs.failures[0] if runs.failures else exc, step) from exc
-    if runs.failures and not runs.answered:
-        raise session.failure(runs.failures[0], step)
+        raise (runs.fatal or session.failure(exc, runs.step)) from exc
+    if runs.fatal is not None:
+        raise runs.fatal
     results = cast(Any, best).detailed_results
     scores = [float(s) for s in results.val_aggregate_scores]
     state = cast(Any, best).predict.dump_state()
@@ -249,7 +259,7 @@ def compile_step(
         best=max(scores),
         candidates=len(scores),
         rollouts=int(results.total_metric_calls or 0),
-        failed=len(runs.failures),
+        failed=runs.failed,
     )
 
 
@@ -259,21 +269,37 @@ def _perfect(state: Any) -> bool:
     return any(s and min(s.values()) >= 1.0 for s in scored)
 
 
-@dataclass
 class _Runs:
-    """What the program's runs did, across GEPA's copies of it."""
+    """What the runs and proposals of one step did, across the copies of the program GEPA
+    makes. GEPA scores a run that raised as a failure and retries a proposal that raised, then
+    goes on: a cut-off or unreadable answer is only that (counted), anything else (the caps,
+    the key refused, the endpoint down, a bug) is `fatal`, and `stopped` ends GEPA's run."""
 
-    failures: list[Exception] = field(default_factory=list[Exception])
-    """What runs raised (GEPA scores them as failures and goes on)."""
-    answered: int = 0
+    def __init__(self, session: LMSession, step: str) -> None:
+        self.session = session
+        self.step = step
+        self.failed = 0
+        self.fatal: BaseException | None = None
+        self._lock = threading.Lock()
+
+    def failure(self, exc: Exception) -> None:
+        from memfun_git.errors import LLMTruncated, LLMUnparseable
+
+        ours = self.session.failure(exc, self.step)
+        with self._lock:
+            if isinstance(ours, LLMTruncated | LLMUnparseable):
+                self.failed += 1
+            elif self.fatal is None:
+                self.fatal = ours
+
+    def stopped(self, _state: Any = None) -> bool:
+        return self.fatal is not None
 
 
-def _student(signature: type[dspy.Signature]) -> tuple[Any, _Runs]:
-    """A module of one `Predict` named `predict` (GEPA optimizes a module's predictors),
-    and the record of its runs (shared by the copies GEPA makes: a closure, not copied)."""
+def _student(signature: type[dspy.Signature], runs: _Runs) -> Any:
+    """A module of one `Predict` named `predict` (GEPA optimizes a module's predictors) whose
+    failures `runs` records (a closure: GEPA's copies of the module share it)."""
     import dspy
-
-    runs = _Runs()
 
     class Student(dspy.Module):
         def __init__(self) -> None:
@@ -282,14 +308,12 @@ def _student(signature: type[dspy.Signature]) -> tuple[Any, _Runs]:
 
         def forward(self, **inputs: Any) -> dspy.Prediction:
             try:
-                found = self.predict(**inputs)
+                return self.predict(**inputs)
             except Exception as exc:
-                runs.failures.append(exc)
+                runs.failure(exc)
                 raise
-            runs.answered += 1
-            return found
 
-    return Student(), runs
+    return Student()
 
 
 class _Proposer:
@@ -297,12 +321,18 @@ class _Proposer:
     proposal, at most `budget` of them; `spent` is GEPA's stop condition."""
 
     def __init__(
-        self, session: LMSession, step: str, signature: type[dspy.Signature], budget: int
+        self,
+        session: LMSession,
+        step: str,
+        signature: type[dspy.Signature],
+        budget: int,
+        runs: _Runs,
     ) -> None:
         self.session = session
         self.step = step
         self.signature = signature
         self.left = budget
+        self.runs = runs
         self._lock = threading.Lock()
 
     def spent(self, _state: Any = None) -> bool:
@@ -334,9 +364,10 @@ class _Proposer:
                     current=candidate[name],
                     examples=_shown(reflective_dataset.get(name, ())),
                 )
-            except BudgetExceeded:  # the cost cap: no more proposals, GEPA stops
+            except Exception as exc:  # GEPA would log it and go on: the run stops on it
+                self.runs.failure(exc)
                 self.left = 0
-                break
+                raise
             proposed[name] = text.strip() or candidate[name]
         return proposed
 
@@ -373,13 +404,33 @@ def save_program(workdir: Path, step: str, state: Mapping[str, Any]) -> Path:
     signature = getattr(signatures, STEPS[step])
     clean = sanitized(dict(state), signature)
     dspy.Predict(signature).load_state(clean)
-    path = workdir / PROGRAMS_DIR / f"{step}.json"
-    if program_changed(workdir, step):
-        raise UsageError(f"{path.relative_to(workdir).as_posix()} has changes not committed",
-                         "commit or remove it, then optimize again")  # fmt: skip
+    path = check_writable(workdir, step)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, (json.dumps(clean, indent=2, ensure_ascii=False) + "\n").encode())
     return path
+
+
+def check_writable(workdir: Path, step: str) -> Path:
+    """Where `step`'s program is saved; UsageError when saving there would write outside
+    the repository or over changes not committed."""
+    path = workdir / PROGRAMS_DIR / f"{step}.json"
+    _inside(workdir, path)
+    if program_changed(workdir, step):
+        raise UsageError(f"{path.relative_to(workdir).as_posix()} has changes not committed",
+                         "commit or remove it, then optimize again")  # fmt: skip
+    return path
+
+
+def _inside(workdir: Path, path: Path) -> None:
+    """UsageError unless `path` is a plain file (or none yet) in plain folders of `workdir`:
+    a symlink on the way (a committed `.memfun` pointing elsewhere) would write outside."""
+    here = workdir
+    for part in path.relative_to(workdir).parts:
+        here = here / part
+        if here.is_symlink():
+            raise UsageError(f"{here.relative_to(workdir).as_posix()} is a symbolic link: "
+                             "memfun writes programs only inside the repository",
+                             "make it a plain folder (or file), then optimize again")  # fmt: skip
 
 
 def program_changed(workdir: Path, step: str) -> bool:

@@ -31,6 +31,7 @@ __all__ = [
     "Samples",
     "collect",
     "gate_findings",
+    "listed_paths",
     "prompt_inputs",
     "signature_fields",
     "task_score",
@@ -38,7 +39,8 @@ __all__ = [
 
 _FIELD = re.compile(r"^\d+\. `(\w+)` \(", re.MULTILINE)
 _TAIL = re.compile(r"\n\nReply with the `\w+` text only, exactly in the form described\.\s*\Z")
-_CUT = "characters left out of the trace"
+_CUT = re.compile(r"\n… \([\d,]+ characters left out of the trace\) …\n")
+"""What traces.py puts where it cut a call's prompt or answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +118,7 @@ def gate_findings(trace: Mapping[str, Any]) -> tuple[str, ...]:
 def prompt_inputs(prompt: str, names: Sequence[str]) -> dict[str, str] | None:
     """The inputs `names` of the last user message of a recorded prompt; None when the
     prompt is not whole (cut by the trace) or does not have them."""
-    if _CUT in prompt:
+    if _CUT.search(prompt):
         return None
     tail = _TAIL.search(prompt)
     if tail is None:
@@ -133,6 +135,10 @@ def prompt_inputs(prompt: str, names: Sequence[str]) -> dict[str, str] | None:
 
 
 def _sections(body: str, names: Sequence[str]) -> dict[str, str] | None:
+    """The fields of a user message; None when a value holds a later field's marker (a file
+    quoting a prompt), where the split would be a guess."""
+    if any(body.count(f"[[ ## {name} ## ]]\n") != 1 for name in names):
+        return None
     values: dict[str, str] = {}
     pos = 0
     for i, name in enumerate(names):
@@ -165,6 +171,38 @@ def _step_of(
     return None
 
 
+def listed_paths(listing: str) -> list[str]:
+    """The paths of a planner's listing (its unindented lines: `path (size)`)."""
+    return [line.split(" (", 1)[0].strip() for line in listing.splitlines()
+            if line.strip() and not line[0].isspace()]  # fmt: skip
+
+
+def _readable(step: str, inputs: Mapping[str, str], answer: str) -> bool:
+    """Whether the step's own parser reads `answer` (a plan names a file of its listing)."""
+    from memfun_git.errors import LLMUnparseable, OperationFormatError
+
+    if step == "plan":
+        from memfun_git.solvers.planning import pick_paths
+
+        return bool(pick_paths(answer, listed_paths(inputs.get("listing", ""))))
+    try:
+        if step == "solve":
+            from memfun_git.operations.parse import parse
+
+            return bool(parse(answer).operations)  # no operation: the task changed nothing
+        else:
+            from memfun_git.quality.review import parse_review
+
+            parse_review(answer)
+    except (OperationFormatError, LLMUnparseable):
+        return False
+    return True
+
+
+def _key(sample: Sample) -> str:
+    return hashlib.sha256(repr((sample.step, sorted(sample.inputs.items()))).encode()).hexdigest()
+
+
 def collect(traces: Iterable[Mapping[str, Any]], steps: Sequence[str]) -> Samples:
     """The examples of `steps` in `traces` (see the module), the best and newest first."""
     fields = signature_fields()
@@ -189,18 +227,21 @@ def collect(traces: Iterable[Mapping[str, Any]], steps: Sequence[str]) -> Sample
             if inputs is None:
                 samples.cut += 1
                 continue
+            answer = str(call.get("answer") or "")
+            if call.get("finish_reason") == "length" or not _readable(step, inputs, answer):
+                continue  # cut off or refused: the task asked again, this is no example
             found.append(Sample(
-                step, inputs, str(call.get("answer") or ""), changed, score, str(trace.get("id")),
+                step, inputs, answer, changed, score, str(trace.get("id")),
                 call.get("cost_usd"),
                 int(call.get("input_tokens") or 0) + int(call.get("output_tokens") or 0), fixed,
             ))  # fmt: skip
         if score < 1.0:
             solves = [s for s in found if s.step == "solve"]
             found = [s for s in found if s.step != "solve"] + solves[-1:]
-        for sample in found:
-            key = hashlib.sha256(repr((sample.step, sorted(sample.inputs.items()))).encode())
-            if key.hexdigest() not in seen:
-                seen.add(key.hexdigest())
+        latest = {_key(sample): sample for sample in found}  # the same call again: its last
+        for key, sample in latest.items():
+            if key not in seen:  # traces come newest first
+                seen.add(key)
                 samples.by_step[sample.step].append(sample)
     for kept in samples.by_step.values():
         kept.sort(key=lambda s: -s.score)  # stable: the traces' own order (newest first) within

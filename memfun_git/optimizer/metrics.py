@@ -4,7 +4,8 @@ why, for GEPA's reflection to learn from.
 
 - plan: the files the task's commits changed (those in the listing) are what the plan had to
   name; the accepted plan's files may be named too. 0.7 × recall + 0.3 × precision.
-- solve: an answer our operation parser cannot read scores 0 (its error is the feedback);
+- solve: an answer our operation parser cannot read, or with no operation, scores 0 (why is
+  the feedback);
   one it reads scores 0.3, plus 0.4 × how well the files it touches match the accepted
   answer's and the commits' (F1), plus 0.3 × how like the accepted answer's operations its
   operations are, token by token (difflib's ratio).
@@ -20,7 +21,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from memfun_git.optimizer.examples import Sample
+from memfun_git.optimizer.examples import Sample, listed_paths
 
 __all__ = ["Verdict", "judge"]
 
@@ -71,9 +72,7 @@ def _names(paths: Iterable[str]) -> str:
 def _plan(sample: Sample, answer: str) -> Verdict:
     from memfun_git.solvers.planning import pick_paths
 
-    listing = sample.inputs.get("listing", "")
-    known = [line.split(" (", 1)[0].strip() for line in listing.splitlines()
-             if line.strip() and not line[0].isspace()]  # fmt: skip
+    known = listed_paths(sample.inputs.get("listing", ""))
     picked = set(pick_paths(answer, known))
     accepted = set(pick_paths(sample.answer, known))
     needed = set(sample.changed) & set(known) or accepted
@@ -127,6 +126,9 @@ def _solve(sample: Sample, answer: str) -> Verdict:
     except OperationFormatError as exc:
         return Verdict(0.0, f"The answer could not be read as operations: {exc.message}. "
                             "Write every change exactly in the format given.")  # fmt: skip
+    if not text:
+        return Verdict(0.0, "The answer has no operation: the task would change nothing. "
+                            "Write every change as operations in the format given.")  # fmt: skip
     try:
         wanted, accepted_text = _ops(sample.answer)
     except OperationFormatError:

@@ -15,7 +15,7 @@ from memfun_git.optimizer.programs import load_programs
 from tests.conftest import git
 from tests.helpers.projects import CLEAN, answer, small_project
 from tests.helpers.require import need_tool
-from tests.helpers.stub_llm import StubLLMServer, StubRequest
+from tests.helpers.stub_llm import StubLLMServer, StubReply, StubRequest
 from tests.quality.kit import venv_with_ruff
 
 SECRET = "sk-memfun-optimize-test-7f3a9c2e1d"
@@ -34,18 +34,29 @@ def _module(name: str) -> str:
     return f'src/{name}.py\n<<<<<<< WRITE\ndef {name}() -> str:\n    return "{name}"\n>>>>>>> WRITE'
 
 
-def _reply(request: StubRequest) -> str:
-    """The model: each solving call writes the function its request names (the last user
-    message's request, not a demonstration's); reviews pass; proposals say TUNED."""
-    messages = request.body["messages"]
-    last = messages[-1]["content"]
-    if "Reply with the `improved` text only" in last:
-        return TUNED
-    if "Reply with the `review` text only" in last:
-        return CLEAN
-    asked = _ASKED.findall(last)
-    name = asked[0] if asked else "omega"
-    return answer(f"Added {name}.", _module(name))
+class _Model:
+    """The model. In tasks, each solving call writes the function its request names (the
+    last user message's, not a demonstration's) and reviews pass. While optimizing, it
+    answers right only under the proposed instructions (TUNED in the system message): the
+    default programs score below 1 and GEPA has something to find."""
+
+    def __init__(self) -> None:
+        self.optimizing = False
+        self.refuse_proposals = False
+
+    def __call__(self, request: StubRequest) -> str | StubReply:
+        messages = request.body["messages"]
+        last = messages[-1]["content"]
+        if "Reply with the `improved` text only" in last:
+            if self.refuse_proposals:
+                return StubReply(status=401, error_body={"error": {"message": "invalid api key"}})
+            return TUNED
+        right = not self.optimizing or TUNED in messages[0]["content"]
+        if "Reply with the `review` text only" in last:
+            return CLEAN if right else "src/app.py:1: error: this is wrong\nSUMMARY: broken."
+        asked = _ASKED.findall(last)
+        name = asked[0] if asked and right else "zeta"
+        return answer(f"Added {name}.", _module(name))
 
 
 def _state(repo: Path) -> tuple[bytes, str, str]:
@@ -61,7 +72,8 @@ def test_optimize_compiles_saves_and_the_next_task_uses_it(
     repo = small_project(tmp_path / "repo", {"settings.py": f"API_KEY = {SECRET!r}\n"})
     venv_with_ruff(repo)
     (repo / "notes.txt").write_text("uncommitted work of the developer\n")
-    with StubLLMServer(responder=_reply) as stub:
+    model = _Model()
+    with StubLLMServer(responder=model) as stub:
         _model(monkeypatch, stub)
         for name in ("alpha", "beta", "gamma", "delta"):
             assert run(["-C", str(repo), "run", f"add a {name} function"]) == 0
@@ -75,16 +87,21 @@ def test_optimize_compiles_saves_and_the_next_task_uses_it(
             "asked"
         )
         assert len(stub.requests) == calls  # nothing spent
+        model.optimizing = True
         code = run(["-C", str(repo), "optimize", "--steps", "solver,review", "--yes",
                     "--max-calls", "30", "--threads", "1"])  # fmt: skip
         out, err = capsys.readouterr()
         assert code == 0, err
         assert "solve   4 example(s): 2 shown as demonstrations" in out
         assert "Budget: at most 30 model calls" in out
-        assert re.search(r"^solve: score [0-9.]+ -> [0-9.]+ on \d example", out, re.M)
-        assert "wrote .memfun/programs/solve.json" in out
-        assert "wrote .memfun/programs/review.json" in out
+        for step in ("solve", "review"):
+            line = next(t for t in out.splitlines() if t.startswith(f"{step}: score"))
+            before_score, after_score = map(float, re.findall(r"\d\.\d\d", line)[:2])
+            assert before_score < after_score == 1.0, line
+            assert "(better instructions found); 2 demonstration(s)" in line
+            assert f"wrote .memfun/programs/{step}.json" in line
         assert len(stub.requests) - calls <= 30
+        model.optimizing = False
         after = _state(repo)
         assert after[0] == before[0]
         assert after[2] == before[2]
@@ -116,6 +133,32 @@ def test_optimize_compiles_saves_and_the_next_task_uses_it(
     )
 
 
+def test_a_refused_proposal_stops_the_run_with_one_line_and_saves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    need_tool("bwrap")
+    repo = small_project(tmp_path / "repo")
+    venv_with_ruff(repo)
+    model = _Model()
+    with StubLLMServer(responder=model) as stub:
+        _model(monkeypatch, stub)
+        for name in ("alpha", "beta", "gamma", "delta"):
+            assert run(["-C", str(repo), "run", f"add a {name} function"]) == 0
+        capsys.readouterr()
+        model.optimizing = model.refuse_proposals = True
+        calls = len(stub.requests)
+        code = run(["-C", str(repo), "optimize", "--steps", "solve", "--yes", "--threads", "1"])
+        err = capsys.readouterr().err.strip().splitlines()
+        asked = [r for r in stub.requests[calls:]
+                 if "`improved`" in r.body["messages"][-1]["content"]]  # fmt: skip
+    assert code == 2, err
+    assert err[-1].startswith("memfun: ")
+    assert "key" in err[-1]
+    assert "Traceback" not in "\n".join(err)
+    assert len(asked) == 1  # not retried by GEPA, and the run stopped
+    assert not (repo / ".memfun" / "programs").exists()
+
+
 def test_bad_input_is_one_line_and_spends_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -124,6 +167,10 @@ def test_bad_input_is_one_line_and_spends_nothing(
     assert capsys.readouterr().err.strip() == (
         "memfun: --steps names 'coder', which is not a step memfun optimize compiles — use "
         "plan, solve and review (planner, solver, reviewer)"
+    )
+    assert run(["-C", str(repo), "optimize", "--yes", "--max-cost", "0"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "memfun: --max-cost 0 allows nothing to be spent — give a positive number of US dollars"
     )
     assert run(["-C", str(repo), "optimize", "--yes"]) == 2
     err = capsys.readouterr().err.strip()

@@ -99,6 +99,44 @@ def test_a_cut_prompt_and_a_failed_task_are_not_examples() -> None:
     assert collect([{"status": "failed", "calls": []}], ["solve"]).finished == 0
 
 
+def _call(prompt_of: str, answer_text: str, finish: str = "stop") -> dict[str, object]:
+    return {"prompt": prompt_of, "answer": answer_text, "finish_reason": finish}
+
+
+def test_refused_and_cut_off_answers_and_quoted_markers_are_no_examples(tmp_path: Path) -> None:
+    repo = _traced_repo(tmp_path, tasks=1)
+    (trace,) = _traces(repo)
+    calls: list[dict[str, object]] = trace["calls"]  # type: ignore[assignment]
+    solve = next(c for c in calls if "`answer`" in str(c["prompt"]))
+    prompt = str(solve["prompt"])
+    good = str(solve["answer"])
+    quoting = prompt.replace("[[ ## feedback ## ]]\n(none)",
+                             "[[ ## feedback ## ]]\nsee\n\n[[ ## format ## ]]\nx", 1)  # fmt: skip
+    trace["calls"] = [
+        _call(prompt, "I will add it now."),  # refused by the operation parser: asked again
+        _call(prompt, good[:30], "length"),  # cut off
+        _call(quoting, good),  # a value quoting a later field's marker
+        _call(prompt, good),
+    ]
+    samples = collect([trace], ["solve"])
+    assert [s.answer for s in samples.by_step["solve"]] == [good]
+    assert samples.cut == 1
+
+
+def test_a_symlinked_programs_folder_is_refused(tmp_path: Path) -> None:
+    import dspy
+
+    from memfun_git.llm.signatures import SolveTask
+
+    repo = small_project(tmp_path / "repo")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (repo / ".memfun").symlink_to(elsewhere)
+    with pytest.raises(UsageError, match=r"^\.memfun is a symbolic link"):
+        save_program(repo, "solve", dspy.Predict(SolveTask).dump_state())
+    assert list(elsewhere.iterdir()) == []
+
+
 def _solve_sample(accepted: str, changed: tuple[str, ...] = ("src/alpha.py",)) -> Sample:
     return Sample("solve", {"request": "r"}, accepted, changed, 1.0, "t1")
 
@@ -109,6 +147,7 @@ def test_the_metrics_score_against_what_was_accepted() -> None:
     other = judge(_solve_sample(accepted), answer("Added beta.", _module("beta")))
     assert 0.3 < other.score < 0.7
     assert "touched src/alpha.py" in other.feedback
+    assert judge(_solve_sample(accepted), "I will add it now.").score == 0.0
     unreadable = judge(_solve_sample(accepted), "src/a.py\n<<<<<<< WRITE\nno end")
     assert unreadable.score == 0.0
     assert "could not be read as operations" in unreadable.feedback
@@ -154,6 +193,13 @@ def test_steps_and_budgets_are_checked_before_anything_is_spent() -> None:
     (step,) = planned.steps
     assert (len(step.demos), len(step.train), step.calls) == (2, 2, 40)
     assert planned.cost is None
+    assert not step.held_out  # two left after the demonstrations: scored in-sample
+    nine = Samples(by_step={"solve": [_solve_sample(f"a{i}") for i in range(9)]}, tasks=9)
+    (held,) = plan_run(nine, ["solve"], 40).steps
+    assert held.held_out
+    assert (len(held.demos), len(held.val), len(held.train)) == (2, 2, 5)
+    # GEPA checks its budget only between iterations: one iteration's runs are kept back
+    assert held.gepa_budget + 2 * held.batch + len(held.val) == held.rollouts
 
 
 def test_compiled_saved_and_used_by_the_next_task(tmp_path: Path) -> None:
