@@ -278,6 +278,71 @@ def test_a_worker_killed_mid_task_leaves_it_to_another_that_opens_one_pull_reque
     assert git(server.bare, "show", f"{tip}:src/calc.py") + "\n" == FIXED
 
 
+def test_a_worker_killed_while_github_opens_its_pull_request_leaves_one_pull_request(
+    tmp_path: Path, server: GitServer
+) -> None:
+    """The delivery phase: the branch is pushed and GitHub is opening the pull request when
+    the worker dies (GitHub opens it anyway). The task is run again by another worker, which
+    finds that pull request: one pull request, the same comment, the fix on the branch."""
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from memfun_git.backends import open_backend
+    from tests.helpers.fake_github import served
+
+    home = tmp_path / "app-home"
+    home.mkdir()
+    fake = _fake()
+    fake.hold_pulls = threading.Event()
+    job = _job(server)
+
+    def answer(request: StubRequest) -> str:
+        return CLEAN if "Reply with the `review` text only" in request.text else SOLVE
+
+    with StubLLMServer(responder=answer) as stub, served(fake) as api_url:
+        env = _env(stub, home) | {
+            "MEMFUN_GITHUB_API_URL": api_url,
+            "MEMFUN_BACKEND_VISIBILITY_TIMEOUT_SECONDS": "2",
+            "MEMFUN_BACKEND_MAX_ATTEMPTS": "3",
+        }
+        cfg = config.load(home, environ=env)
+
+        async def enqueue() -> None:
+            backend = await open_backend(cfg.backend, home / ".memfun")
+            await backend.queue.enqueue(job, task_id=task_id(job))
+            await backend.close()
+
+        asyncio.run(enqueue())
+        argv = [sys.executable, "-m", "memfun_git", "app", "worker"]
+        doomed = subprocess.Popen([*argv, "--max-tasks", "1"], cwd=home, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        deadline = time.monotonic() + 90
+        while not fake.held:
+            assert doomed.poll() is None, doomed.communicate(timeout=5)
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        pushed = git(server.bare, "rev-parse", f"memfun/{task_id(job)}")
+        doomed.send_signal(signal.SIGKILL)
+        doomed.communicate(timeout=10)
+        fake.hold_pulls.set()  # GitHub opens the pull request its dead caller asked for
+        time.sleep(0.5)
+        assert len(fake.pulls) == 1
+        survivor = subprocess.run([*argv, "--idle-exit", "4"], cwd=home, env=env,
+                                  capture_output=True, text=True, timeout=180)  # fmt: skip
+        assert survivor.returncode == 0, survivor.stderr
+    assert "1 done" in survivor.stderr, survivor.stderr
+    (pull,) = fake.pulls  # still one pull request
+    assert pull["head"]["ref"] == f"memfun/{task_id(job)}"
+    (progress,) = fake.comment_bodies(NUMBER)
+    assert pull["html_url"] in progress
+    tip = git(server.bare, "rev-parse", pull["head"]["ref"])
+    assert git(server.bare, "show", f"{tip}:src/calc.py") + "\n" == FIXED
+    assert pushed  # the first push happened before the kill
+
+
 def test_one_delivery_posted_twenty_times_opens_one_pull_request(
     tmp_path: Path, server: GitServer
 ) -> None:

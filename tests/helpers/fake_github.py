@@ -62,6 +62,10 @@ class FakeGitHub:
     token_requests: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
     calls: list[tuple[str, str]] = field(default_factory=list[tuple[str, str]])
     lock: threading.Lock = field(default_factory=threading.Lock)
+    hold_pulls: threading.Event | None = None
+    """A slow GitHub: a request to open a pull request waits until this event is set (then
+    opens it, whether or not its caller is still there); `held` counts the requests held."""
+    held: int = 0
 
     @property
     def repo(self) -> str:
@@ -73,6 +77,11 @@ class FakeGitHub:
     def handle(
         self, method: str, path: str, body: dict[str, Any] | None, headers: dict[str, str]
     ) -> tuple[int, Any]:
+        hold = self.hold_pulls
+        if hold is not None and method == "POST" and path.split("?", 1)[0].endswith("/pulls"):
+            with self.lock:
+                self.held += 1
+            hold.wait(timeout=120)
         with self.lock:
             self.calls.append((method, path))
             return self._handle(method, path.split("?", 1)[0], body or {}, headers)
