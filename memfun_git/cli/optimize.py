@@ -138,11 +138,11 @@ def _compile_all(session: Any, plan: RunPlan, workdir: Path, threads: int, out: 
         saved.append(shown)
         better = ("better instructions found" if compiled.best > compiled.baseline
                   else "no better instructions found; the wording kept")  # fmt: skip
-        scored = "held-out" if step.held_out else "in-sample (too few to hold some out)"
+        scored = "held out" if step.held_out else "in-sample: too few to hold some out"
         failed = f"; {compiled.failed} answer(s) cut off or unreadable" if compiled.failed else ""
         out.write(
             f"{step.step}: score {compiled.baseline:.2f} -> {compiled.best:.2f} on "
-            f"{len(step.val)} {scored} example(s), {compiled.candidates} program(s) tried "
+            f"{len(step.val)} example(s) ({scored}), {compiled.candidates} program(s) tried "
             f"({better}{failed}); {len(step.demos)} demonstration(s); wrote {shown}\n"
         )
         out.flush()
