@@ -20,6 +20,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 import struct
 import time
 import uuid
@@ -37,6 +38,8 @@ __all__ = [
     "drop_namespace",
     "open_nats",
 ]
+
+logger = logging.getLogger(__name__)
 
 _NONE = 0.0
 
@@ -69,12 +72,20 @@ async def _connect(url: str) -> Any:
             allow_reconnect=True,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
+            error_cb=_connection_trouble,
         )
     except Exception as exc:  # nats raises its own errors and OSError
         raise BackendUnavailable(
             f"cannot reach NATS at {url} ({exc or type(exc).__name__})",
             "start it with JetStream (nats-server -js), or set [backend] nats_url (or tier)",
         ) from None
+
+
+async def _connection_trouble(exc: Exception) -> None:
+    """nats-py's report of a lost connection or a failed reconnect: a line in the log, not a
+    traceback on the user's terminal per attempt (the client reconnects on its own; a call
+    that cannot wait for it is the caller's one clear error)."""
+    logger.info("NATS connection: %s", str(exc) or type(exc).__name__)
 
 
 async def _reachable(url: str) -> None:

@@ -204,7 +204,8 @@ class LoopState:
         except Exception as exc:
             future.cancel()
             raise BackendUnavailable(
-                f"memfun's state at {self.where} failed ({type(exc).__name__}: {exc})",
+                f"memfun's state at {self.where} failed "
+                f"({type(exc).__name__}{f': {exc}' if str(exc) else ''})",
                 "check that the server is up (`memfun doctor`), then try again",
             ) from None
 
@@ -233,10 +234,24 @@ class _Loop:
         self.thread.start()
 
     def stop(self) -> None:
+        """End what still runs on the loop (a client's reconnect or reader, when its server
+        went away), then the loop: nothing is left pending to be reported destroyed."""
+        ending = asyncio.run_coroutine_threadsafe(_cancel_pending(), self.loop)
+        try:
+            ending.result(5.0)
+        except Exception:  # the loop is stuck: stopping it is all that is left
+            ending.cancel()
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5.0)
         if not self.thread.is_alive():
             self.loop.close()
+
+
+async def _cancel_pending() -> None:
+    pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
 
 
 def _safe(url: str) -> str:
