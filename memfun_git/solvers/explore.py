@@ -13,6 +13,9 @@ model calls are the session's (step `explore`), so the [llm] caps bound them too
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Generator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +52,28 @@ class Explored:
     steps: int
     work: LoopResult
     """What its tools changed and ran."""
+
+
+class _OneAtATime:
+    """The explore tier's tool calls, one at a time, none after `close`. A step that runs out
+    of time is ended with its REPL, but DSPy leaves the tool call it was waiting for running
+    in a thread: the next step's calls wait for it (no two edits race), and `close` waits
+    for it, so no tool changes the worktree once the tier has returned."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @contextmanager
+    def turn(self) -> Generator[bool]:
+        with self._lock:
+            yield not self._closed
+
+    def close(self, wait: float) -> None:
+        got = self._lock.acquire(timeout=wait)
+        self._closed = True
+        if got:
+            self._lock.release()
 
 
 def explore(
@@ -88,13 +113,18 @@ def explore(
     work = LoopResult("", 0)
     tools = Tools(worktree, EXPLORER, apply=applied, sandbox=sandbox, recall=recall)
 
+    calls = _OneAtATime()
+
     def call(tool: str, **action: Any) -> str:
-        ran = len(work.commands)
-        shown, _ = tools.call({"tool": tool, **action}, work)
-        if emit is not None:
-            for result in work.commands[ran:]:
-                emit(CommandRan(result, sandbox.which(result.argv[0])))
-        return shown
+        with calls.turn() as allowed:
+            if not allowed:
+                return "refused: the explore tier has ended; nothing was done"
+            ran = len(work.commands)
+            shown, _ = tools.call({"tool": tool, **action}, work)
+            if emit is not None:
+                for result in work.commands[ran:]:
+                    emit(CommandRan(result, sandbox.which(result.argv[0])))
+            return shown
 
     def read_file(path: str) -> str:
         """The text of a project file (path relative to the project's root)."""
@@ -154,6 +184,8 @@ def explore(
             f"the explore tier's REPL failed: {redact(str(exc))}",
             "see [sandbox]: the REPL runs python3 in the sandbox",
         ) from exc
+    finally:  # a step's time-out leaves its tool call running: it ends before the gate runs
+        calls.close(step_seconds + 60)
     summary = str(found.get("summary") or "").strip()
     work.summary = summary
     work.steps = steps

@@ -34,7 +34,9 @@ def _step(code: str) -> Answer:
     return Answer({"reasoning": "next", "code": code}, step="explore")
 
 
-def _explore(ws: Workspace, *answers: Answer, iterations: int = 8) -> tuple[Explored, LMSession]:
+def _explore(
+    ws: Workspace, *answers: Answer, iterations: int = 8, step_seconds: float = 360.0
+) -> tuple[Explored, LMSession]:
     need_tool("bwrap")
     session = LMSession(config.LLMConfig(provider="openai", model="memfun-scripted"),
                         scripted_lm(list(answers)))  # fmt: skip
@@ -47,7 +49,7 @@ def _explore(ws: Workspace, *answers: Answer, iterations: int = 8) -> tuple[Expl
         done = explore(
             session, ws.path, "make add() treat None as 0", apply=ws.apply, sandbox=sandbox,
             earlier="context-first failed (nothing changed)", iterations=iterations,
-            emit=events.append,
+            emit=events.append, step_seconds=step_seconds,
         )  # fmt: skip
     finally:
         close_sandbox(sandbox)
@@ -124,3 +126,26 @@ def test_the_iteration_cap_ends_it_with_the_model_s_last_word(workspace: Workspa
     )
     assert done.steps == 2
     assert done.summary == "ran out of steps"
+
+
+def test_a_tool_left_running_by_a_step_s_time_out_ends_before_the_tier_returns(
+    workspace: Workspace,
+) -> None:
+    """A step out of time ends the tier (the REPL and its state are gone), but DSPy leaves
+    the tool call it waited for running: the tier waits for it, so nothing changes the
+    worktree once the engine has moved on (to a gate, or the next tier)."""
+    import time
+
+    from memfun_git.errors import TaskFailed
+
+    late = workspace.path / "late.txt"
+    started = time.monotonic()
+    with pytest.raises(TaskFailed, match=r"exceeded execution timeout of 1\.5 seconds"):
+        _explore(
+            workspace,
+            _step("print(run(command=['sh', '-c', 'sleep 4; echo late > late.txt']))"),
+            _step("SUBMIT(summary='done')"),
+            step_seconds=1.5,
+        )
+    assert late.read_text() == "late\n"  # written before the tier returned, never after
+    assert time.monotonic() - started >= 4
