@@ -147,8 +147,10 @@ def plan_run(samples: Samples, steps: Sequence[str], max_calls: int) -> RunPlan:
         else:
             usable.append(step)
     if not usable:
+        counts = ", ".join(f"{step} {len(samples.by_step.get(step, []))}" for step in steps)
         raise UsageError(
-            f"nothing to optimize: {'; '.join(skipped)} (of {samples.tasks} traced task(s))",
+            f"nothing to optimize: the traces of {samples.finished} finished task(s) (of "
+            f"{samples.tasks}) hold {counts} example(s); a program needs {MIN_SAMPLES}",
             'run more tasks first (`memfun run "<request>"`): each keeps a trace for 30 days',
         )
     share = max_calls // len(usable)

@@ -174,5 +174,8 @@ def test_bad_input_is_one_line_and_spends_nothing(
     )
     assert run(["-C", str(repo), "optimize", "--yes"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("memfun: nothing to optimize: plan: 0 example(s)")
+    assert err.startswith(
+        "memfun: nothing to optimize: the traces of 0 finished task(s) (of 0) hold plan 0, "
+        "solve 0, review 0 example(s); a program needs 3 — "
+    )
     assert "\n" not in err

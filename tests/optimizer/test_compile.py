@@ -184,7 +184,9 @@ def test_steps_and_budgets_are_checked_before_anything_is_spent() -> None:
     with pytest.raises(UsageError, match="'coder', which is not a step memfun"):
         parse_steps("coder")
     empty = Samples(by_step={"solve": []}, tasks=2)
-    with pytest.raises(UsageError, match="nothing to optimize: solve: 0 example"):
+    with pytest.raises(
+        UsageError, match=r"nothing to optimize: .* hold solve 0 example\(s\); a program needs 3"
+    ):
         plan_run(empty, ["solve"], 40)
     four = Samples(by_step={"solve": [_solve_sample(f"a{i}") for i in range(4)]}, tasks=4)
     with pytest.raises(UsageError, match="--max-calls 5 is too few"):
