@@ -101,19 +101,28 @@ class Redactor:
             self._pattern = re.compile("|".join(re.escape(v) for v in ordered)) if ordered else None
 
     def __call__(self, text: str) -> str:
-        """Every secret value and credential shape found in `text` as it is, replaced: spans
-        are found first and overlapping ones merged, so that replacing one (a registered
-        value inside a token) never breaks the match of another and leaves a piece of it."""
+        """Every secret value and credential shape found in `text`, replaced: spans are found
+        first and overlapping ones merged, so that replacing one (a registered value inside a
+        token) never breaks the match of another and leaves a piece of it. Shapes are looked
+        for in the text as it is and with the values masked (a value ends a word, so a token
+        written right after one still matches its shape's `\\b`)."""
         if not text:
             return text
         spans: list[tuple[int, int]] = []
         if self._pattern is not None:
             spans += [m.span() for m in self._pattern.finditer(text)]
+        texts = [text]
+        if spans:  # shapes also where a value ended a word: a token written right after one
+            masked = list(text)
+            for start, end in spans:
+                masked[start:end] = "\x00" * (end - start)
+            texts.append("".join(masked))
         for shape in _SHAPES:
-            for m in shape.finditer(text):
-                start = m.end("keep") if m.groupdict().get("keep") is not None else m.start()
-                if m.end() > start:
-                    spans.append((start, m.end()))
+            for seen in texts:
+                for m in shape.finditer(seen):
+                    start = m.end("keep") if m.groupdict().get("keep") is not None else m.start()
+                    if m.end() > start:
+                        spans.append((start, m.end()))
         if not spans:
             return text
         spans.sort()

@@ -86,6 +86,10 @@ def test_a_known_value_inside_a_token_does_not_leave_the_token_s_rest() -> None:
     key = "sk-ant-" + "a" * 24
     assert Redactor([f"prefix-{key}"])(f"a prefix-{key} b") == f"a {MARKER} b"
     assert r(f"Authorization: Bearer {token}") == f"Authorization: Bearer {MARKER}"
+    # a token written right against a registered value still matches its shape
+    value = Redactor(["mysecretvalue1"])
+    assert value("mysecretvalue1" + "ghp_" + "a" * 36) == MARKER * 2
+    assert value("AKIAIOSFODNN7EXAMPLE" + "mysecretvalue1") == MARKER * 2
 
 
 def test_a_value_with_a_lifetime_is_forgotten_after_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,7 +17,7 @@ import contextlib
 import dataclasses
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -138,18 +138,32 @@ def _compile_all(session: Any, plan: RunPlan, workdir: Path, threads: int, out: 
         saved.append(shown)
         better = ("better instructions found" if compiled.best > compiled.baseline
                   else "no better instructions found; the wording kept")  # fmt: skip
-        scored = "held out" if step.held_out else "in-sample: too few to hold some out"
+        scored = ("kept from training" if step.held_out
+                  else "in-sample: too few to keep some from training")  # fmt: skip
         failed = f"; {compiled.failed} answer(s) cut off or unreadable" if compiled.failed else ""
+        capped = "; stopped at the cap" if compiled.capped is not None else ""
         out.write(
             f"{step.step}: score {compiled.baseline:.2f} -> {compiled.best:.2f} on "
             f"{len(step.val)} example(s) ({scored}), {compiled.candidates} program(s) tried "
-            f"({better}{failed}); {len(step.demos)} demonstration(s); wrote {shown}\n"
+            f"({better}{failed}{capped}); {len(step.demos)} demonstration(s); wrote {shown}\n"
         )
         out.flush()
+        if compiled.capped is not None:  # what was paid for is saved; the rest cannot run
+            _used(session, out)
+            out.write(_commit_line(saved))
+            raise compiled.capped
+    _used(session, out)
+    out.write(_commit_line(saved))
+    return 0
+
+
+def _used(session: Any, out: TextIO) -> None:
     usage = session.usage
     cost = f", ${usage.cost:.4f}" if usage.cost else ""
     out.write(f"Used {usage.calls} model call(s), {usage.input_tokens + usage.output_tokens:,} "
               f"tokens{cost}.\n")  # fmt: skip
-    out.write(f"Tasks start from a commit: commit {' '.join(saved)} to use them "
-              "(memfun show names the programs a task used).\n")  # fmt: skip
-    return 0
+
+
+def _commit_line(saved: Sequence[str]) -> str:
+    return (f"Tasks start from a commit: commit {' '.join(saved)} to use them "
+            "(memfun show names the programs a task used).\n")  # fmt: skip

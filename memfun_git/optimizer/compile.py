@@ -166,9 +166,10 @@ def plan_run(samples: Samples, steps: Sequence[str], max_calls: int) -> RunPlan:
         proposals = max(1, share // 7)
         rollouts = share - proposals
         room = max(1, (rollouts - 6) // 3)
-        if len(rest) >= 4:  # held out: the score printed is on examples GEPA did not learn from
+        if len(rest) >= 4:  # kept from training, spread over the examples (not the best few)
             held = max(1, min(room, len(rest) // 3))
-            train, val = rest[held:], rest[:held]
+            val = rest[1::3][:held]
+            train = tuple(s for s in rest if s not in val)
         else:  # too few to hold any out: scored in-sample
             train, val = rest, rest[: min(room, len(rest))]
         costs = [s.cost for s in pool if s.cost is not None]
@@ -190,6 +191,8 @@ class Compiled:
     rollouts: int
     failed: int = 0
     """Runs whose answer was cut off or could not be read (scored 0)."""
+    capped: BaseException | None = None
+    """The cap that stopped GEPA early (its best program so far is this one)."""
 
 
 def _demo(sample: Sample, output: str) -> dict[str, str]:
@@ -248,7 +251,7 @@ def compile_step(
                 student, trainset=examples(plan.train), valset=examples(plan.val)
             )
     except Exception as exc:
-        raise (runs.fatal or session.failure(exc, runs.step)) from exc
+        raise (runs.fatal or runs.capped or session.failure(exc, runs.step)) from exc
     if runs.fatal is not None:
         raise runs.fatal
     results = cast(Any, best).detailed_results
@@ -262,6 +265,7 @@ def compile_step(
         candidates=len(scores),
         rollouts=int(results.total_metric_calls or 0),
         failed=runs.failed,
+        capped=runs.capped,
     )
 
 
@@ -274,28 +278,32 @@ def _perfect(state: Any) -> bool:
 class _Runs:
     """What the runs and proposals of one step did, across the copies of the program GEPA
     makes. GEPA scores a run that raised as a failure and retries a proposal that raised, then
-    goes on: a cut-off or unreadable answer is only that (counted), anything else (the caps,
-    the key refused, the endpoint down, a bug) is `fatal`, and `stopped` ends GEPA's run."""
+    goes on: a cut-off or unreadable answer is only that (counted); a cap reached (`capped`)
+    stops GEPA, whose best program so far is kept (it was paid for); anything else (the key
+    refused, the endpoint down, a bug) is `fatal`. `stopped` is GEPA's stop condition."""
 
     def __init__(self, session: LMSession, step: str) -> None:
         self.session = session
         self.step = step
         self.failed = 0
+        self.capped: BaseException | None = None
         self.fatal: BaseException | None = None
         self._lock = threading.Lock()
 
     def failure(self, exc: Exception) -> None:
-        from memfun_git.errors import LLMTruncated, LLMUnparseable
+        from memfun_git.errors import BudgetExceeded, LLMTruncated, LLMUnparseable
 
         ours = self.session.failure(exc, self.step)
         with self._lock:
             if isinstance(ours, LLMTruncated | LLMUnparseable):
                 self.failed += 1
+            elif isinstance(ours, BudgetExceeded):
+                self.capped = self.capped or ours
             elif self.fatal is None:
                 self.fatal = ours
 
     def stopped(self, _state: Any = None) -> bool:
-        return self.fatal is not None
+        return self.fatal is not None or self.capped is not None
 
 
 def _student(signature: type[dspy.Signature], runs: _Runs) -> Any:

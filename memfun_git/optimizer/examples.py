@@ -218,16 +218,21 @@ def collect(traces: Iterable[Mapping[str, Any]], steps: Sequence[str]) -> Sample
         changed = tuple(dict.fromkeys(p for c in commits for p in c.get("paths") or []))
         fixed = gate_findings(trace)
         found: list[Sample] = []
-        for call in trace.get("calls") or []:
-            prompt = str(call.get("prompt") or "")
-            step = _step_of(prompt, fields)
+        calls: list[Mapping[str, Any]] = trace.get("calls") or []
+        stepped = [(call, _step_of(str(call.get("prompt") or ""), fields)) for call in calls]
+        if score < 1.0:  # after fixes only the committed (last) solving answer is an example
+            solving = [i for i, (_, step) in enumerate(stepped) if step == "solve"]
+            stepped = [(c, s) for i, (c, s) in enumerate(stepped)
+                       if s != "solve" or i == solving[-1]]  # fmt: skip
+        for call, step in stepped:
             if step not in samples.by_step:
                 continue
+            prompt = str(call.get("prompt") or "")
+            answer = str(call.get("answer") or "")
             inputs = prompt_inputs(prompt, fields[step][0])
-            if inputs is None:
+            if inputs is None or _CUT.search(answer):
                 samples.cut += 1
                 continue
-            answer = str(call.get("answer") or "")
             if call.get("finish_reason") == "length" or not _readable(step, inputs, answer):
                 continue  # cut off or refused: the task asked again, this is no example
             found.append(Sample(
@@ -235,9 +240,6 @@ def collect(traces: Iterable[Mapping[str, Any]], steps: Sequence[str]) -> Sample
                 call.get("cost_usd"),
                 int(call.get("input_tokens") or 0) + int(call.get("output_tokens") or 0), fixed,
             ))  # fmt: skip
-        if score < 1.0:
-            solves = [s for s in found if s.step == "solve"]
-            found = [s for s in found if s.step != "solve"] + solves[-1:]
         latest = {_key(sample): sample for sample in found}  # the same call again: its last
         for key, sample in latest.items():
             if key not in seen:  # traces come newest first

@@ -13,6 +13,7 @@ model calls are the session's (step `explore`), so the [llm] caps bound them too
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Generator
 from contextlib import contextmanager
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 
 __all__ = ["EXPLORER", "Explored", "explore"]
 
+logger = logging.getLogger(__name__)
+
 EXPLORER = Specialist(
     "explorer",
     "Work the whole change in a Python REPL.",
@@ -55,25 +58,30 @@ class Explored:
 
 
 class _OneAtATime:
-    """The explore tier's tool calls, one at a time, none after `close`. A step that runs out
-    of time is ended with its REPL, but DSPy leaves the tool call it was waiting for running
-    in a thread: the next step's calls wait for it (no two edits race), and `close` waits
-    for it, so no tool changes the worktree once the tier has returned."""
+    """The explore tier's tool calls, one at a time, each only in the step that made it, none
+    after `close`. A step that runs out of time is ended with its REPL, but DSPy leaves the
+    tool call it was waiting for running in a thread (and any queued behind it): a queued
+    call is refused once another step has begun, and `close` refuses the rest and waits for
+    the one in flight, so no tool changes the worktree once the tier has returned."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._closed = False
+        self.step = 0
+        """The step now running (the tier counts them as the REPL executes each)."""
 
     @contextmanager
-    def turn(self) -> Generator[bool]:
+    def turn(self, step: int) -> Generator[bool]:
         with self._lock:
-            yield not self._closed
+            yield not self._closed and step == self.step
 
     def close(self, wait: float) -> None:
-        got = self._lock.acquire(timeout=wait)
         self._closed = True
-        if got:
+        if self._lock.acquire(timeout=wait):
             self._lock.release()
+        else:
+            logger.warning("a tool call of the explore tier was still running %g s after the "
+                           "tier ended", wait)  # fmt: skip
 
 
 def explore(
@@ -116,9 +124,9 @@ def explore(
     calls = _OneAtATime()
 
     def call(tool: str, **action: Any) -> str:
-        with calls.turn() as allowed:
+        with calls.turn(calls.step) as allowed:
             if not allowed:
-                return "refused: the explore tier has ended; nothing was done"
+                return "refused: its step has ended; nothing was done"
             ran = len(work.commands)
             shown, _ = tools.call({"tool": tool, **action}, work)
             if emit is not None:
@@ -158,6 +166,7 @@ def explore(
         if code == SHIM_SETUP:  # the RLM installing its sub-agent bridge: not a step
             return
         steps += 1
+        calls.step = steps
         if emit is not None:
             emit(StepStarted("explore step", f"{steps} of {iterations}"))
 

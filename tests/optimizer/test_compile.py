@@ -121,6 +121,11 @@ def test_refused_and_cut_off_answers_and_quoted_markers_are_no_examples(tmp_path
     samples = collect([trace], ["solve"])
     assert [s.answer for s in samples.by_step["solve"]] == [good]
     assert samples.cut == 1
+    # done after a fix round: only its last (committed) solving answer may be an example; cut
+    # off, it leaves none, never the earlier answer the gate sent back
+    fixed = {**trace, "events": [{"event": "FixRound", "number": 1, "findings": []}],
+             "calls": [_call(prompt, good), _call(prompt, good[:30], "length")]}  # fmt: skip
+    assert collect([fixed], ["solve"]).by_step["solve"] == []
 
 
 def test_a_symlinked_programs_folder_is_refused(tmp_path: Path) -> None:
@@ -239,6 +244,23 @@ def test_compiled_saved_and_used_by_the_next_task(tmp_path: Path) -> None:
         assert demo.answer.strip() in prompt
     assert saved["signature"]["instructions"].endswith("(tuned)")
     assert "Write the module the request names, lint-clean. (tuned)" in prompt
+
+
+def test_a_cap_reached_stops_gepa_and_keeps_the_best_so_far(tmp_path: Path) -> None:
+    repo = _traced_repo(tmp_path)
+    samples = collect(_traces(repo), ["solve"])
+    (step,) = plan_run(samples, ["solve"], 16).steps
+    accepted = step.train[0].answer
+    session = LMSession(
+        LLMConfig(provider="openai", model="memfun-scripted", max_calls_per_task=3),
+        scripted_lm([Answer(raw=accepted, step="optimize-solve") for _ in range(3)]),
+    )
+    compiled = compile_step(session, step, threads=1)
+    assert compiled.capped is not None
+    assert "cap" in str(compiled.capped) or "calls" in str(compiled.capped)
+    assert session.usage.calls == 3
+    assert compiled.candidates == 1  # the default program, scored before the cap: kept
+    assert save_program(repo, "solve", compiled.state).exists()
 
 
 def test_a_program_with_uncommitted_changes_is_not_overwritten(tmp_path: Path) -> None:
