@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 from memfun_git.errors import UsageError
 
 if TYPE_CHECKING:
-    from memfun_git.optimizer.compile import RunPlan
+    from memfun_git.llm.session import LMSession
+    from memfun_git.optimizer.compile import Compiled, RunPlan, StepPlan
     from memfun_git.optimizer.examples import Samples
 
 __all__ = ["DEFAULT_MAX_CALLS", "describe_plan", "run_optimize"]
@@ -124,7 +125,9 @@ def _confirmed(yes: bool, ask: Callable[[str], bool] | None) -> bool:
     return typer.confirm("Go on?", default=False)
 
 
-def _compile_all(session: Any, plan: RunPlan, workdir: Path, threads: int, out: TextIO) -> int:
+def _compile_all(
+    session: LMSession, plan: RunPlan, workdir: Path, threads: int, out: TextIO
+) -> int:
     from memfun_git.optimizer.compile import compile_step, save_program
     from memfun_git.optimizer.programs import STEPS, load_programs
 
@@ -136,17 +139,7 @@ def _compile_all(session: Any, plan: RunPlan, workdir: Path, threads: int, out: 
         path = save_program(workdir, step.step, compiled.state)
         shown = path.relative_to(workdir).as_posix()
         saved.append(shown)
-        better = ("better instructions found" if compiled.best > compiled.baseline
-                  else "no better instructions found; the wording kept")  # fmt: skip
-        scored = ("kept from training" if step.held_out
-                  else "in-sample: too few to keep some from training")  # fmt: skip
-        failed = f"; {compiled.failed} answer(s) cut off or unreadable" if compiled.failed else ""
-        capped = "; stopped at the cap" if compiled.capped is not None else ""
-        out.write(
-            f"{step.step}: score {compiled.baseline:.2f} -> {compiled.best:.2f} on "
-            f"{len(step.val)} example(s) ({scored}), {compiled.candidates} program(s) tried "
-            f"({better}{failed}{capped}); {len(step.demos)} demonstration(s); wrote {shown}\n"
-        )
+        out.write(_step_line(step, compiled, shown))
         out.flush()
         if compiled.capped is not None:  # what was paid for is saved; the rest cannot run
             _used(session, out)
@@ -157,7 +150,21 @@ def _compile_all(session: Any, plan: RunPlan, workdir: Path, threads: int, out: 
     return 0
 
 
-def _used(session: Any, out: TextIO) -> None:
+def _step_line(step: StepPlan, compiled: Compiled, shown: str) -> str:
+    better = ("better instructions found" if compiled.best > compiled.baseline
+              else "no better instructions found; the wording kept")  # fmt: skip
+    scored = ("kept from training" if step.held_out
+              else "in-sample: too few to keep some from training")  # fmt: skip
+    failed = f"; {compiled.failed} answer(s) cut off or unreadable" if compiled.failed else ""
+    capped = "; stopped at the cap" if compiled.capped is not None else ""
+    return (
+        f"{step.step}: score {compiled.baseline:.2f} -> {compiled.best:.2f} on "
+        f"{len(step.val)} example(s) ({scored}), {compiled.candidates} program(s) tried "
+        f"({better}{failed}{capped}); {len(step.demos)} demonstration(s); wrote {shown}\n"
+    )
+
+
+def _used(session: LMSession, out: TextIO) -> None:
     usage = session.usage
     cost = f", ${usage.cost:.4f}" if usage.cost else ""
     out.write(f"Used {usage.calls} model call(s), {usage.input_tokens + usage.output_tokens:,} "
