@@ -159,6 +159,48 @@ def test_a_refused_proposal_stops_the_run_with_one_line_and_saves_nothing(
     assert not (repo / ".memfun" / "programs").exists()
 
 
+def test_a_cap_reached_saves_the_step_s_best_so_far_then_is_the_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run's plan holds (its session is capped at the plan's calls), so the cap is met
+    here as `--max-cost` meets it: a session whose cap is lower than the plan."""
+    import dataclasses
+    import io
+
+    from memfun_git import config
+    from memfun_git.cli.optimize import _compile_all  # pyright: ignore[reportPrivateUsage]
+    from memfun_git.errors import BudgetExceeded
+    from memfun_git.llm.session import LMSession
+    from memfun_git.optimizer.compile import plan_run
+    from memfun_git.optimizer.examples import collect
+    from memfun_git.records import Records
+    from memfun_git.traces import load_trace, traced_tasks
+
+    need_tool("bwrap")
+    repo = small_project(tmp_path / "repo")
+    venv_with_ruff(repo)
+    model = _Model()
+    with StubLLMServer(responder=model) as stub:
+        _model(monkeypatch, stub)
+        for name in ("alpha", "beta", "gamma", "delta"):
+            assert run(["-C", str(repo), "run", f"add a {name} function"]) == 0
+        model.optimizing = True
+        cfg = config.load(repo)
+        with Records.open(cfg.backend, repo / ".git") as store:
+            traces = [t for r in traced_tasks(store) if (t := load_trace(store, r["id"]))]
+        plan = plan_run(collect(traces, ["solve", "review"]), ["solve", "review"], 30)
+        session = LMSession.from_config(dataclasses.replace(cfg.llm, max_calls_per_task=3))
+        out = io.StringIO()
+        with pytest.raises(BudgetExceeded):
+            _compile_all(session, plan, repo, 1, out)
+    shown = out.getvalue()
+    assert "; stopped at the cap); 2 demonstration(s); wrote .memfun/programs/solve.json" in shown
+    assert "commit .memfun/programs/solve.json to use them" in shown
+    assert (repo / ".memfun" / "programs" / "solve.json").exists()
+    assert not (repo / ".memfun" / "programs" / "review.json").exists()
+    assert session.usage.calls == 3
+
+
 def test_bad_input_is_one_line_and_spends_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
