@@ -39,8 +39,6 @@ from __future__ import annotations
 import codecs
 import hashlib
 import os
-import secrets
-import shutil
 import stat
 import time
 from collections import Counter
@@ -51,6 +49,7 @@ from dataclasses import replace as replace_fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from memfun_git.atomic import write_atomic
 from memfun_git.edits.guard import clean, resolve
 from memfun_git.edits.match import apply_edit
 from memfun_git.edits.results import EditMatch, Reason, Refusal
@@ -372,17 +371,7 @@ class FileOps:
             raise _too_big(rel, len(data))
         with _os_errors(rel):
             full.parent.mkdir(parents=True, exist_ok=True)
-            tmp = full.with_name(f".{full.name}.memfun-{secrets.token_hex(4)}")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                if full.is_file():
-                    shutil.copymode(full, tmp)
-                os.replace(tmp, full)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
+            write_atomic(full, data)
             self._remember(rel, os.lstat(full), decoded, data)
         self._changed.append(rel)
 

@@ -59,6 +59,22 @@ class _Model:
         return answer(f"Added {name}.", _module(name))
 
 
+def _traced(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    stub: StubLLMServer,
+    extra: dict[str, str] | None = None,
+) -> Path:
+    """A project where four tasks were run (`memfun run`, over `stub`) and traced."""
+    need_tool("bwrap")
+    repo = small_project(tmp_path / "repo", extra)
+    venv_with_ruff(repo)
+    _model(monkeypatch, stub)
+    for name in ("alpha", "beta", "gamma", "delta"):
+        assert run(["-C", str(repo), "run", f"add a {name} function"]) == 0
+    return repo
+
+
 def _state(repo: Path) -> tuple[bytes, str, str]:
     index = (repo / ".git" / "index").read_bytes()
     status = git(repo, "--no-optional-locks", "status", "--porcelain", "--untracked-files=all")
@@ -68,15 +84,10 @@ def _state(repo: Path) -> tuple[bytes, str, str]:
 def test_optimize_compiles_saves_and_the_next_task_uses_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    need_tool("bwrap")
-    repo = small_project(tmp_path / "repo", {"settings.py": f"API_KEY = {SECRET!r}\n"})
-    venv_with_ruff(repo)
-    (repo / "notes.txt").write_text("uncommitted work of the developer\n")
     model = _Model()
     with StubLLMServer(responder=model) as stub:
-        _model(monkeypatch, stub)
-        for name in ("alpha", "beta", "gamma", "delta"):
-            assert run(["-C", str(repo), "run", f"add a {name} function"]) == 0
+        repo = _traced(tmp_path, monkeypatch, stub, {"settings.py": f"API_KEY = {SECRET!r}\n"})
+        (repo / "notes.txt").write_text("uncommitted work of the developer\n")
         capsys.readouterr()
         before = _state(repo)
         calls = len(stub.requests)
@@ -136,14 +147,9 @@ def test_optimize_compiles_saves_and_the_next_task_uses_it(
 def test_a_refused_proposal_stops_the_run_with_one_line_and_saves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    need_tool("bwrap")
-    repo = small_project(tmp_path / "repo")
-    venv_with_ruff(repo)
     model = _Model()
     with StubLLMServer(responder=model) as stub:
-        _model(monkeypatch, stub)
-        for name in ("alpha", "beta", "gamma", "delta"):
-            assert run(["-C", str(repo), "run", f"add a {name} function"]) == 0
+        repo = _traced(tmp_path, monkeypatch, stub)
         capsys.readouterr()
         model.optimizing = model.refuse_proposals = True
         calls = len(stub.requests)
@@ -176,14 +182,9 @@ def test_a_cap_reached_saves_the_step_s_best_so_far_then_is_the_one_line(
     from memfun_git.records import Records
     from memfun_git.traces import load_trace, traced_tasks
 
-    need_tool("bwrap")
-    repo = small_project(tmp_path / "repo")
-    venv_with_ruff(repo)
     model = _Model()
     with StubLLMServer(responder=model) as stub:
-        _model(monkeypatch, stub)
-        for name in ("alpha", "beta", "gamma", "delta"):
-            assert run(["-C", str(repo), "run", f"add a {name} function"]) == 0
+        repo = _traced(tmp_path, monkeypatch, stub)
         model.optimizing = True
         cfg = config.load(repo)
         with Records.open(cfg.backend, repo / ".git") as store:

@@ -218,15 +218,42 @@ def test_a_failure_is_said_with_its_reason_after_the_last_attempt(
     assert fake.pulls == []
 
 
+def _doomed_worker(
+    stub: StubLLMServer, home: Path, api_url: str, job: dict[str, Any]
+) -> tuple[dict[str, str], list[str], Any]:
+    """`job` queued in the App home's tier, and a worker (a process) started on it: the
+    environment, the worker's argv, and its process."""
+    import subprocess
+    import sys
+
+    from memfun_git.backends import open_backend
+
+    env = _env(stub, home) | {
+        "MEMFUN_GITHUB_API_URL": api_url,
+        "MEMFUN_BACKEND_VISIBILITY_TIMEOUT_SECONDS": "2",
+        "MEMFUN_BACKEND_MAX_ATTEMPTS": "3",
+    }
+    cfg = config.load(home, environ=env)
+
+    async def enqueue() -> None:
+        backend = await open_backend(cfg.backend, home / ".memfun")
+        await backend.queue.enqueue(job, task_id=task_id(job))
+        await backend.close()
+
+    asyncio.run(enqueue())
+    argv = [sys.executable, "-m", "memfun_git", "app", "worker"]
+    doomed = subprocess.Popen([*argv, "--max-tasks", "1"], cwd=home, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    return env, argv, doomed
+
+
 def test_a_worker_killed_mid_task_leaves_it_to_another_that_opens_one_pull_request(
     tmp_path: Path, server: GitServer
 ) -> None:
     import signal
     import subprocess
-    import sys
     import time
 
-    from memfun_git.backends import open_backend
     from tests.helpers.fake_github import served
     from tests.helpers.stub_llm import StubReply
 
@@ -244,22 +271,7 @@ def test_a_worker_killed_mid_task_leaves_it_to_another_that_opens_one_pull_reque
         return SOLVE
 
     with StubLLMServer(responder=answer) as stub, served(fake) as api_url:
-        env = _env(stub, home) | {
-            "MEMFUN_GITHUB_API_URL": api_url,
-            "MEMFUN_BACKEND_VISIBILITY_TIMEOUT_SECONDS": "2",
-            "MEMFUN_BACKEND_MAX_ATTEMPTS": "3",
-        }
-        cfg = config.load(home, environ=env)
-
-        async def enqueue() -> None:
-            backend = await open_backend(cfg.backend, home / ".memfun")
-            await backend.queue.enqueue(job, task_id=task_id(job))
-            await backend.close()
-
-        asyncio.run(enqueue())
-        argv = [sys.executable, "-m", "memfun_git", "app", "worker"]
-        doomed = subprocess.Popen([*argv, "--max-tasks", "1"], cwd=home, env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        env, argv, doomed = _doomed_worker(stub, home, api_url, job)
         deadline = time.monotonic() + 60
         while not any("Reply with the `review`" not in p.text for p in stub.posts):
             assert time.monotonic() < deadline, doomed.communicate(timeout=5)
@@ -286,11 +298,9 @@ def test_a_worker_killed_while_github_opens_its_pull_request_leaves_one_pull_req
     finds that pull request: one pull request, the same comment, the fix on the branch."""
     import signal
     import subprocess
-    import sys
     import threading
     import time
 
-    from memfun_git.backends import open_backend
     from tests.helpers.fake_github import served
 
     home = tmp_path / "app-home"
@@ -303,22 +313,7 @@ def test_a_worker_killed_while_github_opens_its_pull_request_leaves_one_pull_req
         return CLEAN if "Reply with the `review` text only" in request.text else SOLVE
 
     with StubLLMServer(responder=answer) as stub, served(fake) as api_url:
-        env = _env(stub, home) | {
-            "MEMFUN_GITHUB_API_URL": api_url,
-            "MEMFUN_BACKEND_VISIBILITY_TIMEOUT_SECONDS": "2",
-            "MEMFUN_BACKEND_MAX_ATTEMPTS": "3",
-        }
-        cfg = config.load(home, environ=env)
-
-        async def enqueue() -> None:
-            backend = await open_backend(cfg.backend, home / ".memfun")
-            await backend.queue.enqueue(job, task_id=task_id(job))
-            await backend.close()
-
-        asyncio.run(enqueue())
-        argv = [sys.executable, "-m", "memfun_git", "app", "worker"]
-        doomed = subprocess.Popen([*argv, "--max-tasks", "1"], cwd=home, env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        env, argv, doomed = _doomed_worker(stub, home, api_url, job)
         deadline = time.monotonic() + 90
         while not fake.held:
             assert doomed.poll() is None, doomed.communicate(timeout=5)
