@@ -222,3 +222,18 @@ def test_bad_input_is_one_line_and_spends_nothing(
         "solve 0, review 0 example(s); a program needs 3 — "
     )
     assert "\n" not in err
+
+
+def test_the_plan_prints_its_cost_from_the_traced_calls() -> None:
+    from memfun_git.cli.optimize import describe_plan
+    from memfun_git.optimizer.compile import plan_run
+    from memfun_git.optimizer.examples import Sample, Samples
+
+    priced = [Sample("solve", {}, "a", (), 1.0, f"t{i}", cost=0.01 * (i + 1)) for i in range(4)]
+    samples = Samples(by_step={"solve": priced}, tasks=5, finished=4)
+    shown = describe_plan(plan_run(samples, ["solve"], 40), samples, "openai/gpt-4.1")
+    assert shown.splitlines()[0] == ("memfun optimize: 4 finished of 5 traced task(s); model "
+                                     "openai/gpt-4.1")  # fmt: skip
+    assert shown.splitlines()[-1] == (
+        "Budget: at most 40 model calls, about $1.00 at the traced calls' own cost."
+    )

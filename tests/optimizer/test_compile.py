@@ -201,6 +201,9 @@ def test_steps_and_budgets_are_checked_before_anything_is_spent() -> None:
     assert (len(step.demos), len(step.train), step.calls) == (2, 2, 40)
     assert planned.cost is None
     assert not step.held_out  # two left after the demonstrations: scored in-sample
+    priced = [Sample("solve", {}, "a", (), 1.0, f"t{i}", cost=0.01 * (i + 1)) for i in range(4)]
+    costed = plan_run(Samples(by_step={"solve": priced}, tasks=4), ["solve"], 40)
+    assert costed.cost == pytest.approx(40 * 0.025)  # the traced calls' mean cost, per call
     nine = Samples(by_step={"solve": [_solve_sample(f"a{i}") for i in range(9)]}, tasks=9)
     (held,) = plan_run(nine, ["solve"], 40).steps
     assert held.held_out
